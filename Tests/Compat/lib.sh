@@ -37,7 +37,7 @@ COMPAT_FAILED=0        # set to 1 (or exit non-zero) to get server logs printed
 PASS=0
 FAIL=0
 declare -A SERVER_PID=() SERVER_BIN=() SERVER_KIND=() SERVER_MODE=() SERVER_DATA=() \
-    SERVER_LOG=() SERVER_EP=() SERVER_CPORT=() SERVER_PPORT=()
+    SERVER_LOG=() SERVER_EP=() SERVER_CPORT=() SERVER_PPORT=() SERVER_NODE=()
 declare -A _USED_PORTS=()
 
 log() { echo "[$COMPAT_NAME] $*" >&2; }
@@ -108,9 +108,11 @@ certs_dir() {
 # server_start NAME KIND [plain|tls] [DATA_DIR]
 # Starts a single-member server; reuses NAME's ports and data dir on a restart.
 # Sets SERVER_EP[NAME] (the client URL). Waits until it answers, else dies.
+# The member name and cluster token come from SERVER_NODE[NAME] (default NAME), so
+# two servers given the same node name and ports get the same etcd member/cluster IDs.
 server_start() {
     local name=$1 kind=$2 mode=${3:-plain} data=${4:-}
-    local bin cport pport scheme
+    local bin cport pport scheme node=${SERVER_NODE[$1]:-$1}
     bin=$(bin_for "$kind")
     [[ -x $bin ]] || die "$kind binary '$bin' not found or not executable"
     if [[ -z ${SERVER_CPORT[$name]:-} ]]; then
@@ -130,15 +132,15 @@ server_start() {
     SERVER_LOG[$name]=$COMPAT_TMP/$name.log
     SERVER_EP[$name]=$scheme://127.0.0.1:$cport
     local args=(
-        --name "$name"
+        --name "$node"
         --data-dir "$data"
         --listen-client-urls "$scheme://127.0.0.1:$cport"
         --advertise-client-urls "$scheme://127.0.0.1:$cport"
         --listen-peer-urls "http://127.0.0.1:$pport"
         --initial-advertise-peer-urls "http://127.0.0.1:$pport"
-        --initial-cluster "$name=http://127.0.0.1:$pport"
+        --initial-cluster "$node=http://127.0.0.1:$pport"
         --initial-cluster-state new
-        --initial-cluster-token "kvd-compat-$name"
+        --initial-cluster-token "kvd-compat-$node"
     )
     if [[ $mode == tls ]]; then
         local pki
@@ -235,4 +237,85 @@ expect_eq() {
 summary() {
     echo "$1: $PASS passed, $FAIL failed"
     [[ $FAIL -eq 0 ]]
+}
+
+# ---- running a command sequence (commands.sh) -----------------------------------
+
+# run_sequence CLIENT_BIN SERVER_NAME OUTDIR [SKIP_FLAG]
+# Runs every step of STEP_ARGS with CLIENT_BIN against SERVER_NAME; for step i
+# writes OUTDIR/i.out, i.err, i.rc. Steps whose STEP_FLAGS equals SKIP_FLAG get rc "skipped".
+run_sequence() {
+    local bin=$1 name=$2 dir=$3 skip=${4:-} i args tls=()
+    mkdir -p "$dir"
+    mapfile -t tls < <(ctl_tls_flags "$name")
+    for i in "${!STEP_ARGS[@]}"; do
+        if [[ -n $skip && ${STEP_FLAGS[$i]} == "$skip" ]]; then
+            echo skipped >"$dir/$i.rc"; : >"$dir/$i.out"; : >"$dir/$i.err"
+            continue
+        fi
+        eval "args=(${STEP_ARGS[$i]})"
+        local rc=0
+        printf '%s' "${STEP_STDIN[$i]}" |
+            timeout -k 2 "$CMD_TIMEOUT" "$bin" --endpoints="${SERVER_EP[$name]}" "${tls[@]}" "${args[@]}" \
+                >"$dir/$i.out" 2>"$dir/$i.err" || rc=$?
+        echo "$rc" >"$dir/$i.rc"
+    done
+}
+
+# normalise_stdout: mask only cluster_id, member_id and raft_term of response
+# headers (json and fields formats). Zeros are left alone: etcd leaves them 0 in
+# the headers nested in txn responses, and kvd must too.
+normalise_stdout() {
+    sed -E \
+        -e 's/"cluster_id":[1-9][0-9]*/"cluster_id":<id>/g' \
+        -e 's/"member_id":[1-9][0-9]*/"member_id":<id>/g' \
+        -e 's/"raft_term":[1-9][0-9]*/"raft_term":<n>/g' \
+        -e 's/^"ClusterID" : [1-9][0-9]*$/"ClusterID" : <id>/' \
+        -e 's/^"MemberID" : [1-9][0-9]*$/"MemberID" : <id>/' \
+        -e 's/^"RaftTerm" : [1-9][0-9]*$/"RaftTerm" : <n>/'
+}
+
+# normalise_stderr: etcdctl's client library logs a zap JSON warning for each
+# failed RPC; its "ts" (wall clock) and "target" (a random client UUID and the
+# endpoint) are made by the client, not the server, so they are masked. The rest
+# of the line, including the gRPC code and message, is compared.
+normalise_stderr() {
+    sed -E \
+        -e '/^\{"level":/s/"ts":"[^"]*"/"ts":"<ts>"/' \
+        -e '/^\{"level":/s/"target":"endpoint:\/\/client-[^"]*"/"target":"<target>"/'
+}
+
+# step_report DIR I: the normalised stdout, stderr and exit code of step I.
+# For a client_only_panic step (etcdctl crashes before any RPC) only the first
+# stderr line ("panic: ...") is kept: Go's stack trace holds varying pointers.
+step_report() {
+    local dir=$1 i=$2
+    echo "stdout:"
+    normalise_stdout <"$dir/$i.out"
+    echo "stderr:"
+    if [[ ${STEP_FLAGS[$i]} == client_only_panic ]]; then
+        head -n 1 "$dir/$i.err"
+    else
+        normalise_stderr <"$dir/$i.err"
+    fi
+    echo "exit: $(cat "$dir/$i.rc")"
+}
+
+# compare_sequences LEFT_DIR RIGHT_DIR LEFT_LABEL RIGHT_LABEL CLIENT_LABEL
+# Diffs step by step, counting PASS/FAIL; prints a diff for each failing step.
+compare_sequences() {
+    local a=$1 b=$2 la=$3 lb=$4 cl=$5 i args
+    for i in "${!STEP_ARGS[@]}"; do
+        [[ $(cat "$a/$i.rc") == skipped || $(cat "$b/$i.rc") == skipped ]] && continue
+        if diff -q <(step_report "$a" "$i") <(step_report "$b" "$i") >/dev/null; then
+            pass "step $i"
+        else
+            fail "step $i: $cl ${STEP_ARGS[$i]}"
+            if [[ -n ${STEP_STDIN[$i]} ]]; then
+                printf '    stdin: %q\n' "${STEP_STDIN[$i]}" >&2
+            fi
+            diff -u --label "$la" --label "$lb" <(step_report "$a" "$i") <(step_report "$b" "$i") |
+                sed 's/^/    /' >&2 || true
+        fi
+    done
 }

@@ -1,0 +1,158 @@
+# shellcheck shell=bash
+# Tests/Compat/commands.sh: the scripted etcdctl (ETCDCTL_API=3) command sequence
+# shared by differential.sh and kvctl-vs-etcdctl.sh.
+#
+# Each step is one client invocation:
+#   step  ARGS...           run with stdin from /dev/null
+#   stepi STDIN ARGS...     run with STDIN (printf %b-free, used verbatim) on stdin
+# The sequence is deterministic on a fresh single-member server: revisions,
+# versions and compactions depend only on the steps before. No command prints
+# timing (no `endpoint health`, no `took`).
+#
+# Coverage (issue 2's kvctl list): put (--prev-kv, --ignore-value, --ignore-lease,
+# value from stdin, errors), get (--prefix, --from-key, --limit, --rev incl.
+# compacted/future, --keys-only, --count-only, --print-value-only, --sort-by
+# CREATE/KEY/MODIFY/VALUE/VERSION, --order ASCEND/DESCEND, range end, -w json,
+# -w fields, --hex), del (--prefix, --from-key, --prev-kv, missing key, range end),
+# txn (compares value/version/create/mod/lease with = != < >, success/failure,
+# -w json/fields, -i, invalid txns), compaction (--physical, twice, future),
+# argument errors and their exit codes.
+#
+# Marks (STEP_FLAGS):
+#   client_only_panic  etcdctl 3.4 itself panics before sending anything (any
+#                      lease() compare, an unknown operator such as ==); only the
+#                      first stderr line and the exit code (2) are compared, and
+#                      kvctl-vs-etcdctl skips these steps.
+#   etcdctl34_lacks    a flag etcdctl 3.4 does not have (get --count-only, added in
+#                      3.5): etcdctl prints usage and exits 1; kvctl-vs-etcdctl skips.
+
+STEP_ARGS=()
+STEP_STDIN=()
+STEP_FLAGS=()
+
+step() { STEP_ARGS+=("$(printf '%q ' "$@")"); STEP_STDIN+=(""); STEP_FLAGS+=(""); }
+stepi() { local in=$1; shift; STEP_ARGS+=("$(printf '%q ' "$@")"); STEP_STDIN+=("$in"); STEP_FLAGS+=(""); }
+# mark the last step
+mark() { STEP_FLAGS[${#STEP_FLAGS[@]} - 1]=$1; }
+
+nl=$'\n'
+
+# ---- put ---------------------------------------------------------------------
+step put foo bar                                   # rev 2
+step put foo bar2 --prev-kv                        # rev 3, prints previous kv
+step put foo1 v1                                   # 4
+step put foo2 v2                                   # 5
+step put foo3 v3                                   # 6
+step put zoo z1                                    # 7
+step put a/1 x                                     # 8
+step put a/2 y                                     # 9
+step put b bval                                    # 10
+step put foo2 v2b -w json                          # 11
+step put foo3 v3b --prev-kv -w json                # 12
+step put foo1 v1b --prev-kv -w fields              # 13
+step put foo --ignore-value                        # 14 (value stays bar2)
+step put foo --ignore-value --prev-kv -w json      # 15
+step put foo v4 --ignore-lease                     # 16
+step put nokey --ignore-value                      # error: key not found
+step put nokey2 val --ignore-lease                 # error: key not found
+step put '' emptykey                               # error: key is not provided
+step put foo --ignore-value extra                  # arg error, exit 128
+step put                                           # arg error, exit 128
+stepi "from-stdin" put stdinkey                    # 17: value read from stdin
+step put multi "line1${nl}line2"                   # 18
+step put utf "é\"q"                                # 19
+step put hexk "$(printf 'a\001b')"                 # 20
+
+# ---- get ---------------------------------------------------------------------
+step get foo
+step get foo -w json
+step get foo -w fields
+step get foo --hex
+step get hexk --hex -w fields
+step get multi -w fields
+step get utf
+step get missing
+step get missing -w json
+step get foo --prefix
+step get foo --prefix -w json
+step get foo --prefix --limit 2
+step get foo --prefix --limit 2 -w json
+step get foo --prefix --limit 2 -w fields
+step get b --from-key --keys-only
+step get '' --from-key --keys-only
+step get foo foo3
+step get a/1 a/3 -w json
+step get foo --rev 2
+step get foo --rev 3 -w json
+step get foo --keys-only --prefix
+step get foo --keys-only -w json
+step get foo --count-only --prefix -w json        # etcdctl 3.4 has no --count-only
+mark etcdctl34_lacks
+step get '' --prefix --keys-only -w json
+step get foo --print-value-only
+step get foo --prefix --print-value-only
+step get foo --prefix --sort-by CREATE --order DESCEND
+step get foo --prefix --sort-by KEY --order DESCEND
+step get foo --prefix --sort-by MODIFY --order ASCEND
+step get foo --prefix --sort-by VALUE --order DESCEND
+step get foo --prefix --sort-by VERSION --order DESCEND -w json
+step get foo --prefix --order DESCEND
+step get foo --prefix --sort-by MODIFY
+step get foo --prefix --sort-by=create --order=descend
+step get foo --rev 1000                            # future revision
+step get foo --sort-by FOO                         # exit 4
+step get foo --order UP                            # exit 4
+step get                                           # exit 128
+step get foo bar --prefix                          # exit 128
+step get foo --prefix --from-key                   # exit 128
+
+# ---- txn ---------------------------------------------------------------------
+stepi "value(\"foo\") = \"v4\"${nl}${nl}put t1 yes${nl}${nl}put t1 no${nl}${nl}" txn
+stepi "value(\"foo\") != \"v4\"${nl}${nl}put t1 yes${nl}${nl}put t1 no${nl}get foo${nl}${nl}" txn
+stepi "version(\"foo\") > \"2\"${nl}create(\"foo\") < \"5\"${nl}${nl}get foo --prefix --limit 2${nl}del t1 --prev-kv${nl}${nl}put t2 f${nl}${nl}" txn -w json
+stepi "mod(\"foo1\") = \"13\"${nl}ver(\"zoo\") < \"2\"${nl}${nl}put t3 a --prev-kv${nl}put t4 b${nl}${nl}${nl}" txn -w fields
+stepi "c(\"nothere\") = \"0\"${nl}m(\"foo\") != \"0\"${nl}val(\"zoo\") > \"z\"${nl}${nl}get zoo${nl}${nl}get foo${nl}${nl}" txn
+stepi "val(\"zoo\") < \"a\"${nl}${nl}put t5 x${nl}${nl}del zoo --prev-kv${nl}put t5 y${nl}${nl}" txn -w json
+stepi "${nl}put t6 a${nl}put t7 b${nl}${nl}${nl}" txn
+stepi "${nl}${nl}${nl}" txn -w json                  # empty txn: no revision change
+stepi "value(\"foo\") = \"v4\"${nl}${nl}put t8 a${nl}${nl}${nl}" txn -i
+stepi "${nl}put dup 1${nl}put dup 2${nl}${nl}${nl}" txn     # duplicate key error
+stepi "value(\"foo\") == \"v4\"${nl}${nl}${nl}${nl}" txn    # bad operator: etcdctl panics
+mark client_only_panic
+stepi "bogus(\"foo\") = \"v4\"${nl}${nl}${nl}${nl}" txn     # unknown target, exit 3
+stepi "value foo = v4${nl}${nl}${nl}${nl}" txn              # malformed, exit 3
+stepi "${nl}frob foo${nl}${nl}${nl}" txn                    # invalid request, exit 3
+stepi "version(\"foo\") = \"x\"${nl}${nl}${nl}${nl}" txn    # non-numeric version, exit 3
+stepi "lease(\"foo\") = 0${nl}${nl}${nl}${nl}" txn          # unquoted, exit 3
+stepi "lease(\"foo\") = \"0\"${nl}${nl}put t9 a${nl}${nl}${nl}" txn
+mark client_only_panic
+stepi "${nl}put t10 a${nl}" txn                             # EOF in failure branch
+step txn extra                                              # exit 128
+
+# ---- del ---------------------------------------------------------------------
+step del t6
+step del t6                                        # missing: 0
+step del foo1 --prev-kv
+step del foo1 --prev-kv -w json
+step del a/ --prefix --prev-kv -w fields
+step del t2 t5                                     # range end
+step del t7 --from-key -w json
+step del '' --from-key --prev-kv -w json     # hmm: deletes rest? see below
+step del
+step del a --prefix --from-key
+step get '' --from-key
+step put after del                                 # fresh key after deletes
+
+# ---- compaction ----------------------------------------------------------------
+step compaction 5
+step compaction 5                                  # already compacted
+step compaction 3                                  # below compacted
+step get foo --rev 4                               # compacted
+step get foo --rev 5 -w json
+step compaction 100000                             # future revision
+step compaction --physical 10
+step get foo1 --rev 12 -w json
+step get foo1 --rev 9                              # compacted
+step compaction abc                                # exit 1 (parse error)
+step compaction                                    # exit 128
+step get after -w json
