@@ -99,6 +99,9 @@ step get foo --prefix --sort-by VERSION --order DESCEND -w json
 step get foo --prefix --order DESCEND
 step get foo --prefix --sort-by MODIFY
 step get foo --prefix --sort-by=create --order=descend
+step --dial-timeout=3s --command-timeout=7s get foo -w simple   # global flags
+step get foo --write-out=json --hex
+step --hex=true get foo --prefix --limit=1 -w fields
 step get foo --rev 1000                            # future revision
 step get foo --sort-by FOO                         # exit 4
 step get foo --order UP                            # exit 4

@@ -241,15 +241,18 @@ summary() {
 
 # ---- running a command sequence (commands.sh) -----------------------------------
 
-# run_sequence CLIENT_BIN SERVER_NAME OUTDIR [SKIP_FLAG]
+# run_sequence CLIENT_BIN SERVER_NAME OUTDIR [SKIP_FLAGS]
 # Runs every step of STEP_ARGS with CLIENT_BIN against SERVER_NAME; for step i
-# writes OUTDIR/i.out, i.err, i.rc. Steps whose STEP_FLAGS equals SKIP_FLAG get rc "skipped".
+# writes OUTDIR/i.out, i.err, i.rc. Steps whose STEP_FLAGS is one of the
+# space-separated SKIP_FLAGS are not run (rc "skipped"). The client gets
+# --endpoints and, for a TLS server, the good client cert, unless NO_AUTO_TLS=1
+# (then the steps carry their own TLS flags).
 run_sequence() {
-    local bin=$1 name=$2 dir=$3 skip=${4:-} i args tls=()
+    local bin=$1 name=$2 dir=$3 skip=" ${4:-} " i args tls=()
     mkdir -p "$dir"
-    mapfile -t tls < <(ctl_tls_flags "$name")
+    [[ ${NO_AUTO_TLS:-0} == 1 ]] || mapfile -t tls < <(ctl_tls_flags "$name")
     for i in "${!STEP_ARGS[@]}"; do
-        if [[ -n $skip && ${STEP_FLAGS[$i]} == "$skip" ]]; then
+        if [[ -n ${STEP_FLAGS[$i]} && $skip == *" ${STEP_FLAGS[$i]} "* ]]; then
             echo skipped >"$dir/$i.rc"; : >"$dir/$i.out"; : >"$dir/$i.err"
             continue
         fi
@@ -286,12 +289,13 @@ normalise_stderr() {
 }
 
 # step_report DIR I: the normalised stdout, stderr and exit code of step I.
+# NORMALISE_IDS=0 compares stdout byte for byte (no header masking).
 # For a client_only_panic step (etcdctl crashes before any RPC) only the first
 # stderr line ("panic: ...") is kept: Go's stack trace holds varying pointers.
 step_report() {
     local dir=$1 i=$2
     echo "stdout:"
-    normalise_stdout <"$dir/$i.out"
+    if [[ ${NORMALISE_IDS:-1} == 1 ]]; then normalise_stdout <"$dir/$i.out"; else cat "$dir/$i.out"; fi
     echo "stderr:"
     if [[ ${STEP_FLAGS[$i]} == client_only_panic ]]; then
         head -n 1 "$dir/$i.err"

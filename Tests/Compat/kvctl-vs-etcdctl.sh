@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Tests/Compat/kvctl-vs-etcdctl.sh: kvctl must print exactly what etcdctl 3.4
+# prints (stdout, stderr, exit code) for the same commands against the same server.
+#
+# Part 1, plaintext: the commands.sh sequence (it writes, so each client gets its
+# own fresh instance of the same server, same node name and ports, one after the
+# other: member/cluster IDs and revisions are then identical). Compared byte for
+# byte; only the client-made "ts"/"target" of etcdctl's zap warning lines are
+# masked (lib.sh normalise_stderr). Steps where etcdctl 3.4 panics or lacks the
+# flag are skipped (see commands.sh).
+# Part 2, mutual TLS: global TLS flags (--cacert/--cert/--key,
+# --insecure-skip-tls-verify) and refused clients, same method.
+#
+#   TARGET=kvd|etcd (server, default kvd)  KVCTL_BIN=...  (to validate the harness:
+#   TARGET=etcd KVCTL_BIN=/usr/bin/etcdctl)  KEEP_TMP=1 keeps outputs.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+target=${TARGET:-kvd}
+compat_init kvctl-vs-etcdctl
+[[ -x $KVCTL_BIN ]] || die "kvctl binary '$KVCTL_BIN' not found (set KVCTL_BIN)"
+export NORMALISE_IDS=0
+skip="client_only_panic etcdctl34_lacks"
+
+# one_side LABEL CLIENT_BIN MODE: a fresh server (same name/ports each time), the sequence, stop.
+one_side() {
+    local label=$1 bin=$2 mode=$3
+    SERVER_NODE[$label]=node1
+    SERVER_CPORT[$label]=$cport
+    SERVER_PPORT[$label]=$pport
+    server_start "$label" "$target" "$mode" "$COMPAT_TMP/$label.data"
+    run_sequence "$bin" "$label" "$COMPAT_TMP/out.$label" "$skip"
+    server_stop "$label"
+}
+
+cport=$(free_port)
+pport=$(free_port)
+
+# ---- part 1: plaintext, the shared sequence ----------------------------------
+. "$COMPAT_DIR/commands.sh"
+one_side plain-etcdctl "$ETCDCTL_BIN" plain
+one_side plain-kvctl "$KVCTL_BIN" plain
+compare_sequences "$COMPAT_TMP/out.plain-etcdctl" "$COMPAT_TMP/out.plain-kvctl" etcdctl kvctl "<client>"
+
+# ---- part 2: mutual TLS --------------------------------------------------------
+pki=$(certs_dir)
+ca=(--cacert="$pki/etcd/ca.crt")
+good=(--cert="$pki/apiserver-etcd-client.crt" --key="$pki/apiserver-etcd-client.key")
+hc=(--cert="$pki/etcd/healthcheck-client.crt" --key="$pki/etcd/healthcheck-client.key")
+rogue=(--cert="$pki/rogue/client.crt" --key="$pki/rogue/client.key")
+fast=(--dial-timeout=1s --command-timeout=2s)
+STEP_ARGS=() STEP_STDIN=() STEP_FLAGS=()
+step "${ca[@]}" "${good[@]}" put tk tv
+step "${ca[@]}" "${good[@]}" put tk tv2 --prev-kv -w json
+step "${ca[@]}" "${good[@]}" get tk -w fields
+step "${ca[@]}" "${hc[@]}" get tk --print-value-only
+step --insecure-skip-tls-verify "${good[@]}" get tk -w json
+step "${ca[@]}" "${good[@]}" --hex get tk
+stepi "value(\"tk\") = \"tv2\"${nl}${nl}put tk2 x${nl}${nl}${nl}" "${ca[@]}" "${good[@]}" txn -w json
+step "${ca[@]}" "${good[@]}" del tk --prev-kv
+step "${ca[@]}" "${good[@]}" compaction 3
+step "${ca[@]}" "${good[@]}" compaction --physical 4
+step "${ca[@]}" "${good[@]}" get tk --rev 2
+step "${ca[@]}" "${fast[@]}" get tk                          # no client cert: refused
+step "${ca[@]}" "${rogue[@]}" "${fast[@]}" get tk            # cert from another CA: refused
+step "${ca[@]}" --cert="$pki/apiserver-etcd-client.crt" get tk   # cert without key: exit 128
+step --cacert="$pki/rogue/ca.crt" "${good[@]}" "${fast[@]}" get tk   # server cert not trusted
+step "${fast[@]}" get tk                                     # no TLS flags at all: refused
+NO_AUTO_TLS=1 one_side tls-etcdctl "$ETCDCTL_BIN" tls
+NO_AUTO_TLS=1 one_side tls-kvctl "$KVCTL_BIN" tls
+compare_sequences "$COMPAT_TMP/out.tls-etcdctl" "$COMPAT_TMP/out.tls-kvctl" etcdctl kvctl "<client> (tls)"
+
+summary kvctl-vs-etcdctl
