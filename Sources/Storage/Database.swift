@@ -1,0 +1,188 @@
+internal import CRocksDB
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// How a database is opened.
+package struct DatabaseOptions: Sendable {
+    /// Create the directory and missing column families on first open.
+    package var createIfMissing = true
+    /// Upper bound on open table files; RocksDB's default (-1, unlimited) can exhaust descriptors.
+    package var maxOpenFilesMax: Int32 = 512
+
+    package init() {}
+}
+
+/// A column family handle, valid for the lifetime of the `Database` that returned it.
+package struct ColumnFamily: @unchecked Sendable {
+    // @unchecked: a RocksDB column family handle is immutable and thread-safe once created; the
+    // owning `Database` keeps it alive until it closes.
+    let handle: OpaquePointer
+    /// The name it was opened under.
+    package let name: String
+}
+
+/// A RocksDB database with named column families. RocksDB's `DB` is safe for concurrent use, so
+/// this wrapper is too: reads may run on any thread while one writer applies batches.
+package final class Database: @unchecked Sendable {
+    // @unchecked: every stored property is set once in `init` and only read afterwards; RocksDB
+    // documents `DB*` and column family handles as thread-safe.
+    let db: OpaquePointer
+    private let options: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let asyncWrite: OpaquePointer
+    let defaultRead: OpaquePointer
+    private let families: [String: ColumnFamily]
+    /// The directory the database lives in.
+    package let path: String
+
+    /// Opens (or creates) the database at `path` with exactly these column families besides
+    /// "default". A locked or corrupt directory throws RocksDB's message.
+    package init(path: String, columnFamilies: [String], options databaseOptions: DatabaseOptions = .init()) throws {
+        self.path = path
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(options, databaseOptions.createIfMissing ? 1 : 0)
+        rocksdb_options_set_create_missing_column_families(options, 1)
+        rocksdb_options_set_max_open_files(options, databaseOptions.maxOpenFilesMax)
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        rocksdb_options_increase_parallelism(options, 2)
+
+        let names = ["default"] + columnFamilies.filter { $0 != "default" }
+        var handles = [OpaquePointer?](repeating: nil, count: names.count)
+        var error: UnsafeMutablePointer<CChar>?
+        let cNames = names.map { strdup($0) }
+        defer { cNames.forEach { free($0) } }
+        var constNames = cNames.map { UnsafePointer($0) }
+        var familyOptions = [OpaquePointer?](repeating: options, count: names.count)
+        let opened = constNames.withUnsafeMutableBufferPointer { namePointers in
+            familyOptions.withUnsafeMutableBufferPointer { optionPointers in
+                handles.withUnsafeMutableBufferPointer { handlePointers in
+                    rocksdb_open_column_families(
+                        options, path, Int32(names.count), namePointers.baseAddress,
+                        optionPointers.baseAddress, handlePointers.baseAddress, &error
+                    )
+                }
+            }
+        }
+        if let error {
+            rocksdb_options_destroy(options)
+            throw StorageError(takeMessage(error))
+        }
+        guard let opened else {
+            rocksdb_options_destroy(options)
+            throw StorageError("rocksdb: open of \(path) failed without a message")
+        }
+        self.db = opened
+        self.options = options
+        var families: [String: ColumnFamily] = [:]
+        for (name, handle) in zip(names, handles) {
+            families[name] = ColumnFamily(handle: handle!, name: name)
+        }
+        self.families = families
+        self.syncWrite = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        self.asyncWrite = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(asyncWrite, 0)
+        self.defaultRead = rocksdb_readoptions_create()!
+    }
+
+    deinit {
+        for family in families.values {
+            rocksdb_column_family_handle_destroy(family.handle)
+        }
+        rocksdb_close(db)
+        rocksdb_options_destroy(options)
+        rocksdb_writeoptions_destroy(syncWrite)
+        rocksdb_writeoptions_destroy(asyncWrite)
+        rocksdb_readoptions_destroy(defaultRead)
+    }
+
+    /// The column family opened under `name`. Asking for one that was not opened is a programmer error.
+    package func columnFamily(_ name: String) -> ColumnFamily {
+        guard let family = families[name] else {
+            preconditionFailure("column family \(name) was not opened")
+        }
+        return family
+    }
+
+    /// Writes `batch` atomically. With `sync`, returns only after the WAL is fsynced.
+    package func write(_ batch: WriteBatch, sync: Bool) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, sync ? syncWrite : asyncWrite, batch.batch, &error)
+        if let error { throw StorageError(takeMessage(error)) }
+    }
+
+    /// Fsyncs everything written so far: the group-commit point after several unsynced batches.
+    package func syncWAL() throws {
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_flush_wal(db, 1, &error)
+        if let error { throw StorageError(takeMessage(error)) }
+    }
+
+    /// The value stored under `key`, or nil. Reads the latest state, or `view`'s when given.
+    package func get(_ family: ColumnFamily, _ key: [UInt8], in view: ConsistentView? = nil) throws -> [UInt8]? {
+        var error: UnsafeMutablePointer<CChar>?
+        var length = 0
+        let readOptions = view?.readOptions ?? defaultRead
+        let value = key.withUnsafeBufferPointer { keyBuffer in
+            keyBuffer.withMemoryRebound(to: CChar.self) { chars in
+                rocksdb_get_cf(db, readOptions, family.handle, chars.baseAddress, chars.count, &length, &error)
+            }
+        }
+        if let error { throw StorageError(takeMessage(error)) }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return [UInt8](UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    /// An iterator over `family` restricted to `[lowerBound, upperBound)` (nil means unbounded).
+    package func makeIterator(
+        _ family: ColumnFamily,
+        lowerBound: [UInt8]? = nil,
+        upperBound: [UInt8]? = nil,
+        in view: ConsistentView? = nil
+    ) -> DatabaseIterator {
+        DatabaseIterator(database: self, family: family, lowerBound: lowerBound, upperBound: upperBound, view: view)
+    }
+
+    /// A consistent point-in-time view for reads; released when the value is dropped.
+    package func makeConsistentView() -> ConsistentView {
+        ConsistentView(database: self)
+    }
+
+    /// Writes an openable copy of the database to `path` (hard links where possible).
+    package func checkpoint(to path: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let checkpoint = rocksdb_checkpoint_object_create(db, &error) else {
+            throw StorageError(error.map(takeMessage) ?? "rocksdb: checkpoint object creation failed")
+        }
+        defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+        rocksdb_checkpoint_create(checkpoint, path, 0, &error)
+        if let error { throw StorageError(takeMessage(error)) }
+    }
+
+    /// Compacts the whole of `family`, reclaiming space held by deleted entries.
+    package func compact(_ family: ColumnFamily) {
+        rocksdb_compact_range_cf(db, family.handle, nil, 0, nil, 0)
+    }
+
+    /// Total bytes of live SST files plus memtables: what etcd reports as the db size.
+    package func approximateSizeBytes() -> Int64 {
+        var total: Int64 = 0
+        for family in families.values {
+            for property in ["rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables"] {
+                if let value = rocksdb_property_value_cf(db, family.handle, property) {
+                    total += Int64(String(cString: value)) ?? 0
+                    rocksdb_free(value)
+                }
+            }
+        }
+        return total
+    }
+}
+
+/// Copies RocksDB's error string and frees it.
+func takeMessage(_ error: UnsafeMutablePointer<CChar>) -> String {
+    defer { rocksdb_free(error) }
+    return String(cString: error)
+}

@@ -1,0 +1,168 @@
+// Property test: random operation sequences applied to MVCCStore (real RocksDB) and to a naive
+// model that keeps the full key space at every revision; every read at every readable revision
+// must agree. Seeded: a failure names its seed, and MVCC_SEED=<n> replays only that seed.
+import Foundation
+import MVCC
+import Testing
+
+/// SplitMix64: small, seedable, and the same everywhere.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The reference: the whole key space at each revision.
+struct Model {
+    var states: [Int64: [[UInt8]: KeyValue]] = [1: [:]]
+    var current: Int64 = 1
+    var compacted: Int64 = -1
+
+    var latest: [[UInt8]: KeyValue] { states[current]! }
+
+    mutating func commit(_ next: [[UInt8]: KeyValue]) {
+        current += 1
+        states[current] = next
+    }
+
+    func range(_ range: KeyRange, at revision: Int64) -> [KeyValue] {
+        states[revision]!.values.filter { range.contains($0.key) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+    }
+}
+
+let modelKeys: [[UInt8]] = [b("a"), b("a\u{0}"), b("b"), b("c"), b("d"), [0], [0xFF]]
+
+func randomRange(_ rng: inout SeededGenerator) -> KeyRange {
+    let start = modelKeys.randomElement(using: &rng)!
+    switch Int.random(in: 0..<3, using: &rng) {
+    case 0: return .key(start)
+    case 1: return .from(start)
+    default: return .range(start: start, end: modelKeys.randomElement(using: &rng)!)
+    }
+}
+
+func runModelScenario(seed: UInt64, steps: Int) throws {
+    var rng = SeededGenerator(state: seed)
+    let store = try openStore()
+    var model = Model()
+    for step in 0..<steps {
+        let choice = Int.random(in: 0..<10, using: &rng)
+        switch choice {
+        case 0...3:
+            let key = modelKeys.randomElement(using: &rng)!
+            let value = Array("v\(step)".utf8)
+            _ = store.write(.put(PutRequest(key: key, value: value)))
+            var next = model.latest
+            let previous = next[key]
+            next[key] = KeyValue(
+                key: key, createRevision: previous?.createRevision ?? Revision(model.current + 1),
+                modRevision: Revision(model.current + 1), version: (previous?.version ?? 0) + 1, value: value, lease: .none
+            )
+            model.commit(next)
+        case 4, 5:
+            let range = randomRange(&rng)
+            let result = store.write(.deleteRange(DeleteRangeRequest(range: range)))
+            let victims = model.range(range, at: model.current)
+            guard case .success(.deleteRange(let deleted)) = result, deleted.deleted == Int64(victims.count) else {
+                throw ModelMismatch(seed: seed, step: step, detail: "delete \(range): \(result) vs \(victims.count)")
+            }
+            if !victims.isEmpty {
+                var next = model.latest
+                for victim in victims { next[victim.key] = nil }
+                model.commit(next)
+            }
+        case 6:
+            // Txn: if key's mod revision equals what the model says, put two keys; else delete one.
+            let key = modelKeys.randomElement(using: &rng)!
+            let expected = model.latest[key]?.modRevision ?? Revision(0)
+            let guess = Bool.random(using: &rng) ? expected : Revision(expected.value + 1)
+            let (first, second) = (modelKeys[0], modelKeys[3])
+            let txn = TxnRequest(
+                compares: [Compare(range: .key(key), target: .mod(guess), result: .equal)],
+                success: [.put(PutRequest(key: first, value: b("t\(step)"))), .put(PutRequest(key: second, value: b("u\(step)")))],
+                failure: [.deleteRange(DeleteRangeRequest(range: .key(key)))]
+            )
+            let result = store.write(.txn(txn))
+            guard case .success(.txn(let outcome)) = result, outcome.succeeded == (guess == expected) else {
+                throw ModelMismatch(seed: seed, step: step, detail: "txn \(result)")
+            }
+            var next = model.latest
+            if outcome.succeeded {
+                for (k, v) in [(first, "t\(step)"), (second, "u\(step)")] {
+                    let previous = next[k]
+                    next[k] = KeyValue(
+                        key: k, createRevision: previous?.createRevision ?? Revision(model.current + 1),
+                        modRevision: Revision(model.current + 1), version: (previous?.version ?? 0) + 1, value: b(v), lease: .none
+                    )
+                }
+                model.commit(next)
+            } else if next[key] != nil {
+                next[key] = nil
+                model.commit(next)
+            }
+        case 7:
+            let target = Int64.random(in: 0...(model.current + 1), using: &rng)
+            let result = store.write(.compact(Revision(target), physical: true))
+            if target <= model.compacted {
+                guard result == .failure(.compacted) else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
+            } else if target > model.current {
+                guard result == .failure(.futureRevision) else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
+            } else {
+                guard case .success = result else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
+                model.compacted = target
+            }
+        default:
+            try checkReads(store, model, &rng, seed: seed, step: step)
+        }
+        guard store.currentRevision.value == model.current else {
+            throw ModelMismatch(seed: seed, step: step, detail: "revision \(store.currentRevision) vs \(model.current)")
+        }
+    }
+    try checkReads(store, model, &rng, seed: seed, step: steps)
+}
+
+func checkReads(_ store: MVCCStore, _ model: Model, _ rng: inout SeededGenerator, seed: UInt64, step: Int) throws {
+    let view = store.readView()
+    for _ in 0..<4 {
+        let range = randomRange(&rng)
+        let revision = Int64.random(in: 0...(model.current + 1), using: &rng)
+        var request = RangeRequest(range: range)
+        request.revision = Revision(revision)
+        do {
+            let result = try view.range(request)
+            let expected = model.range(range, at: revision == 0 ? model.current : revision)
+            guard revision <= model.current, revision == 0 || revision >= model.compacted,
+                  result.keyValues == expected, result.count == Int64(expected.count) else {
+                throw ModelMismatch(seed: seed, step: step, detail: "range \(range) @\(revision): \(result.keyValues) vs \(expected)")
+            }
+        } catch let error as MVCCError {
+            let expectedError: MVCCError = revision > model.current ? .futureRevision : .compacted
+            guard error == expectedError, revision > model.current || (revision > 0 && revision < model.compacted) else {
+                throw ModelMismatch(seed: seed, step: step, detail: "range \(range) @\(revision): \(error)")
+            }
+        }
+    }
+}
+
+struct ModelMismatch: Error, CustomStringConvertible {
+    let seed: UInt64
+    let step: Int
+    let detail: String
+    var description: String { "seed \(seed) step \(step): \(detail) — replay: MVCC_SEED=\(seed) swift test --filter MVCCModelTests" }
+}
+
+@Suite struct MVCCModelTests {
+    @Test func storeAgreesWithModel() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let seeds: [UInt64] = environment["MVCC_SEED"].flatMap(UInt64.init).map { [$0] }
+            ?? Array(1...UInt64(environment["MVCC_SEEDS"].flatMap(Int.init) ?? 40))
+        for seed in seeds {
+            try runModelScenario(seed: seed, steps: 150)
+        }
+    }
+}

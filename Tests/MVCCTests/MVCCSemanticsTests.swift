@@ -1,0 +1,221 @@
+// etcd's MVCC semantics on real RocksDB, one rule per test: revisions, versions, ranges,
+// txns, compaction and the errors of each (expected values from etcd 3.4's behaviour).
+import Foundation
+import MVCC
+import Storage
+import Testing
+
+func openStore(_ path: String? = nil) throws -> MVCCStore {
+    let directory = path ?? NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+    let database = try Database(path: directory, columnFamilies: MVCCStore.columnFamilies)
+    return try MVCCStore(database: database)
+}
+
+func b(_ string: String) -> [UInt8] { Array(string.utf8) }
+
+extension MVCCStore {
+    @discardableResult
+    func write(_ request: WriteRequest) -> Result<WriteResult, MVCCError> {
+        apply([request], sync: false).results[0]
+    }
+
+    @discardableResult
+    func put(_ key: String, _ value: String) -> Revision {
+        guard case .success(.put(let result)) = write(.put(PutRequest(key: b(key), value: b(value)))) else {
+            preconditionFailure("put failed")
+        }
+        return result.headerRevision
+    }
+
+    func get(_ key: String, revision: Int64 = 0) throws -> KeyValue? {
+        var request = RangeRequest(range: .key(b(key)))
+        request.revision = Revision(revision)
+        return try readView().range(request).keyValues.first
+    }
+
+    func keys(_ range: KeyRange) throws -> [String] {
+        try readView().range(RangeRequest(range: range)).keyValues.map { String(decoding: $0.key, as: UTF8.self) }
+    }
+}
+
+@Suite struct MVCCSemanticsTests {
+    @Test func revisionsStartAtOneAndEachWriteTakesOne() throws {
+        let store = try openStore()
+        #expect(store.currentRevision == Revision(1))
+        #expect(store.put("a", "1") == Revision(2))
+        #expect(store.put("a", "2") == Revision(3))
+        let kv = try #require(try store.get("a"))
+        #expect(kv.createRevision == Revision(2))
+        #expect(kv.modRevision == Revision(3))
+        #expect(kv.version == 2)
+        #expect(kv.value == b("2"))
+    }
+
+    @Test func deleteResetsVersionAndDeletingNothingTakesNoRevision() throws {
+        let store = try openStore()
+        store.put("a", "1")
+        store.put("a", "2")
+        let deleted = store.write(.deleteRange(DeleteRangeRequest(range: .key(b("a")))))
+        guard case .success(.deleteRange(let result)) = deleted else { Issue.record("\(deleted)"); return }
+        #expect(result.deleted == 1)
+        #expect(result.headerRevision == Revision(4))
+        let none = store.write(.deleteRange(DeleteRangeRequest(range: .key(b("missing")))))
+        guard case .success(.deleteRange(let nothing)) = none else { Issue.record("\(none)"); return }
+        #expect(nothing.deleted == 0)
+        #expect(nothing.headerRevision == Revision(4))
+        #expect(store.currentRevision == Revision(4))
+        store.put("a", "3")
+        let kv = try #require(try store.get("a"))
+        #expect(kv.version == 1)
+        #expect(kv.createRevision == Revision(5))
+    }
+
+    @Test func txnWritesShareOneRevisionAndReadOnlyTxnTakesNone() throws {
+        let store = try openStore()
+        let txn = TxnRequest(compares: [], success: [
+            .put(PutRequest(key: b("x"), value: b("1"))),
+            .put(PutRequest(key: b("y"), value: b("2"))),
+            .range(RangeRequest(range: .key(b("x")))),
+        ], failure: [])
+        guard case .success(.txn(let result)) = store.write(.txn(txn)) else { Issue.record("txn failed"); return }
+        #expect(result.headerRevision == Revision(2))
+        #expect(try store.get("x")?.modRevision == Revision(2))
+        #expect(try store.get("y")?.modRevision == Revision(2))
+        // The range inside the txn sees the txn's own put.
+        guard case .range(let inner) = result.responses[2] else { Issue.record("no range"); return }
+        #expect(inner.keyValues.map(\.value) == [b("1")])
+        #expect(inner.headerRevision == Revision(2))
+
+        let readOnly = TxnRequest(compares: [], success: [.range(RangeRequest(range: .key(b("x"))))], failure: [])
+        let readResult = try store.readView().txn(readOnly)
+        #expect(readResult.headerRevision == Revision(2))
+        #expect(store.currentRevision == Revision(2))
+    }
+
+    @Test func comparesChooseTheBranch() throws {
+        let store = try openStore()
+        store.put("k", "v")
+        func run(_ compare: Compare) throws -> Bool {
+            let txn = TxnRequest(compares: [compare], success: [], failure: [])
+            return try store.readView().txn(txn).succeeded
+        }
+        #expect(try run(Compare(range: .key(b("k")), target: .value(b("v")), result: .equal)))
+        #expect(try !run(Compare(range: .key(b("k")), target: .value(b("w")), result: .equal)))
+        #expect(try run(Compare(range: .key(b("k")), target: .value(b("a")), result: .greater)))
+        #expect(try run(Compare(range: .key(b("k")), target: .version(1), result: .equal)))
+        #expect(try run(Compare(range: .key(b("k")), target: .create(Revision(3)), result: .less)))
+        #expect(try run(Compare(range: .key(b("k")), target: .mod(Revision(2)), result: .equal)))
+        #expect(try run(Compare(range: .key(b("k")), target: .lease(.none), result: .equal)))
+        #expect(try run(Compare(range: .key(b("missing")), target: .create(Revision(0)), result: .equal)))
+        // A value compare on a missing key always fails, even NOT_EQUAL.
+        #expect(try !run(Compare(range: .key(b("missing")), target: .value(b("x")), result: .notEqual)))
+        // Over a range, every key must satisfy the compare.
+        store.put("k2", "v")
+        #expect(try run(Compare(range: .range(start: b("k"), end: b("l")), target: .value(b("v")), result: .equal)))
+        store.put("k3", "w")
+        #expect(try !run(Compare(range: .range(start: b("k"), end: b("l")), target: .value(b("v")), result: .equal)))
+    }
+
+    @Test func failedTxnCheckChangesNothing() throws {
+        let store = try openStore()
+        var ignoring = PutRequest(key: b("missing"), value: [])
+        ignoring.ignoreValue = true
+        let txn = TxnRequest(compares: [], success: [.put(PutRequest(key: b("a"), value: b("1"))), .put(ignoring)], failure: [])
+        #expect(store.write(.txn(txn)) == .failure(.keyNotFound))
+        #expect(store.currentRevision == Revision(1))
+        #expect(try store.get("a") == nil)
+        var leased = PutRequest(key: b("a"), value: b("1"))
+        leased.lease = LeaseID(7)
+        #expect(store.write(.put(leased)) == .failure(.leaseNotFound(LeaseID(7))))
+        #expect(store.currentRevision == Revision(1))
+    }
+
+    @Test func ignoreValueAndIgnoreLeaseKeepTheOldOnes() throws {
+        let store = try openStore()
+        store.put("a", "old")
+        var put = PutRequest(key: b("a"), value: [])
+        put.ignoreValue = true
+        put.prevKV = true
+        guard case .success(.put(let result)) = store.write(.put(put)) else { Issue.record("put failed"); return }
+        #expect(result.prevKV?.value == b("old"))
+        #expect(try store.get("a")?.value == b("old"))
+        #expect(try store.get("a")?.version == 2)
+    }
+
+    @Test func rangeFormsLimitCountAndSort() throws {
+        let store = try openStore()
+        for (key, value) in [("a", "3"), ("b", "1"), ("b\u{0}", "x"), ("c", "2"), ("d", "0")] { store.put(key, value) }
+        #expect(try store.keys(.range(start: b("b"), end: b("d"))) == ["b", "b\u{0}", "c"])
+        #expect(try store.keys(.from(b("c"))) == ["c", "d"])
+        #expect(try store.keys(.from([0])) == ["a", "b", "b\u{0}", "c", "d"])
+        var limited = RangeRequest(range: .from(b("a")))
+        limited.limit = 2
+        let page = try store.readView().range(limited)
+        #expect(page.keyValues.count == 2)
+        #expect(page.count == 5)
+        #expect(page.more)
+        var sorted = RangeRequest(range: .from(b("a")))
+        sorted.sortTarget = .value
+        sorted.sortOrder = .descend
+        #expect(try store.readView().range(sorted).keyValues.map(\.value) == [b("x"), b("3"), b("2"), b("1"), b("0")])
+        var counting = RangeRequest(range: .from(b("a")))
+        counting.countOnly = true
+        let counted = try store.readView().range(counting)
+        #expect(counted.count == 5 && counted.keyValues.isEmpty)
+        var filtered = RangeRequest(range: .from(b("a")))
+        filtered.minModRevision = Revision(4)
+        filtered.maxModRevision = Revision(5)
+        let window = try store.readView().range(filtered)
+        #expect(window.keyValues.map(\.value) == [b("x"), b("2")])
+        #expect(window.count == 5)  // etcd counts before the revision filters
+    }
+
+    @Test func historicalReadsAndCompaction() throws {
+        let store = try openStore()
+        store.put("a", "1")  // 2
+        store.put("a", "2")  // 3
+        store.put("b", "1")  // 4
+        _ = store.write(.deleteRange(DeleteRangeRequest(range: .key(b("b")))))  // 5
+        #expect(try store.get("a", revision: 2)?.value == b("1"))
+        #expect(try store.get("b", revision: 4)?.value == b("1"))
+        #expect(try store.get("b", revision: 5) == nil)
+        #expect(throws: MVCCError.futureRevision) { try store.get("a", revision: 6) }
+
+        #expect(store.write(.compact(Revision(4), physical: true)) == .success(.compact(CompactResult(headerRevision: Revision(5)))))
+        #expect(throws: MVCCError.compacted) { try store.get("a", revision: 3) }
+        #expect(try store.get("a", revision: 4)?.value == b("2"))
+        #expect(try store.get("b", revision: 4)?.value == b("1"))
+        #expect(store.write(.compact(Revision(4), physical: false)) == .failure(.compacted))
+        #expect(store.write(.compact(Revision(9), physical: false)) == .failure(.futureRevision))
+        #expect(store.write(.compact(Revision(5), physical: true)) == .success(.compact(CompactResult(headerRevision: Revision(5)))))
+        #expect(try store.get("a")?.value == b("2"))
+        #expect(try store.get("b") == nil)
+    }
+
+    @Test func stateSurvivesReopen() throws {
+        let path = NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+        do {
+            let store = try openStore(path)
+            store.put("a", "1")
+            store.put("a", "2")
+            _ = store.apply([.compact(Revision(2), physical: true)], sync: true)
+        }
+        let store = try openStore(path)
+        #expect(store.currentRevision == Revision(3))
+        #expect(store.compactedRevision == Revision(2))
+        #expect(try store.get("a")?.version == 2)
+    }
+
+    @Test func eventsFollowRevisionOrderWithPrevKV() throws {
+        let store = try openStore()
+        store.put("a", "1")
+        let (_, events) = store.apply([
+            .put(PutRequest(key: b("a"), value: b("2"))),
+            .deleteRange(DeleteRangeRequest(range: .key(b("a")))),
+        ], sync: true)
+        #expect(events.map(\.kind) == [.put, .delete])
+        #expect(events[0].prevKV?.value == b("1"))
+        #expect(events[1].keyValue.modRevision == Revision(4))
+        #expect(events[1].prevKV?.value == b("2"))
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Copies etcd 3.4's v3 protos from Debian's golang-etcd-server-dev into Protos/, stripped of
+what protoc cannot resolve here: the gogoproto import and options and the grpc-gateway HTTP
+annotations. Message names, field numbers, packages and method paths are left untouched, so the
+wire format and the gRPC paths stay etcd's."""
+import os
+import re
+import sys
+
+SRC = "/usr/share/gocode/src/go.etcd.io/etcd"
+FILES = [
+    "etcdserver/etcdserverpb/rpc.proto",
+    "mvcc/mvccpb/kv.proto",
+    "auth/authpb/auth.proto",
+]
+
+
+def strip_http_options(text):
+    # `option (google.api.http) = { ... };` blocks nest braces, so walk them by depth.
+    out, i = [], 0
+    marker = "option (google.api.http)"
+    while True:
+        j = text.find(marker, i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        k = text.index("{", j)
+        depth = 0
+        while True:
+            if text[k] == "{":
+                depth += 1
+            elif text[k] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            k += 1
+        k = text.index(";", k) + 1
+        i = k
+
+
+def clean(text):
+    text = strip_http_options(text)
+    text = re.sub(r'^import "(gogoproto/gogo|google/api/annotations)\.proto";\n', "", text, flags=re.M)
+    text = re.sub(r"^option \(gogoproto\.[a-z_]+\) = \w+;\n", "", text, flags=re.M)
+    # Field-level gogoproto options: `[(gogoproto.nullable) = false]` and friends.
+    text = re.sub(r"\s*\[\(gogoproto\.[^\]]*\]", "", text)
+    # An rpc whose only option was removed is left as `{\n  }`: make it `{}`.
+    text = re.sub(r"\{\s*\}", "{}", text)
+    return text
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else "Protos"
+    for rel in FILES:
+        with open(os.path.join(SRC, rel)) as f:
+            text = clean(f.read())
+        dest = os.path.join(root, "etcd", rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "w") as f:
+            f.write(text)
+        print(dest)
+
+
+if __name__ == "__main__":
+    main()
