@@ -1,0 +1,98 @@
+internal import Storage
+
+/// Reads the revisioned key space from RocksDB, either through a consistent view (API reads) or
+/// at the latest written state (the single writer, which must see its own unsynced writes).
+struct KeySpaceReader {
+    let store: MVCCStore
+    /// nil: read the latest state of the database.
+    let view: ConsistentView?
+
+    /// The revision of each key in `range` that is live at `revision`, in key order. Counts every
+    /// live key but keeps only the first `limit` (0: all) of them.
+    func liveRevisions(in range: KeyRange, at revision: Revision, limit: Int) throws -> (keys: [([UInt8], RevisionKey)], count: Int) {
+        if case .key(let key) = range {
+            guard let found = try latestEntry(of: key, atOrBelow: revision), !found.isTombstone else {
+                return ([], 0)
+            }
+            return ([(key, found.revision)], 1)
+        }
+        let lower = KeyEncoding.encode(range.start)
+        var upper: [UInt8]? = nil
+        if case .range(_, let end) = range { upper = KeyEncoding.encode(end) }
+        let iterator = store.database.makeIterator(store.keyIndex, lowerBound: lower, upperBound: upper, in: view)
+        iterator.seek(lower)
+        var keys: [([UInt8], RevisionKey)] = []
+        var count = 0
+        var currentKey: [UInt8] = []
+        // The newest entry at or below `revision` of the key being scanned: (revision, tombstone).
+        var candidate: (RevisionKey, Bool)?
+        func flush() {
+            if let (revisionKey, tombstone) = candidate, !tombstone {
+                count += 1
+                if limit == 0 || keys.count < limit {  // limit < 0: count only
+                    keys.append((KeyEncoding.decode(currentKey), revisionKey))
+                }
+            }
+            candidate = nil
+        }
+        while iterator.isValid {
+            let (encodedKey, revisionKey): ([UInt8], RevisionKey) = iterator.withKey { raw in
+                let keyLength = KeyEncoding.encodedLength(in: raw)
+                return (Array(raw[0..<keyLength]), RevisionKey(bytes: Array(raw[keyLength...])))
+            }
+            if encodedKey != currentKey {
+                flush()
+                currentKey = encodedKey
+            }
+            if revisionKey.main <= revision {
+                candidate = (revisionKey, iterator.value.first == KeyIndexFlag.tombstone)
+            }
+            iterator.next()
+        }
+        flush()
+        try iterator.checkError()
+        return (keys, count)
+    }
+
+    /// The newest key_index entry of `key` at or below `revision`.
+    func latestEntry(of key: [UInt8], atOrBelow revision: Revision) throws -> (revision: RevisionKey, isTombstone: Bool)? {
+        let encoded = KeyEncoding.encode(key)
+        var upper = encoded
+        upper.append(contentsOf: RevisionKey(main: revision.next, sub: 0).bytes)
+        let iterator = store.database.makeIterator(store.keyIndex, lowerBound: encoded, upperBound: upper, in: view)
+        iterator.seekForPrev(upper)
+        if iterator.isValid, iterator.key == upper { iterator.previous() }
+        guard iterator.isValid else {
+            try iterator.checkError()
+            return nil
+        }
+        let raw = iterator.key
+        precondition(raw.count == encoded.count + 16 && raw.starts(with: encoded), "key_index bound violated")
+        return (RevisionKey(bytes: Array(raw[encoded.count...])), iterator.value.first == KeyIndexFlag.tombstone)
+    }
+
+    func change(at revision: RevisionKey) throws -> StoredChange {
+        guard let bytes = try store.database.get(store.kv, revision.bytes, in: view) else {
+            preconditionFailure("key_index names revision \(revision.main).\(revision.sub) missing from kv")
+        }
+        return StoredChange(decoding: bytes)
+    }
+
+    /// The live version of `key` at `revision`, or nil if absent or deleted.
+    func get(_ key: [UInt8], at revision: Revision) throws -> KeyValue? {
+        guard let entry = try latestEntry(of: key, atOrBelow: revision), !entry.isTombstone else { return nil }
+        return try change(at: entry.revision).keyValue
+    }
+
+    func range(_ range: KeyRange, at revision: Revision, limit: Int) throws -> (keyValues: [KeyValue], count: Int) {
+        let (keys, count) = try liveRevisions(in: range, at: revision, limit: limit)
+        let keyValues = try keys.map { try change(at: $0.1).keyValue }
+        return (keyValues, count)
+    }
+}
+
+/// The one-byte value of a key_index entry.
+enum KeyIndexFlag {
+    static let live: UInt8 = 0
+    static let tombstone: UInt8 = 1
+}

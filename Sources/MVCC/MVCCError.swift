@@ -1,0 +1,13 @@
+/// Expected failures of MVCC operations. Each maps to one etcd gRPC status at the API edge.
+package enum MVCCError: Error, Equatable, Sendable {
+    /// The requested revision is at or below the compaction point.
+    case compacted
+    /// The requested revision is above the current one.
+    case futureRevision
+    /// A Put names a lease that does not exist.
+    case leaseNotFound(LeaseID)
+    /// `ignore_value` / `ignore_lease` on a key that does not exist.
+    case keyNotFound
+    /// Storage failed underneath; carries RocksDB's message.
+    case storage(String)
+}

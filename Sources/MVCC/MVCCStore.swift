@@ -1,0 +1,189 @@
+package import Storage
+internal import Synchronization
+
+/// etcd's revisioned key space on RocksDB (DESIGN §6):
+/// - `kv`: revision key (main, sub) → the stored change (a key's version or a tombstone);
+/// - `key_index`: encoded user key ‖ revision key → live/tombstone flag;
+/// - `meta`: current and compacted revisions.
+///
+/// Reads may come from any thread through `readView()`. Writes come from exactly one thread at a
+/// time through `apply` (the write path serialises them): this is what makes the writer's state
+/// (`writerRevision`) safe without a lock.
+package final class MVCCStore: @unchecked Sendable {
+    // @unchecked: `published` is behind a Mutex; the writer-only fields are touched only by the
+    // single writer (the caller of `apply`), which the type's contract above requires.
+
+    package static let columnFamilies = ["kv", "key_index", "meta"]
+
+    let database: Database
+    let kv: ColumnFamily
+    let keyIndex: ColumnFamily
+    let meta: ColumnFamily
+
+    /// What readers may see: only revisions whose writes are durable.
+    private let published: Mutex<Revisions>
+    /// The writer's view: includes requests applied in the current round but not yet synced.
+    /// Invariant: published.current <= writer.current.
+    private var writer: Revisions
+
+    struct Revisions {
+        /// The revision of the latest change (1 for an empty store, as etcd).
+        var current: Revision
+        /// The compaction point: reads below it fail (-1 before any compaction, as etcd).
+        var compacted: Revision
+    }
+
+    static let currentRevisionKey = Array("current_revision".utf8)
+    static let compactedRevisionKey = Array("compacted_revision".utf8)
+
+    package init(database: Database) throws(MVCCError) {
+        self.database = database
+        kv = database.columnFamily("kv")
+        keyIndex = database.columnFamily("key_index")
+        meta = database.columnFamily("meta")
+        let stored: Revisions
+        do {
+            stored = Revisions(
+                current: try Self.readRevision(database, meta, Self.currentRevisionKey) ?? Revision(1),
+                compacted: try Self.readRevision(database, meta, Self.compactedRevisionKey) ?? Revision(-1)
+            )
+        } catch {
+            throw .storage("\(error)")
+        }
+        writer = stored
+        published = Mutex(stored)
+    }
+
+    private static func readRevision(_ database: Database, _ meta: ColumnFamily, _ key: [UInt8]) throws -> Revision? {
+        guard let bytes = try database.get(meta, key) else { return nil }
+        return Revision(Int64(bitPattern: readBigEndian(bytes, at: 0)))
+    }
+
+    package var currentRevision: Revision { published.withLock { $0.current } }
+    package var compactedRevision: Revision { published.withLock { $0.compacted } }
+
+    /// A consistent read of the published state.
+    package func readView() -> ReadView {
+        // Take the RocksDB snapshot after reading the revisions: everything at or below
+        // `current` is already written, and later writes have higher revisions, which reads ignore.
+        let revisions = published.withLock { $0 }
+        return ReadView(store: self, view: database.makeConsistentView(), current: revisions.current, compacted: revisions.compacted)
+    }
+
+    /// Applies `requests` in order, each atomically; a failed request changes nothing. With
+    /// `sync`, fsyncs once for the whole round before publishing it (group commit). Returns one
+    /// result per request and the events of the round in revision order.
+    ///
+    /// Must be called from one thread at a time (the write path's single writer).
+    package func apply(
+        _ requests: [WriteRequest],
+        sync: Bool,
+        leaseExists: @escaping (LeaseID) -> Bool = { _ in false }
+    ) -> (results: [Result<WriteResult, MVCCError>], events: [Event]) {
+        var results: [Result<WriteResult, MVCCError>] = []
+        results.reserveCapacity(requests.count)
+        var events: [Event] = []
+        for request in requests {
+            do {
+                let (result, requestEvents) = try applyOne(request, leaseExists: leaseExists)
+                results.append(.success(result))
+                events.append(contentsOf: requestEvents)
+            } catch let error as MVCCError {
+                results.append(.failure(error))
+            } catch {
+                // A failed write to the state store is fail-stop (STYLE §5): continuing would
+                // acknowledge writes that may not exist.
+                preconditionFailure("state store write failed: \(error)")
+            }
+        }
+        if sync {
+            do {
+                try database.syncWAL()
+            } catch {
+                preconditionFailure("state store fsync failed: \(error)")
+            }
+        }
+        let revisions = writer
+        published.withLock { $0 = revisions }
+        return (results, events)
+    }
+
+    private func applyOne(_ request: WriteRequest, leaseExists: @escaping (LeaseID) -> Bool) throws -> (WriteResult, [Event]) {
+        if case .compact(let revision, _) = request {
+            return (.compact(try compact(to: revision)), [])
+        }
+        let txn = TxnWriter(store: self, beginRevision: writer.current, compacted: writer.compacted, leaseExists: leaseExists)
+        let result: WriteResult
+        switch request {
+        case .put(let put):
+            try txn.checkPut(put)
+            result = .put(try txn.put(put))
+        case .deleteRange(let delete):
+            result = .deleteRange(try txn.deleteRange(delete))
+        case .txn(let request):
+            result = .txn(try txn.txn(request))
+        case .compact:
+            preconditionFailure("handled above")
+        }
+        if txn.hasChanges {
+            txn.batch.put(meta, Self.currentRevisionKey, txn.revision.bytesBigEndian)
+            try database.write(txn.batch, sync: false)
+            writer.current = txn.revision
+        }
+        return (result, txn.events)
+    }
+
+    /// Removes history below `revision`, keeping each key's version live at `revision` (etcd
+    /// `keyIndex.compact`): reads at `revision` itself still succeed afterwards.
+    private func compact(to revision: Revision) throws -> CompactResult {
+        if revision <= writer.compacted { throw MVCCError.compacted }
+        if revision > writer.current { throw MVCCError.futureRevision }
+        let batch = WriteBatch()
+        batch.put(meta, Self.compactedRevisionKey, revision.bytesBigEndian)
+        try removeHistory(below: revision, into: batch)
+        try database.write(batch, sync: false)
+        writer.compacted = revision
+        return CompactResult(headerRevision: writer.current)
+    }
+
+    private func removeHistory(below revision: Revision, into batch: WriteBatch) throws {
+        let iterator = database.makeIterator(keyIndex)
+        iterator.seekToFirst()
+        var currentKey: [UInt8] = []
+        // Entries of the current key at or below the compaction point, oldest first.
+        var old: [([UInt8], RevisionKey, Bool)] = []
+        func flush() {
+            guard let newest = old.last else { return }
+            let keep = newest.2 ? 0 : 1  // a tombstone at or below the point ends the key's history
+            for (indexKey, revisionKey, _) in old.dropLast(keep) {
+                batch.delete(keyIndex, indexKey)
+                batch.delete(kv, revisionKey.bytes)
+            }
+            old.removeAll(keepingCapacity: true)
+        }
+        while iterator.isValid {
+            let indexKey = iterator.key
+            let keyLength = indexKey.withUnsafeBytes { KeyEncoding.encodedLength(in: $0) }
+            let encodedKey = Array(indexKey[0..<keyLength])
+            if encodedKey != currentKey {
+                flush()
+                currentKey = encodedKey
+            }
+            let revisionKey = RevisionKey(bytes: Array(indexKey[keyLength...]))
+            if revisionKey.main <= revision {
+                old.append((indexKey, revisionKey, iterator.value.first == KeyIndexFlag.tombstone))
+            }
+            iterator.next()
+        }
+        flush()
+        try iterator.checkError()
+    }
+}
+
+extension Revision {
+    var bytesBigEndian: [UInt8] {
+        var out: [UInt8] = []
+        appendBigEndian(UInt64(bitPattern: value), to: &out)
+        return out
+    }
+}

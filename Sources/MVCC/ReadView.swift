@@ -1,0 +1,47 @@
+internal import Storage
+
+/// A consistent, read-only view of the store at the revision published when it was taken.
+/// Serves Range and read-only Txn requests without touching the write path.
+package struct ReadView: @unchecked Sendable {
+    // @unchecked: the store is thread-safe for reads and the consistent view is immutable.
+    let store: MVCCStore
+    let view: ConsistentView
+    /// The store's revision when the view was taken.
+    package let current: Revision
+    /// The compaction point when the view was taken.
+    package let compacted: Revision
+
+    package func range(_ request: RangeRequest) throws(MVCCError) -> RangeResult {
+        try checkReadable(request.revision)
+        let reader = KeySpaceReader(store: store, view: view)
+        return try mapStorage {
+            try RangeExecution.run(request, headerRevision: current) { range, revision, limit in
+                try reader.range(range, at: revision, limit: limit)
+            }
+        }
+    }
+
+    /// A read-only txn (no writes in any branch): evaluated entirely on this view.
+    package func txn(_ request: TxnRequest) throws(MVCCError) -> TxnResult {
+        precondition(request.isReadOnly, "a txn with writes must go through the write path")
+        let txn = TxnWriter(store: store, view: view, beginRevision: current, compacted: compacted, leaseExists: { _ in false })
+        return try mapStorage { try txn.txn(request) }
+    }
+
+    /// etcd `rangeKeys`: a future revision is checked first, then compaction.
+    func checkReadable(_ revision: Revision) throws(MVCCError) {
+        if revision > current { throw .futureRevision }
+        if revision.value > 0 && revision < compacted { throw .compacted }
+    }
+}
+
+/// Runs `body`, passing MVCC errors through and turning storage failures into `.storage`.
+func mapStorage<T>(_ body: () throws -> T) throws(MVCCError) -> T {
+    do {
+        return try body()
+    } catch let error as MVCCError {
+        throw error
+    } catch {
+        throw .storage("\(error)")
+    }
+}
