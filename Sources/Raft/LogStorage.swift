@@ -126,3 +126,31 @@ func limitBytes(_ entries: ArraySlice<Entry>, bytesMax: Int) -> [Entry] {
     }
     return Array(entries.prefix(count))
 }
+
+/// The first log of a brand-new cluster: one committed conf-change entry per initial member, in term 1
+/// (etcd-io/raft `bootstrap.go` does the same). Putting the initial membership in the log, not only in
+/// storage metadata, lets a member added later learn it by replaying the log from index 1.
+package func bootstrapLog(for confState: ConfState) -> (entries: [Entry], hardState: HardState) {
+    let changes = confState.voters.map { ConfChange.addVoter($0) } + confState.learners.map { ConfChange.addLearner($0) }
+    var entries: [Entry] = []
+    for (offset, change) in changes.enumerated() {
+        entries.append(Entry(term: Term(1), index: LogIndex(UInt64(offset + 1)), type: .confChange,
+                             data: encodeConfChange(change)))
+    }
+    let hardState = HardState(term: Term(1), vote: .none, commit: LogIndex(UInt64(entries.count)))
+    return (entries, hardState)
+}
+
+extension MemoryLogStorage {
+    /// Writes the bootstrap log of a new cluster into an empty storage. The application must treat the
+    /// bootstrap entries as applied (start with `Config.applied` = the returned index).
+    @discardableResult
+    package func bootstrap(_ confState: ConfState) -> LogIndex {
+        precondition(lastIndex() == .zero, "bootstrap on a non-empty log")
+        let (entries, hardState) = bootstrapLog(for: confState)
+        append(entries)
+        setHardState(hardState)
+        self.confState = confState
+        return hardState.commit
+    }
+}

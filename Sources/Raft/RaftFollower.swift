@@ -91,8 +91,9 @@ extension Raft {
         let metadata = snapshot.metadata
         if metadata.index <= raftLog.committed { return false }
         let confState = metadata.confState
-        // A snapshot that does not include us is from a configuration we are not part of.
-        guard confState.voters.contains(id) || confState.learners.contains(id) else { return false }
+        // NB: unlike etcd-io/raft we accept a snapshot whose membership lacks us: a member added after the
+        // leader's last compaction gets such a snapshot and learns of itself from the entries that follow.
+        // It stays unpromotable (not a voter in its own view) until then, so this is safe.
         if raftLog.matchTerm(index: metadata.index, term: metadata.term) {
             // We already have the entries: just fast-forward commit, keeping the log after it.
             raftLog.commitTo(metadata.index)

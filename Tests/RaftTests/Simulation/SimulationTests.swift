@@ -1,0 +1,78 @@
+// Seeded simulation runs. `RAFT_SEEDS=n` sets how many scenarios run (default 2,000, split across parallel
+// chunks); `RAFT_SEED=s` replays one scenario. A failure prints its seed and the replay command.
+
+import Foundation
+import Testing
+@testable import Raft
+
+enum SimulationEnvironment {
+    static let defaultSeeds = 2_000
+    static let chunks = 8
+
+    static var seedCount: Int {
+        ProcessInfo.processInfo.environment["RAFT_SEEDS"].flatMap { Int($0) } ?? defaultSeeds
+    }
+
+    static var replaySeed: UInt64? {
+        ProcessInfo.processInfo.environment["RAFT_SEED"].flatMap { UInt64($0) }
+    }
+
+    static func replayCommand(_ seed: UInt64) -> String {
+        "RAFT_SEED=\(seed) swift test --filter RaftTests.Simulation"
+    }
+}
+
+/// Runs one scenario and returns a failure report, or nil.
+func runScenario(seed: UInt64, options: ScenarioOptions? = nil, verbose: Bool = false) -> String? {
+    let simulator = Simulator(seed: seed, options: options)
+    simulator.verbose = verbose
+    do {
+        try simulator.run()
+        return nil
+    } catch {
+        let trace = simulator.trace.suffix(15).joined(separator: "\n  ")
+        return "seed \(seed) failed: \(error.description)\n  replay: \(SimulationEnvironment.replayCommand(seed))"
+            + "\n  last events:\n  \(trace)"
+    }
+}
+
+@Suite("Simulation")
+struct Simulation {
+    @Test("seeded scenarios keep every invariant and recover after healing", arguments: 0..<SimulationEnvironment.chunks)
+    func seededScenarios(chunk: Int) {
+        if let seed = SimulationEnvironment.replaySeed {
+            guard chunk == 0 else { return }
+            let verbose = ProcessInfo.processInfo.environment["RAFT_TRACE"] != nil
+            let failure = runScenario(seed: seed, verbose: verbose)
+            #expect(failure == nil, "\(failure ?? "")")
+            return
+        }
+        let total = SimulationEnvironment.seedCount
+        var failures: [String] = []
+        CrashReporter.install()
+        defer { CrashReporter.setSeed(nil, slot: chunk) }
+        for seed in stride(from: chunk, to: total, by: SimulationEnvironment.chunks) {
+            CrashReporter.setSeed(UInt64(seed), slot: chunk)
+            if let failure = runScenario(seed: UInt64(seed)) {
+                print(failure)
+                failures.append(failure)
+                if failures.count >= 3 { break }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    @Test("a scenario is a pure function of its seed")
+    func determinism() throws {
+        for seed: UInt64 in [1, 7, 42] {
+            let first = Simulator(seed: seed)
+            let second = Simulator(seed: seed)
+            try first.run()
+            try second.run()
+            #expect(first.trace == second.trace)
+            #expect(first.checker.maxCommit == second.checker.maxCommit)
+            #expect(first.proposalCounter == second.proposalCounter)
+            #expect(first.checker.maxCommit > .zero)
+        }
+    }
+}
