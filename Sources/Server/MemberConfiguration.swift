@@ -1,0 +1,84 @@
+/// A URL a member listens on or advertises: scheme, host and port (etcd's `http://host:port`).
+package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
+    package var isTLS: Bool
+    package var host: String
+    package var port: Int
+
+    /// Parses `http://host:port` or `https://host:port`; IPv6 hosts in brackets.
+    package init(parsing text: String) throws(ConfigurationError) {
+        let schemes = ["http://": false, "https://": true]
+        guard let (prefix, tls) = schemes.first(where: { text.hasPrefix($0.key) }) else {
+            throw .invalid("URL scheme must be http or https: \(text)")
+        }
+        var rest = Substring(text.dropFirst(prefix.count))
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        let host: Substring
+        let portText: Substring
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") else {
+                throw .invalid("URL address does not have the form \"host:port\": \(text)")
+            }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = rest.lastIndex(of: ":") else {
+                throw .invalid("URL address does not have the form \"host:port\": \(text)")
+            }
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        }
+        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
+            throw .invalid("URL address does not have the form \"host:port\": \(text)")
+        }
+        self.isTLS = tls
+        self.host = String(host)
+        self.port = port
+    }
+
+    package var description: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return "\(isTLS ? "https" : "http")://\(shownHost):\(port)"
+    }
+}
+
+package enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    case invalid(String)
+    package var description: String {
+        switch self {
+        case .invalid(let message): message
+        }
+    }
+}
+
+/// Certificate files for one listener (etcd's `--cert-file`, `--key-file`, `--trusted-ca-file`,
+/// `--client-cert-auth`).
+package struct TLSFiles: Sendable, Equatable {
+    package var certFile: String
+    package var keyFile: String
+    package var trustedCAFile: String?
+    /// Require a client certificate signed by `trustedCAFile`; a client without one fails the handshake.
+    package var clientCertAuth: Bool
+
+    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool) {
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.trustedCAFile = trustedCAFile
+        self.clientCertAuth = clientCertAuth
+    }
+}
+
+/// Everything one member needs to start, in etcd's terms.
+package struct MemberConfiguration: Sendable {
+    package var name = "default"
+    package var dataDirectory = "default.etcd"
+    package var listenClientURLs: [MemberURL] = []
+    package var advertiseClientURLs: [String] = []
+    package var initialAdvertisePeerURLs: [String] = []
+    /// name → peer URLs, in the order given.
+    package var initialCluster: [(name: String, peerURLs: [String])] = []
+    package var initialClusterToken = "etcd-cluster"
+    package var clientTLS: TLSFiles?
+    package var limits = KVLimits()
+
+    package init() {}
+}

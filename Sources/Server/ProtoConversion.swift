@@ -1,0 +1,155 @@
+internal import EtcdAPI
+internal import Foundation
+internal import MVCC
+
+// Proto ↔ domain conversions. Generated types stop here (STYLE §1): MVCC sees only its own types.
+
+extension RangeRequest {
+    init(_ proto: Etcdserverpb_RangeRequest) {
+        self.init(range: KeyRange(key: Array(proto.key), rangeEnd: Array(proto.rangeEnd)))
+        limit = proto.limit
+        revision = Revision(proto.revision)
+        sortOrder = switch proto.sortOrder {
+        case .none, .UNRECOGNIZED: .none
+        case .ascend: .ascend
+        case .descend: .descend
+        }
+        sortTarget = switch proto.sortTarget {
+        case .key, .UNRECOGNIZED: .key
+        case .version: .version
+        case .create: .create
+        case .mod: .mod
+        case .value: .value
+        }
+        keysOnly = proto.keysOnly
+        countOnly = proto.countOnly
+        minModRevision = Revision(proto.minModRevision)
+        maxModRevision = Revision(proto.maxModRevision)
+        minCreateRevision = Revision(proto.minCreateRevision)
+        maxCreateRevision = Revision(proto.maxCreateRevision)
+    }
+}
+
+extension PutRequest {
+    init(_ proto: Etcdserverpb_PutRequest) {
+        self.init(key: Array(proto.key), value: Array(proto.value))
+        lease = LeaseID(proto.lease)
+        prevKV = proto.prevKv
+        ignoreValue = proto.ignoreValue
+        ignoreLease = proto.ignoreLease
+    }
+}
+
+extension DeleteRangeRequest {
+    init(_ proto: Etcdserverpb_DeleteRangeRequest) {
+        self.init(range: KeyRange(key: Array(proto.key), rangeEnd: Array(proto.rangeEnd)))
+        prevKV = proto.prevKv
+    }
+}
+
+extension TxnRequest {
+    init(_ proto: Etcdserverpb_TxnRequest) {
+        self.init(
+            compares: proto.compare.map(Compare.init),
+            success: proto.success.compactMap(RequestOp.init),
+            failure: proto.failure.compactMap(RequestOp.init)
+        )
+    }
+}
+
+extension RequestOp {
+    init?(_ proto: Etcdserverpb_RequestOp) {
+        switch proto.request {
+        case .requestRange(let range): self = .range(RangeRequest(range))
+        case .requestPut(let put): self = .put(PutRequest(put))
+        case .requestDeleteRange(let delete): self = .deleteRange(DeleteRangeRequest(delete))
+        case .requestTxn(let txn): self = .txn(TxnRequest(txn))
+        case nil: return nil  // refused earlier by RequestChecks
+        }
+    }
+}
+
+extension Compare {
+    init(_ proto: Etcdserverpb_Compare) {
+        let target: Target = switch proto.target {
+        case .version: .version(proto.version)
+        case .create: .create(Revision(proto.createRevision))
+        case .mod: .mod(Revision(proto.modRevision))
+        case .value: .value(Array(proto.value))
+        case .lease: .lease(LeaseID(proto.lease))
+        case .UNRECOGNIZED: .version(proto.version)
+        }
+        let result: Result = switch proto.result {
+        case .equal, .UNRECOGNIZED: .equal
+        case .greater: .greater
+        case .less: .less
+        case .notEqual: .notEqual
+        }
+        self.init(range: KeyRange(key: Array(proto.key), rangeEnd: Array(proto.rangeEnd)), target: target, result: result)
+    }
+}
+
+extension Mvccpb_KeyValue {
+    init(_ keyValue: KeyValue) {
+        self.init()
+        key = Data(keyValue.key)
+        createRevision = keyValue.createRevision.value
+        modRevision = keyValue.modRevision.value
+        version = keyValue.version
+        value = Data(keyValue.value)
+        lease = keyValue.lease.value
+    }
+}
+
+extension Etcdserverpb_ResponseHeader {
+    /// A header carrying only a revision: what etcd puts on responses nested in a txn.
+    init(revision: Revision) {
+        self.init()
+        self.revision = revision.value
+    }
+}
+
+extension Etcdserverpb_RangeResponse {
+    init(_ result: RangeResult) {
+        self.init()
+        header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
+        kvs = result.keyValues.map(Mvccpb_KeyValue.init)
+        more = result.more
+        count = result.count
+    }
+}
+
+extension Etcdserverpb_PutResponse {
+    init(_ result: PutResult) {
+        self.init()
+        header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
+        if let previous = result.prevKV { prevKv = Mvccpb_KeyValue(previous) }
+    }
+}
+
+extension Etcdserverpb_DeleteRangeResponse {
+    init(_ result: DeleteRangeResult) {
+        self.init()
+        header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
+        deleted = result.deleted
+        prevKvs = result.prevKVs.map(Mvccpb_KeyValue.init)
+    }
+}
+
+extension Etcdserverpb_TxnResponse {
+    init(_ result: TxnResult) {
+        self.init()
+        header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
+        succeeded = result.succeeded
+        responses = result.responses.map { response in
+            var op = Etcdserverpb_ResponseOp()
+            switch response {
+            case .range(let range): op.responseRange = Etcdserverpb_RangeResponse(range)
+            case .put(let put): op.responsePut = Etcdserverpb_PutResponse(put)
+            case .deleteRange(let delete): op.responseDeleteRange = Etcdserverpb_DeleteRangeResponse(delete)
+            case .txn(let txn): op.responseTxn = Etcdserverpb_TxnResponse(txn)
+            }
+            return op
+        }
+    }
+}
