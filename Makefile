@@ -1,0 +1,61 @@
+# kvd: the two set-up commands are `make run` and `make test` (see README.md).
+# Both install what is missing (Debian packages), build once (debug), then run.
+
+SWIFT ?= swift
+BIN := .build/debug
+# Debian packages the build and the tests need: RocksDB for storage, the real etcd and etcdctl 3.4
+# for compatibility and differential tests, openssl for test certificates, iproute2 for network
+# namespaces in partition tests.
+APT_PACKAGES := librocksdb-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps
+CLIENT_PORT ?= 2379
+DATA ?= ./data
+
+.PHONY: all deps build test test-unit test-compat run soak bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build --build-tests
+
+test: build
+	$(MAKE) --no-print-directory test-unit test-compat
+
+test-unit:
+	$(SWIFT) test --skip-build
+
+test-compat:
+	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl bash Tests/Compat/run-all.sh
+
+# One member on 127.0.0.1:$(CLIENT_PORT) with mutual TLS, data under $(DATA)/.
+run: build
+	@bash cluster-configs/gen-certs.sh $(DATA)/pki
+	@echo "kvd: starting member 'default' on https://127.0.0.1:$(CLIENT_PORT) (data in $(DATA)/default.etcd)"
+	@echo "reach it with:"
+	@echo "  $(BIN)/kvctl --endpoints=https://127.0.0.1:$(CLIENT_PORT) --cacert=$(DATA)/pki/etcd/ca.crt \\"
+	@echo "      --cert=$(DATA)/pki/apiserver-etcd-client.crt --key=$(DATA)/pki/apiserver-etcd-client.key put foo bar"
+	$(BIN)/kvd --name default --data-dir $(DATA)/default.etcd \
+		--listen-client-urls https://127.0.0.1:$(CLIENT_PORT) --advertise-client-urls https://127.0.0.1:$(CLIENT_PORT) \
+		--cert-file $(DATA)/pki/etcd/server.crt --key-file $(DATA)/pki/etcd/server.key \
+		--trusted-ca-file $(DATA)/pki/etcd/ca.crt --client-cert-auth
+
+# Long simulation runs: SEEDS=200000 make soak
+SEEDS ?= 20000
+soak: build
+	RAFT_SEEDS=$(SEEDS) MVCC_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter "Simulation|MVCCModelTests"
+
+# Write-path benchmarks (release build, package-benchmark).
+bench: deps
+	$(SWIFT) package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build $(DATA)
