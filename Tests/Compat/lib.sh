@@ -41,6 +41,7 @@ declare -A SERVER_PID=() SERVER_BIN=() SERVER_KIND=() SERVER_MODE=() SERVER_DATA
 declare -A _USED_PORTS=()
 
 log() { echo "[$COMPAT_NAME] $*" >&2; }
+vlog() { if [[ ${VERBOSE:-0} == 1 ]]; then log "$@"; fi; }
 die() { log "FATAL: $*"; COMPAT_FAILED=1; exit 1; }
 
 # compat_init NAME: make the temp dir and install the cleanup trap.
