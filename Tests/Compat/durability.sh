@@ -97,13 +97,15 @@ for ((r = 1; r <= rounds; r++)); do
         pids+=($!)
     done
     # kill -9 at a random moment while the writers are busy
-    sleep "$((8 + RANDOM % 16))e-1"
+    delay=$((8 + RANDOM % 16))
+    sleep "$((delay / 10)).$((delay % 10))"
     server_kill9 srv; vlog "t=$SECONDS killed"
     touch "$COMPAT_TMP/stop.$r"
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; vlog "t=$SECONDS drained"
     echo "=== round $r: killed -9, restarting" >>"${SERVER_LOG[srv]}"
     server_start srv "$target" plain "$data"
-    vlog "t=$SECONDS restarted";     pass "round $r: restarted after kill -9"
+    vlog "t=$SECONDS restarted"
+    pass "round $r: restarted after kill -9"
     verify "$r"
 done
 server_stop srv
