@@ -24,6 +24,8 @@ struct ScenarioOptions {
     /// Entries kept past a snapshot before compaction.
     var compactThreshold = 20
     var unsafeCommitPreviousTermByCount = false
+    /// Bytes per append message; 1 means one entry per message.
+    var messageBytesMax = 512
 
     static func random(using random: inout SplitMix64) -> ScenarioOptions {
         var options = ScenarioOptions()
@@ -68,7 +70,28 @@ struct InFlight {
     var message: Message
 }
 
+/// What a run exercised, so tests can prove the scenarios reach the interesting paths.
+struct SimulationStats {
+    var leadersElected = 0
+    var snapshotsInstalled = 0
+    var confChangesApplied = 0
+    var crashes = 0
+    var entriesApplied = 0
+    var timeoutNowDelivered = 0
+
+    static func + (lhs: SimulationStats, rhs: SimulationStats) -> SimulationStats {
+        SimulationStats(
+            leadersElected: lhs.leadersElected + rhs.leadersElected,
+            snapshotsInstalled: lhs.snapshotsInstalled + rhs.snapshotsInstalled,
+            confChangesApplied: lhs.confChangesApplied + rhs.confChangesApplied,
+            crashes: lhs.crashes + rhs.crashes,
+            entriesApplied: lhs.entriesApplied + rhs.entriesApplied,
+            timeoutNowDelivered: lhs.timeoutNowDelivered + rhs.timeoutNowDelivered)
+    }
+}
+
 final class Simulator {
+    var stats = SimulationStats()
     let seed: UInt64
     let options: ScenarioOptions
     var random: SplitMix64
@@ -112,7 +135,7 @@ final class Simulator {
         config.heartbeatTicks = 1
         config.inflightMessagesMax = 4
         config.inflightBytesMax = 4096
-        config.messageBytesMax = 512
+        config.messageBytesMax = options.messageBytesMax
         config.applied = simulated.persistedApplied
         config.unsafeCommitPreviousTermByCount = options.unsafeCommitPreviousTermByCount
         return config
@@ -206,6 +229,7 @@ final class Simulator {
                  + "commit \(message.commit) reject \(message.reject) hint \(message.rejectHint)"
                  + (message.snapshot.map { " snapshot \($0.metadata)" } ?? ""))
         }
+        if message.type == .timeoutNow { stats.timeoutNowDelivered += 1 }
         do {
             try target.node!.step(message)
         } catch {
@@ -241,6 +265,7 @@ final class Simulator {
             for message in ready.messagesAfterPersist { send(message) }
             if crashPoint(simulated, "before apply") { return }
             try apply(ready, on: simulated)
+            if ready.softState?.role == .leader { stats.leadersElected += 1 }
             if verbose, let soft = ready.softState {
                 note("node \(simulated.id) now \(soft.role) leader \(soft.leader) term \(simulated.node!.term)")
             }
@@ -262,6 +287,7 @@ final class Simulator {
     func crashPoint(_ simulated: SimulatedNode, _ point: String) -> Bool {
         guard !healed, chance(options.crashRate / 4) else { return false }
         note("crash \(simulated.id) \(point)")
+        stats.crashes += 1
         simulated.node = nil
         simulated.downTicks = Int.random(in: 1...30, using: &random)
         return true
@@ -278,13 +304,16 @@ final class Simulator {
     func apply(_ ready: Ready, on simulated: SimulatedNode) throws(InvariantViolation) {
         let id = simulated.id
         if let snapshot = ready.snapshot {
+            stats.snapshotsInstalled += 1
             try checker.checkSnapshot(snapshot.metadata, node: id)
             simulated.persistedApplied = snapshot.metadata.index
             simulated.storage.confState = snapshot.metadata.confState
         }
         for entry in ready.committedEntries {
             try checker.checkApplied(entry, node: id, nodeTerm: simulated.node!.term)
+            stats.entriesApplied += 1
             if entry.type == .confChange {
+                stats.confChangesApplied += 1
                 guard let change = try? decodeConfChange(entry.data) else {
                     throw InvariantViolation(description: "undecodable conf change at \(entry.index)")
                 }
@@ -356,6 +385,7 @@ final class Simulator {
         if chance(options.membershipRate) { try changeMembership() }
         if chance(options.crashRate), let target = liveNodes.randomElement(using: &random) {
             note("crash \(target.id)")
+            stats.crashes += 1
             target.node = nil
             target.downTicks = Int.random(in: 1...40, using: &random)
         }
