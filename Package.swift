@@ -51,9 +51,20 @@ let package = Package(
             swiftSettings: generatedSettings
         ),
         .target(
+            name: "Transport",
+            dependencies: [
+                "Raft", "EtcdAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Server",
             dependencies: [
-                "Storage", "MVCC", "EtcdAPI",
+                "Storage", "MVCC", "EtcdAPI", "Raft", "Transport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -1,0 +1,97 @@
+internal import EtcdAPI
+internal import Foundation
+internal import GRPCCore
+internal import Logging
+internal import Raft
+
+/// The receiving side of the peer port: checks who is sending, decodes, hands to the inbox.
+struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
+    let clusterID: UInt64
+    let inbox: any PeerInbox
+    /// Where incoming snapshot images are written before the node installs them.
+    let incomingDirectory: String
+    let logger: Logger
+
+    func sendMessages(
+        request: RPCAsyncSequence<Kvdpb_MessageBatch, any Error>,
+        context: ServerContext
+    ) async throws -> Kvdpb_StreamSummary {
+        var summary = Kvdpb_StreamSummary()
+        for try await batch in request {
+            try checkCluster(batch.clusterID, from: batch.from)
+            let sender = NodeID(batch.from)
+            guard inbox.isMember(sender) else {
+                logger.warning("dropped messages from a member not in the cluster", metadata: ["from": "\(String(batch.from, radix: 16))"])
+                continue
+            }
+            var messages: [Message] = []
+            messages.reserveCapacity(batch.messages.count)
+            for encoded in batch.messages {
+                do {
+                    let message = try Message(decoding: Array(encoded))
+                    guard message.from == sender else {
+                        logger.warning("dropped a message whose sender does not match its stream", metadata: ["stream": "\(sender)", "from": "\(message.from)"])
+                        continue
+                    }
+                    messages.append(message)
+                } catch {
+                    logger.error("dropped an undecodable peer message", metadata: ["from": "\(sender)", "error": "\(error)"])
+                }
+            }
+            inbox.deliver(messages)
+            summary.batches += 1
+        }
+        return summary
+    }
+
+    func sendSnapshot(
+        request: RPCAsyncSequence<Kvdpb_SnapshotChunk, any Error>,
+        context: ServerContext
+    ) async throws -> Kvdpb_SnapshotAck {
+        var message: Message?
+        let path = incomingDirectory + "/incoming-\(UUID().uuidString).snap"
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let file = FileHandle(forWritingAtPath: path) else {
+            throw RPCError(code: .internalError, message: "kvd: cannot write incoming snapshot to \(path)")
+        }
+        var complete = false
+        do {
+            for try await chunk in request {
+                try checkCluster(chunk.clusterID, from: chunk.from)
+                if message == nil {
+                    guard inbox.isMember(NodeID(chunk.from)) else {
+                        throw RPCError(code: .permissionDenied, message: "kvd: snapshot from a member not in the cluster")
+                    }
+                    message = try Message(decoding: Array(chunk.message))
+                }
+                if !chunk.data.isEmpty { try file.write(contentsOf: chunk.data) }
+                if chunk.last { complete = true }
+            }
+            try file.synchronize()
+            try file.close()
+        } catch {
+            try? file.close()  // already failing; the partial file is removed below
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        guard complete, let message else {
+            try? FileManager.default.removeItem(atPath: path)  // an aborted stream leaves nothing to install
+            throw RPCError(code: .invalidArgument, message: "kvd: incomplete snapshot stream")
+        }
+        logger.info("received snapshot", metadata: ["from": "\(message.from)", "index": "\(message.snapshot?.metadata.index ?? .zero)"])
+        inbox.deliverSnapshot(message, imagePath: path)
+        var ack = Kvdpb_SnapshotAck()
+        ack.installed = true
+        return ack
+    }
+
+    private func checkCluster(_ remote: UInt64, from: UInt64) throws {
+        guard remote == clusterID else {
+            logger.error("refused a peer of another cluster", metadata: [
+                "from": "\(String(from, radix: 16))", "remote-cluster-id": "\(String(remote, radix: 16))",
+                "local-cluster-id": "\(String(clusterID, radix: 16))",
+            ])
+            throw RPCError(code: .failedPrecondition, message: "kvd: cluster ID mismatch")
+        }
+    }
+}

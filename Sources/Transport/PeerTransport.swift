@@ -1,0 +1,137 @@
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2Posix
+package import Logging
+package import Raft
+internal import Synchronization
+
+/// Peer messaging on the peer port (DESIGN §1 Transport): one sender per member with its own
+/// bounded outbox and stream, and a gRPC server for what others send.
+package final class PeerTransport: Sendable {
+    private let localID: NodeID
+    private let clusterID: UInt64
+    private let tls: PeerTLS?
+    private let status: any PeerStatusSink
+    private let logger: Logger
+    private let senders = Mutex<[NodeID: PeerSender]>([:])
+    /// Senders created after `run` started and not yet running.
+    private let newSenders: AsyncStream<PeerSender>
+    private let newSender: AsyncStream<PeerSender>.Continuation
+
+    package init(localID: NodeID, clusterID: UInt64, tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
+        self.localID = localID
+        self.clusterID = clusterID
+        self.tls = tls
+        self.status = status
+        self.logger = logger
+        (newSenders, newSender) = AsyncStream<PeerSender>.makeStream()
+    }
+
+    /// Adds or updates a member's addresses.
+    package func setPeer(_ id: NodeID, addresses: [PeerAddress]) {
+        guard id != localID else { return }
+        let created: PeerSender? = senders.withLock { senders in
+            if let existing = senders[id] {
+                existing.update(addresses: addresses)
+                return nil
+            }
+            let sender = PeerSender(id: id, localID: localID, clusterID: clusterID, addresses: addresses, tls: tls, status: status, logger: logger)
+            senders[id] = sender
+            return sender
+        }
+        if let created { newSender.yield(created) }
+    }
+
+    package func removePeer(_ id: NodeID) {
+        senders.withLock { _ = $0.removeValue(forKey: id) }
+    }
+
+    /// Queues messages for their destinations; never blocks. Snapshot messages go through
+    /// `sendSnapshot` instead.
+    package func send(_ messages: [Message]) {
+        var byPeer: [NodeID: [Message]] = [:]
+        for message in messages { byPeer[message.to, default: []].append(message) }
+        let targets = senders.withLock { senders in byPeer.keys.map { ($0, senders[$0]) } }
+        for (id, sender) in targets {
+            guard let sender else {
+                logger.debug("no route to member", metadata: ["to": "\(id)"])
+                continue
+            }
+            if !sender.enqueue(byPeer[id]!) {
+                logger.debug("peer outbox full; messages dropped", metadata: ["to": "\(id)"])
+            }
+        }
+    }
+
+    package func sendSnapshot(_ message: Message, imagePath: String) {
+        guard let sender = senders.withLock({ $0[message.to] }) else {
+            status.reportSnapshot(to: message.to, failed: true)
+            return
+        }
+        sender.enqueueSnapshot(message, imagePath: imagePath)
+    }
+
+    /// Runs every sender until cancelled (senders removed later stop at the next cancellation).
+    package func runSenders() async {
+        await withDiscardingTaskGroup { group in
+            for sender in senders.withLock({ Array($0.values) }) {
+                group.addTask { await self.runWhileMember(sender) }
+            }
+            for await sender in newSenders {
+                group.addTask { await self.runWhileMember(sender) }
+            }
+        }
+    }
+
+    private func runWhileMember(_ sender: PeerSender) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await sender.run() }
+            group.addTask {
+                while !Task.isCancelled, self.senders.withLock({ $0[sender.id] === sender }) {
+                    try? await Task.sleep(for: .seconds(1))  // cancellation ends the loop
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Serves the peer port on `addresses` until cancelled.
+    package func serve(on addresses: [PeerAddress], inbox: any PeerInbox, incomingDirectory: String) async throws {
+        let service = PeerService(clusterID: clusterID, inbox: inbox, incomingDirectory: incomingDirectory, logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            for address in addresses {
+                let server = GRPCServer(transport: try serverTransport(address), services: [service])
+                group.addTask { try await server.serve() }
+                group.addTask { [logger] in
+                    if let bound = try await server.listeningAddress {
+                        logger.info("ready to serve peer traffic", metadata: ["address": "\(bound)"])
+                    }
+                }
+            }
+        }
+    }
+
+    private func serverTransport(_ address: PeerAddress) throws -> HTTP2ServerTransport.Posix {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = PeerSender.batchBytesMax + 4 * 1024 * 1024
+        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
+        let host = address.host == "localhost" ? "127.0.0.1" : address.host
+        let socket: GRPCNIOTransportHTTP2Posix.SocketAddress = host.contains(":") ? .ipv6(host: host, port: address.port) : .ipv4(host: host, port: address.port)
+        guard address.isTLS else {
+            return HTTP2ServerTransport.Posix(address: socket, transportSecurity: .plaintext, config: config)
+        }
+        guard let tls else {
+            throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
+        }
+        let security = HTTP2ServerTransport.Posix.TransportSecurity.tls(
+            certificateChain: [.file(path: tls.certFile, format: .pem)],
+            privateKey: .file(path: tls.keyFile, format: .pem)
+        ) { settings in
+            if tls.clientCertAuth, let ca = tls.trustedCAFile {
+                settings.trustRoots = .certificates([.file(path: ca, format: .pem)])
+                settings.clientCertificateVerification = .noHostnameVerification
+            }
+        }
+        return HTTP2ServerTransport.Posix(address: socket, transportSecurity: security, config: config)
+    }
+}

@@ -1,0 +1,52 @@
+package import Raft
+
+/// Certificates for the peer port (etcd's `--peer-cert-file`, `--peer-key-file`,
+/// `--peer-trusted-ca-file`, `--peer-client-cert-auth`).
+package struct PeerTLS: Sendable, Equatable {
+    package var certFile: String
+    package var keyFile: String
+    package var trustedCAFile: String?
+    /// Refuse peers without a certificate signed by `trustedCAFile`.
+    package var clientCertAuth: Bool
+
+    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool) {
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.trustedCAFile = trustedCAFile
+        self.clientCertAuth = clientCertAuth
+    }
+}
+
+/// A peer address: scheme, host, port (from a member's peer URL).
+package struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
+    package var isTLS: Bool
+    package var host: String
+    package var port: Int
+
+    package init(isTLS: Bool, host: String, port: Int) {
+        self.isTLS = isTLS
+        self.host = host
+        self.port = port
+    }
+
+    package var description: String { "\(isTLS ? "https" : "http")://\(host):\(port)" }
+}
+
+/// Where the transport hands what it receives: the node loop's inbox. Calls must not block.
+package protocol PeerInbox: Sendable {
+    /// Raft messages from a member of this cluster, in the order they were sent.
+    func deliver(_ messages: [Message])
+    /// A complete snapshot: the Raft message and the file holding the state image. The inbox owns
+    /// the file from now on.
+    func deliverSnapshot(_ message: Message, imagePath: String)
+    /// Whether `id` is a member (messages from others are dropped and logged).
+    func isMember(_ id: NodeID) -> Bool
+}
+
+/// What the transport tells the node about its sends.
+package protocol PeerStatusSink: Sendable {
+    /// A member could not be reached: Raft stops pipelining to it and probes.
+    func reportUnreachable(_ id: NodeID)
+    /// A snapshot send finished or failed.
+    func reportSnapshot(to id: NodeID, failed: Bool)
+}
