@@ -28,6 +28,9 @@ package struct Config: Sendable {
     /// TEST ONLY. Breaks Raft §5.4.2 by committing older-term entries once a quorum stores them, so the
     /// simulator can show that it catches the figure 8 bug. Never set outside tests.
     package var unsafeCommitPreviousTermByCount: Bool = false
+    /// TEST ONLY. Breaks the election restriction (Raft §5.4.1) by granting votes without comparing logs,
+    /// so the simulator can show that it catches a leader missing committed entries. Never set outside tests.
+    package var unsafeGrantVotesWithoutLogCheck: Bool = false
 
     package init(id: NodeID, seed: UInt64 = 0) {
         self.id = id

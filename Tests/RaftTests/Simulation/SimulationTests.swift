@@ -101,30 +101,60 @@ struct SimulationCoverage {
 
 @Suite("Simulation catches bugs")
 struct SimulationCatchesBugs {
-    /// Committing an older-term entry by counting replicas (Raft §5.4.2, figure 8) must be caught by the
-    /// invariant checker within a modest number of seeds.
-    @Test("committing previous-term entries by count is reported")
-    func brokenCommitRuleIsCaught() {
-        var caught: String?
-        for seed: UInt64 in 0..<2_000 {
+    /// Runs seeds with a deliberately broken rule until the checker reports a safety violation.
+    static func firstViolation(seeds: Range<UInt64>, breakRule: (inout ScenarioOptions) -> Void) -> (UInt64, String)? {
+        for seed in seeds {
             var random = SplitMix64(seed: seed)
             var options = ScenarioOptions.random(using: &random)
-            options.unsafeCommitPreviousTermByCount = true
-            // One entry per append lets old-term entries reach a quorum ahead of the new leader's no-op,
-            // and frequent crashes and partitions make the figure 8 interleaving likely.
-            options.messageBytesMax = 1
-            options.voters = 5
-            options.dropRate = 0.2
-            options.delayRoundsMax = 6
-            options.proposeRate = 0.6
-            options.crashRate = 0.05
-            options.partitionRate = 0.1
-            options.membershipRate = 0
+            breakRule(&options)
+            // Liveness failures do not count: the point is that a safety check fires.
             if let failure = runScenario(seed: seed, options: options), !failure.contains("liveness") {
-                caught = failure
-                break
+                return (seed, failure)
             }
         }
+        return nil
+    }
+
+    /// The election restriction (Raft §5.4.1): granting votes without comparing logs elects leaders that
+    /// lack committed entries, and random scenarios find it quickly.
+    @Test("granting votes without the log check is reported")
+    func brokenElectionRestrictionIsCaught() {
+        let caught = Self.firstViolation(seeds: 0..<500) { options in
+            options.unsafeGrantVotesWithoutLogCheck = true
+        }
+        #expect(caught != nil, "the simulator did not notice the broken election restriction")
+    }
+
+    /// Committing an older-term entry by counting replicas (Raft §5.4.2, figure 8). The interleaving is rare
+    /// under random faults, so the scenario is biased: one entry per append, five voters, heavy faults.
+    @Test("committing previous-term entries by count is reported")
+    func brokenCommitRuleIsCaught() {
+        let caught = Self.firstViolation(seeds: 0..<3_000) { options in
+            Self.biasTowardFigure8(&options)
+            options.unsafeCommitPreviousTermByCount = true
+        }
         #expect(caught != nil, "the simulator did not notice the broken commit rule")
+        if let (seed, failure) = caught { print("broken commit rule caught by seed \(seed): \(failure.prefix(200))") }
+    }
+
+    /// The same biased scenarios with the rule intact stay clean, so the violation above is the rule's fault.
+    @Test("the figure 8 biased scenarios pass with the rule intact")
+    func biasedScenariosPassWithCorrectRule() {
+        let caught = Self.firstViolation(seeds: 0..<600) { options in Self.biasTowardFigure8(&options) }
+        #expect(caught == nil, "\(caught?.1 ?? "")")
+    }
+
+    /// One entry per append lets old-term entries reach a quorum ahead of a new leader's no-op; crashing
+    /// leaders right after election or commit leaves their fresh entries on too few nodes.
+    static func biasTowardFigure8(_ options: inout ScenarioOptions) {
+        options.messageBytesMax = 1
+        options.voters = 5
+        options.dropRate = 0.2
+        options.delayRoundsMax = 6
+        options.proposeRate = 0.6
+        options.crashRate = 0.05
+        options.partitionRate = 0.1
+        options.leaderCrashRate = 0.3
+        options.membershipRate = 0
     }
 }

@@ -24,6 +24,10 @@ struct ScenarioOptions {
     /// Entries kept past a snapshot before compaction.
     var compactThreshold = 20
     var unsafeCommitPreviousTermByCount = false
+    var unsafeGrantVotesWithoutLogCheck = false
+    /// Chance of crashing a leader right after it is elected or after its commit index moves: the moments
+    /// when a leader's fresh entries exist on too few nodes (the figure 8 interleaving).
+    var leaderCrashRate = 0.0
     /// Bytes per append message; 1 means one entry per message.
     var messageBytesMax = 512
 
@@ -42,6 +46,8 @@ struct ScenarioOptions {
         options.transferRate = [0.0, 0.01, 0.03].randomElement(using: &random)!
         options.membershipRate = [0.0, 0.01, 0.03].randomElement(using: &random)!
         options.compactThreshold = Int.random(in: 3...40, using: &random)
+        options.leaderCrashRate = [0.0, 0.0, 0.05].randomElement(using: &random)!
+        options.messageBytesMax = [512, 512, 1].randomElement(using: &random)!
         return options
     }
 }
@@ -138,6 +144,7 @@ final class Simulator {
         config.messageBytesMax = options.messageBytesMax
         config.applied = simulated.persistedApplied
         config.unsafeCommitPreviousTermByCount = options.unsafeCommitPreviousTermByCount
+        config.unsafeGrantVotesWithoutLogCheck = options.unsafeGrantVotesWithoutLogCheck
         return config
     }
 
@@ -276,6 +283,14 @@ final class Simulator {
             simulated.node!.advance(ready)
             if simulated.removed {
                 simulated.node = nil
+                return
+            }
+            if !healed, simulated.node!.role == .leader, ready.softState != nil || ready.hardState != nil,
+               chance(options.leaderCrashRate) {
+                note("crash leader \(simulated.id) after \(ready.softState != nil ? "election" : "commit")")
+                stats.crashes += 1
+                simulated.node = nil
+                simulated.downTicks = Int.random(in: 1...30, using: &random)
                 return
             }
             compactIfNeeded(simulated)
