@@ -62,6 +62,9 @@ stepi "from-stdin" put stdinkey                    # 17: value read from stdin
 step put multi "line1${nl}line2"                   # 18
 step put utf "é\"q"                                # 19
 step put hexk "$(printf 'a\001b')"                 # 20
+step put empty ''                                  # 21: empty value is fine
+step put 'sp ace' 'v w'                            # 22
+stepi "$(head -c 1600000 /dev/zero | tr '\0' x)" put big   # > 1.5 MiB: request is too large
 
 # ---- get ---------------------------------------------------------------------
 step get foo
@@ -102,6 +105,11 @@ step get foo --prefix --sort-by=create --order=descend
 step --dial-timeout=3s --command-timeout=7s get foo -w simple   # global flags
 step get foo --write-out=json --hex
 step --hex=true get foo --prefix --limit=1 -w fields
+step get empty -w json
+step get 'sp ace'
+step get '' --prefix --keys-only
+step get foo --prefix --limit -1
+step get foo --rev -3
 step get foo --rev 1000                            # future revision
 step get foo --sort-by FOO                         # exit 4
 step get foo --order UP                            # exit 4
@@ -117,6 +125,11 @@ stepi "mod(\"foo1\") = \"13\"${nl}ver(\"zoo\") < \"2\"${nl}${nl}put t3 a --prev-
 stepi "c(\"nothere\") = \"0\"${nl}m(\"foo\") != \"0\"${nl}val(\"zoo\") > \"z\"${nl}${nl}get zoo${nl}${nl}get foo${nl}${nl}" txn
 stepi "val(\"zoo\") < \"a\"${nl}${nl}put t5 x${nl}${nl}del zoo --prev-kv${nl}put t5 y${nl}${nl}" txn -w json
 stepi "${nl}put t6 a${nl}put t7 b${nl}${nl}${nl}" txn
+stepi "${nl}get foo --rev 2${nl}get foo --prefix --keys-only --limit 1${nl}get foo --sort-by=VALUE --order=DESCEND --prefix${nl}${nl}${nl}" txn -w json
+stepi "${nl}$(for i in $(seq 1 129); do echo "put many$i x"; done)${nl}${nl}${nl}" txn    # > 128 ops
+stepi "${nl}$(for i in $(seq 1 128); do echo "put many$i x"; done)${nl}${nl}${nl}" txn    # exactly 128 ops
+stepi "${nl}put t11 a${nl}del t11${nl}${nl}${nl}" txn    # put and delete of one key: duplicate
+stepi "${nl}del t6${nl}del t6${nl}${nl}${nl}" txn        # two deletes of one key
 stepi "${nl}${nl}${nl}" txn -w json                  # empty txn: no revision change
 stepi "value(\"foo\") = \"v4\"${nl}${nl}put t8 a${nl}${nl}${nl}" txn -i
 stepi "${nl}put dup 1${nl}put dup 2${nl}${nl}${nl}" txn     # duplicate key error
@@ -156,6 +169,7 @@ step compaction 100000                             # future revision
 step compaction --physical 10
 step get foo1 --rev 12 -w json
 step get foo1 --rev 9                              # compacted
+step compaction 0
 step compaction abc                                # exit 1 (parse error)
 step compaction                                    # exit 128
 step get after -w json

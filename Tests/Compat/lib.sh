@@ -317,7 +317,7 @@ compare_sequences() {
         else
             fail "step $i: $cl ${STEP_ARGS[$i]}"
             if [[ -n ${STEP_STDIN[$i]} ]]; then
-                printf '    stdin: %q\n' "${STEP_STDIN[$i]}" >&2
+                printf '    stdin: %q%s\n' "${STEP_STDIN[$i]:0:300}" "$( ((${#STEP_STDIN[$i]} > 300)) && echo " ...(${#STEP_STDIN[$i]} bytes)")" >&2
             fi
             diff -u --label "$la" --label "$lb" <(step_report "$a" "$i") <(step_report "$b" "$i") |
                 sed 's/^/    /' >&2 || true
