@@ -89,6 +89,10 @@ verify() { # ROUND (checks rounds 1..ROUND)
     fi
 }
 
+# On any exit, stop the writers of the current round (by PID).
+pids=()
+COMPAT_CLEANUP_HOOKS+=('touch "$COMPAT_TMP"/stop.$r 2>/dev/null; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done')
+r=0
 server_start srv "$target" plain "$data"
 for ((r = 1; r <= rounds; r++)); do
     pids=()

@@ -27,6 +27,11 @@ KVD_BIN=${KVD_BIN:-$REPO_ROOT/.build/debug/kvd}
 KVCTL_BIN=${KVCTL_BIN:-$REPO_ROOT/.build/debug/kvctl}
 ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-/usr/bin/etcdctl}
+# Relative paths (as the Makefile passes them) are taken from the caller's cwd.
+for _v in KVD_BIN KVCTL_BIN ETCD_BIN ETCDCTL_BIN; do
+    if [[ ${!_v} == */* && ${!_v} != /* ]]; then printf -v "$_v" '%s' "$PWD/${!_v}"; fi
+done
+unset _v
 CMD_TIMEOUT=${CMD_TIMEOUT:-10}
 START_TIMEOUT=${START_TIMEOUT:-20}
 export ETCDCTL_API=3
@@ -39,6 +44,7 @@ FAIL=0
 declare -A SERVER_PID=() SERVER_BIN=() SERVER_KIND=() SERVER_MODE=() SERVER_DATA=() \
     SERVER_LOG=() SERVER_EP=() SERVER_CPORT=() SERVER_PPORT=() SERVER_NODE=()
 declare -A _USED_PORTS=()
+COMPAT_CLEANUP_HOOKS=()   # commands run first by the EXIT trap (e.g. stop background writers)
 
 log() { echo "[$COMPAT_NAME] $*" >&2; }
 vlog() { if [[ ${VERBOSE:-0} == 1 ]]; then log "$@"; fi; }
@@ -55,6 +61,10 @@ compat_init() {
 _compat_cleanup() {
     local rc=$1 name
     trap - EXIT
+    local hook
+    for hook in "${COMPAT_CLEANUP_HOOKS[@]}"; do
+        eval "$hook" || true
+    done
     for name in "${!SERVER_PID[@]}"; do
         server_stop "$name" || true
     done
@@ -75,11 +85,13 @@ _compat_cleanup() {
     exit "$rc"
 }
 
-# free_port: print a loopback TCP port nobody listens on (and not handed out before).
+# free_port: print a loopback TCP port nobody listens on (and not handed out before),
+# from 20000-31999: below Linux's ephemeral range (32768+), so that no client
+# connection takes it between a server's kill and its restart.
 free_port() {
     local p i
     for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         [[ -n ${_USED_PORTS[$p]:-} ]] && continue
         if ! ss -Htln "( sport = :$p )" 2>/dev/null | grep -q .; then
             _USED_PORTS[$p]=1
