@@ -116,9 +116,11 @@ package struct RawNode {
     package mutating func propose(_ data: [UInt8]) throws(ProposalDropped) { try propose([data]) }
 
     /// Proposes a membership change. It takes effect once applied (`applyConfChange`).
-    package mutating func proposeConfChange(_ change: ConfChange) throws(ProposalDropped) {
+    /// `context` is appended to the entry's data after the encoded change (the application's
+    /// description of the member, opaque to Raft).
+    package mutating func proposeConfChange(_ change: ConfChange, context: [UInt8] = []) throws(ProposalDropped) {
         if raft.role == .leader && raft.pendingConfIndex > raft.raftLog.applied { throw .confChangePending }
-        let entry = Entry(term: .zero, index: .zero, type: .confChange, data: encodeConfChange(change))
+        let entry = Entry(term: .zero, index: .zero, type: .confChange, data: encodeConfChange(change) + context)
         if let dropped = raft.propose(Message(type: .propose, from: raft.id, entries: [entry])) {
             throw dropped
         }
