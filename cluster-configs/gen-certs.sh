@@ -12,7 +12,8 @@
 #                                                (negative tests: must be refused)
 # SANs of server/peer: localhost, 127.0.0.1, ::1, plus every extra argument
 # (arguments that parse as IPv4/IPv6 become IP SANs, the rest DNS SANs).
-# Idempotent: a file that already exists is kept (delete OUTDIR to regenerate).
+# Idempotent: existing keys and certificates are kept (a leaf is remade only if it
+# no longer chains to its CA); delete OUTDIR to regenerate, e.g. for other SANs.
 # Quiet: prints nothing on success; on failure prints openssl's error and exits non-zero.
 set -euo pipefail
 
@@ -69,7 +70,11 @@ ca() {
 leaf() {
     local p=$1 cap=$2 subj=$3 eku=$4 san=${5:-}
     newkey "$p.key"
-    [[ -s "$p.crt" ]] && return 0
+    # Keep an existing certificate only if it still chains to the CA (a CA that was
+    # regenerated invalidates its leaves).
+    if [[ -s "$p.crt" ]] && openssl verify -CAfile "$cap.crt" "$p.crt" >/dev/null 2>&1; then
+        return 0
+    fi
     ossl req -new -key "$p.key" -subj "$subj" -out "$tmp/req.csr"
     {
         echo "basicConstraints=critical,CA:FALSE"
