@@ -310,7 +310,10 @@ final class Simulator {
 
     func persist(_ ready: Ready, on simulated: SimulatedNode) {
         if let snapshot = ready.snapshot {
+            // Installing a snapshot replaces the state machine: image, membership and applied index go to disk
+            // together, or a restart would resume from an applied index the image no longer matches.
             simulated.storage.applySnapshot(snapshot)
+            simulated.persistedApplied = snapshot.metadata.index
         }
         simulated.storage.append(ready.entries)
         if let hardState = ready.hardState { simulated.storage.setHardState(hardState) }
@@ -325,6 +328,11 @@ final class Simulator {
             simulated.storage.confState = snapshot.metadata.confState
         }
         for entry in ready.committedEntries {
+            // Applied prefixes have no holes: each entry follows the last applied one (or the snapshot).
+            if entry.index != simulated.persistedApplied + 1 {
+                throw InvariantViolation(description:
+                    "node \(id) applies \(entry.index) after \(simulated.persistedApplied): a gap or a repeat")
+            }
             try checker.checkApplied(entry, node: id, nodeTerm: simulated.node!.term)
             stats.entriesApplied += 1
             if entry.type == .confChange {
