@@ -49,10 +49,24 @@ public enum Kvdpb_Peer: Sendable {
                 type: .clientStreaming
             )
         }
+        /// Namespace for "ClusterInfo" metadata.
+        public enum ClusterInfo: Sendable {
+            /// Request type for "ClusterInfo".
+            public typealias Input = Kvdpb_ClusterInfoRequest
+            /// Response type for "ClusterInfo".
+            public typealias Output = Kvdpb_ClusterInfoResponse
+            /// Descriptor for "ClusterInfo".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "kvdpb.Peer"),
+                method: "ClusterInfo",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "kvdpb.Peer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SendMessages.descriptor,
-            SendSnapshot.descriptor
+            SendSnapshot.descriptor,
+            ClusterInfo.descriptor
         ]
     }
 }
@@ -116,6 +130,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.StreamingServerRequest<Kvdpb_SnapshotChunk>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_SnapshotAck>
+
+        /// Handle the "ClusterInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+        /// > learns the cluster ID and its own member ID from it.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Kvdpb_ClusterInfoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Kvdpb_ClusterInfoResponse` messages.
+        func clusterInfo(
+            request: GRPCCore.StreamingServerRequest<Kvdpb_ClusterInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_ClusterInfoResponse>
     }
 
     /// Service protocol for the "kvdpb.Peer" service.
@@ -163,6 +196,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.StreamingServerRequest<Kvdpb_SnapshotChunk>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Kvdpb_SnapshotAck>
+
+        /// Handle the "ClusterInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+        /// > learns the cluster ID and its own member ID from it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_ClusterInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Kvdpb_ClusterInfoResponse` message.
+        func clusterInfo(
+            request: GRPCCore.ServerRequest<Kvdpb_ClusterInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse>
     }
 
     /// Simple service protocol for the "kvdpb.Peer" service.
@@ -208,6 +260,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.RPCAsyncSequence<Kvdpb_SnapshotChunk, any Swift.Error>,
             context: GRPCCore.ServerContext
         ) async throws -> Kvdpb_SnapshotAck
+
+        /// Handle the "ClusterInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+        /// > learns the cluster ID and its own member ID from it.
+        ///
+        /// - Parameters:
+        ///   - request: A `Kvdpb_ClusterInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Kvdpb_ClusterInfoResponse` to respond with.
+        func clusterInfo(
+            request: Kvdpb_ClusterInfoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Kvdpb_ClusterInfoResponse
     }
 }
 
@@ -232,6 +303,17 @@ extension Kvdpb_Peer.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_SnapshotAck>(),
             handler: { request, context in
                 try await self.sendSnapshot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Kvdpb_Peer.Method.ClusterInfo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_ClusterInfoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_ClusterInfoResponse>(),
+            handler: { request, context in
+                try await self.clusterInfo(
                     request: request,
                     context: context
                 )
@@ -264,6 +346,17 @@ extension Kvdpb_Peer.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func clusterInfo(
+        request: GRPCCore.StreamingServerRequest<Kvdpb_ClusterInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_ClusterInfoResponse> {
+        let response = try await self.clusterInfo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -289,6 +382,19 @@ extension Kvdpb_Peer.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Kvdpb_SnapshotAck>(
             message: try await self.sendSnapshot(
                 request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func clusterInfo(
+        request: GRPCCore.ServerRequest<Kvdpb_ClusterInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse> {
+        return GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse>(
+            message: try await self.clusterInfo(
+                request: request.message,
                 context: context
             ),
             metadata: [:]
@@ -351,6 +457,30 @@ extension Kvdpb_Peer {
             deserializer: some GRPCCore.MessageDeserializer<Kvdpb_SnapshotAck>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_SnapshotAck>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ClusterInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+        /// > learns the cluster ID and its own member ID from it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_ClusterInfoRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_ClusterInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_ClusterInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func clusterInfo<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_ClusterInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_ClusterInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_ClusterInfoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_ClusterInfoResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -439,6 +569,41 @@ extension Kvdpb_Peer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ClusterInfo" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+        /// > learns the cluster ID and its own member ID from it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_ClusterInfoRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_ClusterInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_ClusterInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func clusterInfo<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_ClusterInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_ClusterInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_ClusterInfoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_ClusterInfoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Kvdpb_Peer.Method.ClusterInfo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -500,6 +665,36 @@ extension Kvdpb_Peer.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_SnapshotChunk>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_SnapshotAck>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClusterInfo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+    /// > learns the cluster ID and its own member ID from it.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Kvdpb_ClusterInfoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clusterInfo<Result>(
+        request: GRPCCore.ClientRequest<Kvdpb_ClusterInfoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_ClusterInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.clusterInfo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_ClusterInfoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_ClusterInfoResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -573,6 +768,40 @@ extension Kvdpb_Peer.ClientProtocol {
             producer: producer
         )
         return try await self.sendSnapshot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClusterInfo" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The cluster as this member knows it: a member started with --initial-cluster-state existing
+    /// > learns the cluster ID and its own member ID from it.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clusterInfo<Result>(
+        _ message: Kvdpb_ClusterInfoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_ClusterInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Kvdpb_ClusterInfoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.clusterInfo(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -35,23 +35,42 @@ package final class MVCCStore: @unchecked Sendable {
 
     static let currentRevisionKey = Array("current_revision".utf8)
     static let compactedRevisionKey = Array("compacted_revision".utf8)
+    /// An opaque marker the caller stores atomically with each applied request (the Raft applied
+    /// index), so that after a crash it re-applies exactly what is missing (etcd's consistent index).
+    package static let appliedMarkerKey = Array("applied_marker".utf8)
 
     package init(database: Database) throws(MVCCError) {
         self.database = database
         kv = database.columnFamily("kv")
         keyIndex = database.columnFamily("key_index")
         meta = database.columnFamily("meta")
-        let stored: Revisions
+        let stored = try Self.readRevisions(database, meta)
+        writer = stored
+        published = Mutex(stored)
+    }
+
+    private static func readRevisions(_ database: Database, _ meta: ColumnFamily) throws(MVCCError) -> Revisions {
         do {
-            stored = Revisions(
+            return Revisions(
                 current: try Self.readRevision(database, meta, Self.currentRevisionKey) ?? Revision(1),
                 compacted: try Self.readRevision(database, meta, Self.compactedRevisionKey) ?? Revision(-1)
             )
         } catch {
             throw .storage("\(error)")
         }
+    }
+
+    /// Re-reads the revisions after the caller replaced the state underneath (a snapshot install).
+    /// Writer-only, like `apply`.
+    package func reload() throws(MVCCError) {
+        let stored = try Self.readRevisions(database, meta)
         writer = stored
-        published = Mutex(stored)
+        published.withLock { $0 = stored }
+    }
+
+    /// The marker stored with the last applied request, if any.
+    package func appliedMarker() throws -> [UInt8]? {
+        try database.get(meta, Self.appliedMarkerKey)
     }
 
     private static func readRevision(_ database: Database, _ meta: ColumnFamily, _ key: [UInt8]) throws -> Revision? {
@@ -77,19 +96,22 @@ package final class MVCCStore: @unchecked Sendable {
     /// Must be called from one thread at a time (the write path's single writer).
     package func apply(
         _ requests: [WriteRequest],
+        markers: [[UInt8]]? = nil,
         sync: Bool,
         leaseExists: @escaping (LeaseID) -> Bool = { _ in false }
     ) -> (results: [Result<WriteResult, MVCCError>], events: [Event]) {
+        precondition(markers == nil || markers!.count == requests.count, "one marker per request")
         var results: [Result<WriteResult, MVCCError>] = []
         results.reserveCapacity(requests.count)
         var events: [Event] = []
-        for request in requests {
+        for (position, request) in requests.enumerated() {
             do {
-                let (result, requestEvents) = try applyOne(request, leaseExists: leaseExists)
+                let (result, requestEvents) = try applyOne(request, marker: markers?[position], leaseExists: leaseExists)
                 results.append(.success(result))
                 events.append(contentsOf: requestEvents)
             } catch let error as MVCCError {
                 results.append(.failure(error))
+                if let marker = markers?[position] { writeMarker(marker) }
             } catch {
                 // A failed write to the state store is fail-stop (STYLE §5): continuing would
                 // acknowledge writes that may not exist.
@@ -108,9 +130,20 @@ package final class MVCCStore: @unchecked Sendable {
         return (results, events)
     }
 
-    private func applyOne(_ request: WriteRequest, leaseExists: @escaping (LeaseID) -> Bool) throws -> (WriteResult, [Event]) {
+    /// A rejected request changes nothing but still moves the marker, so it is not re-applied.
+    private func writeMarker(_ marker: [UInt8]) {
+        let batch = WriteBatch()
+        batch.put(meta, Self.appliedMarkerKey, marker)
+        do {
+            try database.write(batch, sync: false)
+        } catch {
+            preconditionFailure("state store write failed: \(error)")
+        }
+    }
+
+    private func applyOne(_ request: WriteRequest, marker: [UInt8]?, leaseExists: @escaping (LeaseID) -> Bool) throws -> (WriteResult, [Event]) {
         if case .compact(let revision, _) = request {
-            return (.compact(try compact(to: revision)), [])
+            return (.compact(try compact(to: revision, marker: marker)), [])
         }
         let txn = TxnWriter(store: self, beginRevision: writer.current, compacted: writer.compacted, leaseExists: leaseExists)
         let result: WriteResult
@@ -125,9 +158,14 @@ package final class MVCCStore: @unchecked Sendable {
         case .compact:
             preconditionFailure("handled above")
         }
+        if let marker { txn.batch.put(meta, Self.appliedMarkerKey, marker) }
         if txn.hasChanges {
             txn.batch.put(meta, Self.currentRevisionKey, txn.revision.bytesBigEndian)
+        }
+        if txn.batch.count > 0 {
             try database.write(txn.batch, sync: false)
+        }
+        if txn.hasChanges {
             writer.current = txn.revision
         }
         return (result, txn.events)
@@ -135,10 +173,11 @@ package final class MVCCStore: @unchecked Sendable {
 
     /// Removes history below `revision`, keeping each key's version live at `revision` (etcd
     /// `keyIndex.compact`): reads at `revision` itself still succeed afterwards.
-    private func compact(to revision: Revision) throws -> CompactResult {
+    private func compact(to revision: Revision, marker: [UInt8]?) throws -> CompactResult {
         if revision <= writer.compacted { throw MVCCError.compacted }
         if revision > writer.current { throw MVCCError.futureRevision }
         let batch = WriteBatch()
+        if let marker { batch.put(meta, Self.appliedMarkerKey, marker) }
         batch.put(meta, Self.compactedRevisionKey, revision.bytesBigEndian)
         try removeHistory(below: revision, into: batch)
         try database.write(batch, sync: false)

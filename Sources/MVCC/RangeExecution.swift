@@ -8,7 +8,7 @@ enum RangeExecution {
         headerRevision: Revision,
         fetch: (KeyRange, Revision, Int) throws -> (keyValues: [KeyValue], count: Int)
     ) throws -> RangeResult {
-        var limit = Int(request.limit)
+        var limit = max(0, Int(request.limit))  // etcd treats a negative limit as no limit
         let filters = request.minModRevision.value != 0 || request.maxModRevision.value != 0
             || request.minCreateRevision.value != 0 || request.maxCreateRevision.value != 0
         if request.sortOrder != .none || filters {

@@ -16,6 +16,20 @@ package enum APIError: Error, Equatable, Sendable {
     case requestTooLarge
     case tooManyRequests
     case stopped
+    case timeout
+    case leaderTransferTimeout
+    case leaderChanged
+    case noLeader
+    case memberNotFound
+    case memberExists
+    case peerURLExists
+    case memberNotLearner
+    case learnerNotReady
+    case badLeaderTransferee
+    case notLeader
+    case memberBadURLs
+    case tooManyLearners
+    case notEnoughStartedMembers
     case storage(String)
 
     package var rpcError: RPCError {
@@ -32,6 +46,23 @@ package enum APIError: Error, Equatable, Sendable {
         case .requestTooLarge: RPCError(code: .invalidArgument, message: "etcdserver: request is too large")
         case .tooManyRequests: RPCError(code: .resourceExhausted, message: "etcdserver: too many requests")
         case .stopped: RPCError(code: .unavailable, message: "etcdserver: server stopped")
+        case .timeout: RPCError(code: .unavailable, message: "etcdserver: request timed out")
+        case .leaderTransferTimeout:
+            RPCError(code: .deadlineExceeded, message: "etcdserver: request timed out, leader transfer took too long")
+        case .leaderChanged: RPCError(code: .unavailable, message: "etcdserver: leader changed")
+        case .noLeader: RPCError(code: .unavailable, message: "etcdserver: no leader")
+        case .memberNotFound: RPCError(code: .notFound, message: "etcdserver: member not found")
+        case .memberExists: RPCError(code: .failedPrecondition, message: "etcdserver: member ID already exist")
+        case .peerURLExists: RPCError(code: .failedPrecondition, message: "etcdserver: Peer URLs already exists")
+        case .memberNotLearner: RPCError(code: .failedPrecondition, message: "etcdserver: can only promote a learner member")
+        case .learnerNotReady:
+            RPCError(code: .failedPrecondition, message: "etcdserver: can only promote a learner member which is in sync with leader")
+        case .badLeaderTransferee: RPCError(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
+        case .notLeader: RPCError(code: .failedPrecondition, message: "etcdserver: not leader")
+        case .memberBadURLs: RPCError(code: .invalidArgument, message: "etcdserver: given member URLs are invalid")
+        case .tooManyLearners: RPCError(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
+        case .notEnoughStartedMembers:
+            RPCError(code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
         }
     }

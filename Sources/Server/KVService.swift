@@ -1,3 +1,5 @@
+internal import Storage
+internal import Synchronization
 internal import EtcdAPI
 internal import GRPCCore
 internal import MVCC
@@ -40,15 +42,17 @@ package struct KVLimits: Sendable {
 struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let store: MVCCStore
     let writes: any WriteProposer
-    let header: HeaderFields
+    let reads: any ReadBarrier
+    let header: @Sendable () -> HeaderFields
     let limits: KVLimits
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
-        try edge {
+        try await edge {
             try RequestChecks.check(request)
+            if !request.serializable { try await reads.waitForReadIndex() }
             let view = store.readView()
             var response = Etcdserverpb_RangeResponse(try mvcc { try view.range(RangeRequest(request)) })
-            header.fill(&response.header, currentRevision: view.current)
+            header().fill(&response.header, currentRevision: view.current)
             return response
         }
     }
@@ -57,11 +61,11 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             try RequestChecks.check(request)
             try checkSize(request)
-            guard case .put(let result) = try await writes.propose(.put(PutRequest(request))) else {
+            guard case .put(let result) = try await writes.propose(.with { $0.put = request }) else {
                 preconditionFailure("a put must yield a put result")
             }
             var response = Etcdserverpb_PutResponse(result)
-            header.fill(&response.header, currentRevision: store.currentRevision)
+            header().fill(&response.header, currentRevision: store.currentRevision)
             return response
         }
     }
@@ -70,11 +74,11 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             try RequestChecks.check(request)
             try checkSize(request)
-            guard case .deleteRange(let result) = try await writes.propose(.deleteRange(DeleteRangeRequest(request))) else {
+            guard case .deleteRange(let result) = try await writes.propose(.with { $0.deleteRange = request }) else {
                 preconditionFailure("a delete must yield a delete result")
             }
             var response = Etcdserverpb_DeleteRangeResponse(result)
-            header.fill(&response.header, currentRevision: store.currentRevision)
+            header().fill(&response.header, currentRevision: store.currentRevision)
             return response
         }
     }
@@ -86,17 +90,18 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             let result: TxnResult
             if txn.isReadOnly {
                 // etcd serves read-only txns off the write path, like a Range.
+                if !Self.isSerializable(txn: request) { try await reads.waitForReadIndex() }
                 let view = store.readView()
                 result = try mvcc { try view.txn(txn) }
             } else {
                 try checkSize(request)
-                guard case .txn(let written) = try await writes.propose(.txn(txn)) else {
+                guard case .txn(let written) = try await writes.propose(.with { $0.txn = request }) else {
                     preconditionFailure("a txn must yield a txn result")
                 }
                 result = written
             }
             var response = Etcdserverpb_TxnResponse(result)
-            header.fill(&response.header, currentRevision: store.currentRevision)
+            header().fill(&response.header, currentRevision: store.currentRevision)
             return response
         }
     }
@@ -104,13 +109,21 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
         try await edge {
             try checkSize(request)
-            guard case .compact(let result) = try await writes.propose(.compact(Revision(request.revision), physical: request.physical)) else {
+            guard case .compact(let result) = try await writes.propose(.with { $0.compaction = request }) else {
                 preconditionFailure("a compaction must yield a compaction result")
             }
             var response = Etcdserverpb_CompactionResponse()
             response.header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
-            header.fill(&response.header, currentRevision: store.currentRevision)
+            header().fill(&response.header, currentRevision: store.currentRevision)
             return response
+        }
+    }
+
+    /// etcd `isTxnSerializable`: every top-level op is a serializable range.
+    private static func isSerializable(txn: Etcdserverpb_TxnRequest) -> Bool {
+        (txn.success + txn.failure).allSatisfy { op in
+            if case .requestRange(let range) = op.request { return range.serializable }
+            return false
         }
     }
 

@@ -1,61 +1,91 @@
+internal import SwiftProtobuf
+internal import Synchronization
 internal import EtcdAPI
+internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
 package import Logging
 internal import MVCC
+internal import Raft
 internal import Storage
+internal import Transport
 
-/// One kvd member: its storage, its write path and its client listeners. The composition root:
-/// it builds the parts and wires them together, and owns nothing else.
+/// One kvd member: its storage, its Raft node, its peer transport and its client listeners.
+/// The composition root: it builds the parts, wires them, and owns nothing else.
 package final class Member: Sendable {
     package let configuration: MemberConfiguration
     package let memberID: MemberID
     package let clusterID: MemberID
     private let store: MVCCStore
-    private let writer: GroupCommitWriter
+    private let loop: NodeLoop
+    private let transport: PeerTransport
     private let logger: Logger
 
-    package static var columnFamilies: [String] { MVCCStore.columnFamilies }
+    package static var columnFamilies: [String] {
+        MVCCStore.columnFamilies + RaftLogStore.columnFamilies + [Membership.family]
+    }
 
-    /// Opens the data directory. A locked or corrupt one throws RocksDB's message.
-    package init(configuration: MemberConfiguration, logger: Logger) throws {
+    /// Opens (or creates) the data directory and restores or bootstraps the member. A locked or
+    /// corrupt directory throws RocksDB's message.
+    package init(configuration: MemberConfiguration, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
-        let peerURLsByMember = configuration.initialCluster.map { member in
-            ClusterIdentity.memberID(peerURLs: member.peerURLs, token: configuration.initialClusterToken)
-        }
-        guard let index = configuration.initialCluster.firstIndex(where: { $0.name == configuration.name }) else {
-            throw ConfigurationError.invalid(
-                "couldn't find local name \"\(configuration.name)\" in the initial cluster configuration"
-            )
-        }
-        memberID = peerURLsByMember[index]
-        clusterID = ClusterIdentity.clusterID(memberIDs: peerURLsByMember)
-        let database = try Database(
-            path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies,
-            options: Self.databaseOptions(creatingDirectory: configuration.dataDirectory)
-        )
+        try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
+        let database = try Database(path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies)
+        let logStore = try RaftLogStore(database: database)
+        let boot = try await Bootstrap.restoreOrCreate(configuration: configuration, database: database, logStore: logStore, logger: logger)
+        memberID = boot.memberID
+        clusterID = boot.clusterID
         store = try MVCCStore(database: database)
-        writer = GroupCommitWriter(store: store)
-    }
-
-    private static func databaseOptions(creatingDirectory directory: String) throws -> DatabaseOptions {
-        try FileSystem.createDirectory(directory + "/member")
-        return DatabaseOptions()
-    }
-
-    /// Serves clients until the surrounding task is cancelled.
-    package func run() async throws {
-        writer.start()
-        defer { writer.stop() }
-        let kv = KVService(
-            store: store, writes: writer,
-            header: HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: 1),
-            limits: configuration.limits
+        let applied = try store.appliedMarker().map { LogIndex($0.reduce(0) { $0 << 8 | UInt64($1) }) } ?? .zero
+        let electionTicks = max(1, configuration.electionTimeoutMilliseconds / max(1, configuration.heartbeatIntervalMilliseconds))
+        let settings = NodeSettings(
+            memberID: memberID,
+            clusterID: clusterID,
+            tickInterval: .milliseconds(configuration.heartbeatIntervalMilliseconds),
+            electionTicks: electionTicks,
+            snapshotCount: max(1, configuration.snapshotCount),
+            catchUpEntries: min(5_000, max(1, configuration.snapshotCount / 2)),
+            requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
+            snapshotDirectory: configuration.dataDirectory + "/member/snap"
         )
+        loop = NodeLoop(
+            settings: settings, database: database, store: store, logStore: logStore, membership: boot.membership,
+            appliedIndex: applied, logger: logger, onApplied: { _ in }
+        )
+        let peerTLS = configuration.peerTLS.map {
+            PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
+        }
+        transport = PeerTransport(localID: NodeID(memberID.value), clusterID: clusterID.value, tls: peerTLS, status: NodeInbox(loop: loop), logger: logger)
+        loop.attach(transport)
+        for member in boot.membership.members where member.id != memberID {
+            transport.setPeer(NodeID(member.id.value), addresses: loop.peerAddresses(member.peerURLs))
+        }
+        logger.info("member ready to start", metadata: [
+            "applied-index": "\(applied)", "last-index": "\(logStore.lastIndex())",
+            "members": "\(boot.membership.members.map { $0.id.description })",
+        ])
+    }
+
+    /// Serves peers and clients until the surrounding task is cancelled or this member is removed.
+    package func run() async throws {
+        loop.start()
+        defer { loop.stop() }
+        let services: [any RegistrableRPCService] = [
+            KVService(store: store, writes: loop, reads: loop, header: { [loop, clusterID, memberID] in
+                HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
+            }, limits: configuration.limits),
+            ClusterService(loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken),
+            MaintenanceService(loop: loop, store: store, memberID: memberID, clusterID: clusterID),
+        ]
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.transport.runSenders() }
+            let peerAddresses = configuration.listenPeerURLs.map { PeerAddress(isTLS: $0.isTLS, host: $0.host, port: $0.port) }
+            group.addTask {
+                try await self.transport.serve(on: peerAddresses, inbox: NodeInbox(loop: self.loop), incomingDirectory: self.configuration.dataDirectory + "/member/snap")
+            }
             for url in configuration.listenClientURLs {
-                let server = GRPCServer(transport: try makeTransport(url), services: [kv])
+                let server = GRPCServer(transport: try makeClientTransport(url), services: services)
                 group.addTask { try await server.serve() }
                 group.addTask { [logger] in
                     if let address = try await server.listeningAddress {
@@ -63,10 +93,40 @@ package final class Member: Sendable {
                     }
                 }
             }
+            group.addTask { await self.publishAttributes() }
+            group.addTask {
+                // A removed member stops serving, as etcd's does.
+                while !Task.isCancelled {
+                    if self.loop.facts.withLock({ $0.removed }) { throw CancellationError() }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
         }
     }
 
-    private func makeTransport(_ url: MemberURL) throws -> HTTP2ServerTransport.Posix {
+    /// etcd publishes a member's name and client URLs through Raft after start, so that every
+    /// member can list them; retried until it is applied.
+    private func publishAttributes() async {
+        var attributes = Kvdpb_MemberAttributes()
+        attributes.memberID = memberID.value
+        attributes.name = configuration.name
+        attributes.clientUrls = configuration.advertiseClientURLs
+        while !Task.isCancelled {
+            let published = loop.facts.withLock { facts in
+                facts.membership.member(memberID).map { $0.name == configuration.name && $0.clientURLs == configuration.advertiseClientURLs } ?? false
+            }
+            if published { return }
+            do {
+                _ = try await loop.propose(.with { $0.memberAttributes = attributes })
+                logger.info("published member attributes", metadata: ["name": "\(configuration.name)"])
+                return
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))  // cancellation ends the loop
+            }
+        }
+    }
+
+    private func makeClientTransport(_ url: MemberURL) throws -> HTTP2ServerTransport.Posix {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
         // lets clients ping every 5 s even without streams (--grpc-keepalive-min-time).

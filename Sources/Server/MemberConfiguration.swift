@@ -77,8 +77,18 @@ package struct MemberConfiguration: Sendable {
     /// name → peer URLs, in the order given.
     package var initialCluster: [(name: String, peerURLs: [String])] = []
     package var initialClusterToken = "etcd-cluster"
+    /// `--initial-cluster-state`: true for "existing" (join a running cluster).
+    package var joinExisting = false
+    package var listenPeerURLs: [MemberURL] = []
     package var clientTLS: TLSFiles?
+    package var peerTLS: TLSFiles?
     package var limits = KVLimits()
+    /// `--heartbeat-interval` in milliseconds (etcd default 100).
+    package var heartbeatIntervalMilliseconds = 100
+    /// `--election-timeout` in milliseconds (etcd default 1000).
+    package var electionTimeoutMilliseconds = 1000
+    /// `--snapshot-count` (etcd default 100000).
+    package var snapshotCount: UInt64 = 100_000
 
     package init() {}
 }

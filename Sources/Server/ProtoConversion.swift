@@ -153,3 +153,16 @@ extension Etcdserverpb_TxnResponse {
         }
     }
 }
+
+extension WriteRequest {
+    /// The MVCC request a log entry carries, or nil for entries that are not key-space writes.
+    init?(_ request: Kvdpb_InternalRequest) {
+        switch request.request {
+        case .put(let put): self = .put(PutRequest(put))
+        case .deleteRange(let delete): self = .deleteRange(DeleteRangeRequest(delete))
+        case .txn(let txn): self = .txn(TxnRequest(txn))
+        case .compaction(let compaction): self = .compact(Revision(compaction.revision), physical: compaction.physical)
+        case .memberAttributes, nil: return nil
+        }
+    }
+}

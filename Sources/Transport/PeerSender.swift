@@ -121,7 +121,7 @@ final class PeerSender: Sendable {
     private func stream(to address: PeerAddress) async throws {
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try clientSecurity(address)
+            transportSecurity: try Self.clientSecurity(address, tls: tls)
         )
         try await withGRPCClient(transport: transport) { client in
             let peer = Kvdpb_Peer.Client(wrapping: client)
@@ -206,7 +206,7 @@ final class PeerSender: Sendable {
         logger.info("sent snapshot", metadata: ["peer": "\(id)", "index": "\(message.snapshot?.metadata.index ?? .zero)"])
     }
 
-    private func clientSecurity(_ address: PeerAddress) throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+    static func clientSecurity(_ address: PeerAddress, tls: PeerTLS?) throws -> HTTP2ClientTransport.Posix.TransportSecurity {
         guard address.isTLS else { return .plaintext }
         guard let tls else {
             throw RPCError(code: .failedPrecondition, message: "kvd: peer URL \(address) is https but --peer-cert-file is not set")

@@ -7,6 +7,7 @@ internal import Raft
 /// The receiving side of the peer port: checks who is sending, decodes, hands to the inbox.
 struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
     let clusterID: UInt64
+    let localID: NodeID
     let inbox: any PeerInbox
     /// Where incoming snapshot images are written before the node installs them.
     let incomingDirectory: String
@@ -83,6 +84,20 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         var ack = Kvdpb_SnapshotAck()
         ack.installed = true
         return ack
+    }
+
+    func clusterInfo(request: Kvdpb_ClusterInfoRequest, context: ServerContext) async throws -> Kvdpb_ClusterInfoResponse {
+        var response = Kvdpb_ClusterInfoResponse()
+        response.clusterID = clusterID
+        response.memberID = localID.rawValue
+        response.members = inbox.peerMembers().map { member in
+            var peer = Kvdpb_PeerMember()
+            peer.id = member.id.rawValue
+            peer.peerUrls = member.peerURLs
+            peer.isLearner = member.isLearner
+            return peer
+        }
+        return response
     }
 
     private func checkCluster(_ remote: UInt64, from: UInt64) throws {

@@ -1,3 +1,4 @@
+internal import EtcdAPI
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
 package import Logging
@@ -97,7 +98,7 @@ package final class PeerTransport: Sendable {
 
     /// Serves the peer port on `addresses` until cancelled.
     package func serve(on addresses: [PeerAddress], inbox: any PeerInbox, incomingDirectory: String) async throws {
-        let service = PeerService(clusterID: clusterID, inbox: inbox, incomingDirectory: incomingDirectory, logger: logger)
+        let service = PeerService(clusterID: clusterID, localID: localID, inbox: inbox, incomingDirectory: incomingDirectory, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             for address in addresses {
                 let server = GRPCServer(transport: try serverTransport(address), services: [service])
@@ -108,6 +109,23 @@ package final class PeerTransport: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Asks the member at `address` for the cluster's ID and members (used before joining).
+    package static func fetchClusterInfo(
+        from address: PeerAddress, tls: PeerTLS?
+    ) async throws -> (clusterID: UInt64, members: [PeerMemberInfo]) {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
+        )
+        return try await withGRPCClient(transport: transport) { client in
+            var options = CallOptions.defaults
+            options.timeout = .seconds(5)
+            let response = try await Kvdpb_Peer.Client(wrapping: client).clusterInfo(Kvdpb_ClusterInfoRequest(), options: options)
+            let members = response.members.map { PeerMemberInfo(id: NodeID($0.id), peerURLs: $0.peerUrls, isLearner: $0.isLearner) }
+            return (response.clusterID, members)
         }
     }
 

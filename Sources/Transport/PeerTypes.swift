@@ -41,6 +41,21 @@ package protocol PeerInbox: Sendable {
     func deliverSnapshot(_ message: Message, imagePath: String)
     /// Whether `id` is a member (messages from others are dropped and logged).
     func isMember(_ id: NodeID) -> Bool
+    /// The members and their peer URLs, for a member joining an existing cluster.
+    func peerMembers() -> [PeerMemberInfo]
+}
+
+/// One member as a joining member learns it.
+package struct PeerMemberInfo: Sendable, Equatable {
+    package var id: NodeID
+    package var peerURLs: [String]
+    package var isLearner: Bool
+
+    package init(id: NodeID, peerURLs: [String], isLearner: Bool) {
+        self.id = id
+        self.peerURLs = peerURLs
+        self.isLearner = isLearner
+    }
 }
 
 /// What the transport tells the node about its sends.

@@ -4,7 +4,8 @@ internal import Foundation
 internal import Logging
 internal import Server
 
-/// `kvd`: starts one member with etcd's flags, so that one command line starts either etcd or kvd.
+/// `kvd`: starts one member with etcd's flags (or etcd's YAML config file), so that one command
+/// line starts either etcd or kvd.
 @main
 struct KVD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,16 +20,16 @@ struct KVD: AsyncParsableCommand {
     var dataDirectory: String?
 
     @Option(name: .customLong("listen-client-urls"), help: "Comma-separated URLs to listen on for client traffic.")
-    var listenClientURLs = "http://127.0.0.1:2379"
+    var listenClientURLs = "http://localhost:2379"
 
     @Option(name: .customLong("advertise-client-urls"), help: "Comma-separated client URLs to advertise.")
-    var advertiseClientURLs = "http://127.0.0.1:2379"
+    var advertiseClientURLs = "http://localhost:2379"
 
     @Option(name: .customLong("listen-peer-urls"), help: "Comma-separated URLs to listen on for peer traffic.")
-    var listenPeerURLs = "http://127.0.0.1:2380"
+    var listenPeerURLs = "http://localhost:2380"
 
     @Option(name: .customLong("initial-advertise-peer-urls"), help: "This member's peer URLs to advertise.")
-    var initialAdvertisePeerURLs = "http://127.0.0.1:2380"
+    var initialAdvertisePeerURLs = "http://localhost:2380"
 
     @Option(name: .customLong("initial-cluster"), help: "Initial cluster configuration: name=peerURL,...")
     var initialCluster: String?
@@ -51,22 +52,47 @@ struct KVD: AsyncParsableCommand {
     @Flag(name: .customLong("client-cert-auth"), help: "Require client certificates signed by --trusted-ca-file.")
     var clientCertAuth = false
 
+    @Option(name: .customLong("peer-cert-file"), help: "Path to the peer server TLS cert file.")
+    var peerCertFile: String?
+
+    @Option(name: .customLong("peer-key-file"), help: "Path to the peer server TLS key file.")
+    var peerKeyFile: String?
+
+    @Option(name: .customLong("peer-trusted-ca-file"), help: "Path to the peer server TLS trusted CA file.")
+    var peerTrustedCAFile: String?
+
+    @Flag(name: .customLong("peer-client-cert-auth"), help: "Require peer certificates signed by --peer-trusted-ca-file.")
+    var peerClientCertAuth = false
+
+    @Option(name: .customLong("heartbeat-interval"), help: "Time (in milliseconds) of a heartbeat interval.")
+    var heartbeatInterval = 100
+
+    @Option(name: .customLong("election-timeout"), help: "Time (in milliseconds) for an election to timeout.")
+    var electionTimeout = 1000
+
+    @Option(name: .customLong("snapshot-count"), help: "Number of committed transactions to trigger a snapshot to disk.")
+    var snapshotCount: UInt64 = 100_000
+
     @Option(name: .customLong("max-request-bytes"), help: "Maximum client request size in bytes.")
     var maxRequestBytes = 1_572_864
 
     @Option(name: .customLong("max-txn-ops"), help: "Maximum number of operations permitted in a transaction.")
     var maxTxnOps = 128
 
+    @Option(name: .customLong("config-file"), help: "Path to the server configuration file (etcd's YAML format). Other flags are then ignored, as etcd does.")
+    var configFile: String?
+
     /// etcd flags kvd does not implement yet: refused by name rather than ignored.
     static let unsupportedEtcdFlags: Set<String> = [
-        "snapshot-count", "heartbeat-interval", "election-timeout", "quota-backend-bytes", "config-file",
-        "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth", "auto-tls",
-        "peer-auto-tls", "auto-compaction-mode", "auto-compaction-retention", "listen-metrics-urls",
-        "discovery", "discovery-srv", "proxy", "enable-v2", "wal-dir", "max-snapshots", "max-wals",
+        "quota-backend-bytes", "auto-tls", "peer-auto-tls", "auto-compaction-mode", "auto-compaction-retention",
+        "listen-metrics-urls", "discovery", "discovery-srv", "proxy", "enable-v2", "wal-dir", "max-snapshots", "max-wals",
         "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout", "client-crl-file",
         "peer-crl-file", "cipher-suites", "experimental-initial-corrupt-check", "enable-pprof", "metrics",
         "strict-reconfig-check", "force-new-cluster", "auth-token", "logger", "log-outputs", "log-level", "debug",
     ]
+
+    /// Boolean etcd flags, which etcd also accepts as `--flag=true|false`.
+    static let booleanFlags: Set<String> = ["client-cert-auth", "peer-client-cert-auth"]
 
     /// etcd accepts `--flag=true/false` for booleans and one dash as well as two; ArgumentParser
     /// wants `--flag`. Normalise, and refuse known-but-unsupported etcd flags with a clear message.
@@ -79,8 +105,8 @@ struct KVD: AsyncParsableCommand {
             if argument.hasPrefix("--") && unsupportedEtcdFlags.contains(name) {
                 throw ValidationError("etcd flag --\(name) is not supported by kvd yet")
             }
-            if name == "client-cert-auth", let value = argument.split(separator: "=", maxSplits: 1).dropFirst().first {
-                if value == "true" { out.append("--client-cert-auth") }
+            if booleanFlags.contains(name), let value = argument.split(separator: "=", maxSplits: 1).dropFirst().first {
+                if value == "true" { out.append("--\(name)") }
                 continue
             }
             out.append(argument)
@@ -102,54 +128,6 @@ struct KVD: AsyncParsableCommand {
         }
     }
 
-    func memberConfiguration() throws -> MemberConfiguration {
-        var configuration = MemberConfiguration()
-        configuration.name = name
-        configuration.dataDirectory = dataDirectory ?? "\(name).etcd"
-        configuration.listenClientURLs = try urls(listenClientURLs).map { try MemberURL(parsing: $0) }
-        configuration.advertiseClientURLs = urls(advertiseClientURLs)
-        _ = try urls(listenPeerURLs).map { try MemberURL(parsing: $0) }
-        configuration.initialAdvertisePeerURLs = urls(initialAdvertisePeerURLs)
-        configuration.initialClusterToken = initialClusterToken
-        configuration.initialCluster = try parseInitialCluster(initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)")
-        guard ["new", "existing"].contains(initialClusterState) else {
-            throw ValidationError("invalid value \"\(initialClusterState)\" for flag -initial-cluster-state: must be new or existing")
-        }
-        if configuration.initialCluster.count > 1 {
-            throw ValidationError("kvd does not support multi-member clusters yet (--initial-cluster has \(configuration.initialCluster.count) members)")
-        }
-        if let certFile, let keyFile {
-            configuration.clientTLS = TLSFiles(certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile, clientCertAuth: clientCertAuth)
-        } else if configuration.listenClientURLs.contains(where: \.isTLS) {
-            throw ValidationError("--listen-client-urls has an https URL but --cert-file and --key-file are not both set")
-        }
-        if clientCertAuth && trustedCAFile == nil {
-            throw ValidationError("--client-cert-auth requires --trusted-ca-file")
-        }
-        configuration.limits.requestBytesMax = maxRequestBytes
-        configuration.limits.txnOpsMax = maxTxnOps
-        return configuration
-    }
-
-    private func urls(_ list: String) -> [String] {
-        list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-    }
-
-    private func parseInitialCluster(_ text: String) throws -> [(name: String, peerURLs: [String])] {
-        var members: [(name: String, peerURLs: [String])] = []
-        for entry in urls(text) {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("invalid --initial-cluster entry \"\(entry)\": want name=url") }
-            _ = try MemberURL(parsing: parts[1])
-            if let index = members.firstIndex(where: { $0.name == parts[0] }) {
-                members[index].peerURLs.append(parts[1])
-            } else {
-                members.append((parts[0], [parts[1]]))
-            }
-        }
-        return members
-    }
-
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -157,17 +135,24 @@ struct KVD: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kvd")
+        let settings: MemberSettings
+        if let configFile {
+            logger.info("loading server configuration; other command line flags are ignored", metadata: ["path": "\(configFile)"])
+            settings = try MemberSettings(configFile: configFile)
+        } else {
+            settings = MemberSettings(flags: self)
+        }
+        let configuration = try settings.memberConfiguration()
         let member: Member
         do {
-            member = try Member(configuration: try memberConfiguration(), logger: logger)
-        } catch let error as ValidationError {
-            throw error
+            member = try await Member(configuration: configuration, logger: logger)
         } catch {
-            // A locked or corrupt data directory, or a bad certificate: say what, and exit 1.
-            FileHandle.standardError.write(Data("kvd: cannot start member \(name): \(error)\n".utf8))
+            // A locked or corrupt data directory, a bad certificate, a cluster that does not know
+            // us: say what, and exit 1.
+            FileHandle.standardError.write(Data("kvd: cannot start member \(configuration.name): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        logger.info("starting member", metadata: ["name": "\(name)", "member-id": "\(member.memberID)", "cluster-id": "\(member.clusterID)"])
+        logger.info("starting member", metadata: ["name": "\(configuration.name)", "member-id": "\(member.memberID)", "cluster-id": "\(member.clusterID)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await member.run() }
             group.addTask {

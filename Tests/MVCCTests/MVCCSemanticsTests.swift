@@ -154,6 +154,9 @@ extension MVCCStore {
         #expect(page.keyValues.count == 2)
         #expect(page.count == 5)
         #expect(page.more)
+        var negative = RangeRequest(range: .from(b("a")))
+        negative.limit = -1  // etcd: no limit
+        #expect(try store.readView().range(negative).keyValues.count == 5)
         var sorted = RangeRequest(range: .from(b("a")))
         sorted.sortTarget = .value
         sorted.sortOrder = .descend

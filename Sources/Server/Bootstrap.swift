@@ -1,0 +1,101 @@
+internal import Foundation
+internal import Logging
+internal import MVCC
+internal import Raft
+internal import Storage
+internal import Transport
+
+/// How a member comes up (etcd `etcdserver/bootstrap`): restart from its data directory, start a
+/// new cluster from `--initial-cluster`, or join a running one (`--initial-cluster-state existing`).
+enum Bootstrap {
+    struct Result {
+        var memberID: MemberID
+        var clusterID: MemberID
+        var membership: Membership
+    }
+
+    static func restoreOrCreate(configuration: MemberConfiguration, database: Database, logStore: RaftLogStore, logger: Logger) async throws -> Result {
+        if let identity = try Membership.loadIdentity(from: database) {
+            // etcd ignores the --initial-cluster flags once the data directory exists.
+            let membership = try Membership.load(from: database) ?? Membership()
+            logger.info("restarting member", metadata: ["member-id": "\(identity.member)", "cluster-id": "\(identity.cluster)"])
+            return Result(memberID: identity.member, clusterID: identity.cluster, membership: membership)
+        }
+        guard let local = configuration.initialCluster.first(where: { $0.name == configuration.name }) else {
+            throw ConfigurationError.invalid("couldn't find local name \"\(configuration.name)\" in the initial cluster configuration")
+        }
+        if Set(local.peerURLs) != Set(configuration.initialAdvertisePeerURLs) {
+            throw ConfigurationError.invalid(
+                "--initial-cluster has \(configuration.name)=\(local.peerURLs.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(configuration.initialAdvertisePeerURLs.joined(separator: ","))"
+            )
+        }
+        return configuration.joinExisting
+            ? try await join(configuration: configuration, database: database, logger: logger)
+            : try create(configuration: configuration, database: database, logStore: logStore, logger: logger)
+    }
+
+    /// A new cluster: every initial member writes the same bootstrap log (one committed conf
+    /// change per member), so they agree on membership before the first election.
+    private static func create(configuration: MemberConfiguration, database: Database, logStore: RaftLogStore, logger: Logger) throws -> Result {
+        var membership = Membership()
+        for member in configuration.initialCluster {
+            let id = ClusterIdentity.memberID(peerURLs: member.peerURLs, token: configuration.initialClusterToken)
+            membership.upsert(MemberRecord(id: id, name: member.name, peerURLs: member.peerURLs, clientURLs: [], isLearner: false))
+        }
+        let memberID = ClusterIdentity.memberID(peerURLs: configuration.initialAdvertisePeerURLs, token: configuration.initialClusterToken)
+        let clusterID = ClusterIdentity.clusterID(memberIDs: membership.members.map(\.id))
+        let confState = ConfState(voters: membership.members.map { NodeID($0.id.value) }, learners: [])
+        let (entries, hardState) = bootstrapLog(for: confState)
+        let batch = WriteBatch()
+        logStore.append(entries, into: batch)
+        logStore.setHardState(hardState, into: batch)
+        logStore.setConfState(confState, into: batch)
+        membership.save(into: batch, database: database)
+        Membership.saveIdentity(cluster: clusterID, member: memberID, into: batch, database: database)
+        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, RaftLogStore.key(hardState.commit))
+        try database.write(batch, sync: true)
+        logger.info("started a new cluster", metadata: ["member-id": "\(memberID)", "cluster-id": "\(clusterID)", "members": "\(membership.members.count)"])
+        return Result(memberID: memberID, clusterID: clusterID, membership: membership)
+    }
+
+    /// Joining: ask the listed peers for the cluster, find ourselves among its members by our
+    /// peer URLs (MemberAdd put us there), and start with an empty log for the leader to fill.
+    private static func join(configuration: MemberConfiguration, database: Database, logger: Logger) async throws -> Result {
+        let ownURLs = Set(configuration.initialAdvertisePeerURLs)
+        var lastError: (any Error)?
+        for member in configuration.initialCluster where member.name != configuration.name {
+            for url in member.peerURLs {
+                guard let parsed = try? MemberURL(parsing: url) else { continue }
+                do {
+                    let (clusterID, members) = try await PeerTransport.fetchClusterInfo(
+                        from: PeerAddress(isTLS: parsed.isTLS, host: parsed.host, port: parsed.port),
+                        tls: configuration.peerTLS.map {
+                            PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
+                        }
+                    )
+                    guard let me = members.first(where: { Set($0.peerURLs) == ownURLs }) else {
+                        throw ConfigurationError.invalid(
+                            "no member of cluster \(MemberID(clusterID)) has peer URLs \(ownURLs.sorted().joined(separator: ",")); add this member first (member add)"
+                        )
+                    }
+                    var membership = Membership()
+                    for remote in members {
+                        let name = configuration.initialCluster.first { Set($0.peerURLs) == Set(remote.peerURLs) }?.name ?? ""
+                        membership.upsert(MemberRecord(id: MemberID(remote.id.rawValue), name: name, peerURLs: remote.peerURLs, clientURLs: [], isLearner: remote.isLearner))
+                    }
+                    let batch = WriteBatch()
+                    membership.save(into: batch, database: database)
+                    Membership.saveIdentity(cluster: MemberID(clusterID), member: MemberID(me.id.rawValue), into: batch, database: database)
+                    try database.write(batch, sync: true)
+                    logger.info("joining cluster", metadata: ["member-id": "\(MemberID(me.id.rawValue))", "cluster-id": "\(MemberID(clusterID))"])
+                    return Result(memberID: MemberID(me.id.rawValue), clusterID: MemberID(clusterID), membership: membership)
+                } catch let error as ConfigurationError {
+                    throw error
+                } catch {
+                    lastError = error
+                }
+            }
+        }
+        throw ConfigurationError.invalid("cannot fetch cluster info from peer URLs of --initial-cluster: \(lastError.map { "\($0)" } ?? "no peers listed")")
+    }
+}

@@ -1,0 +1,633 @@
+internal import Dispatch
+internal import EtcdAPI
+internal import Foundation
+internal import Logging
+internal import MVCC
+internal import Raft
+internal import Storage
+internal import SwiftProtobuf
+internal import Synchronization
+internal import Transport
+
+typealias ProposalWaiter = CheckedContinuation<Result<WriteResult?, APIError>, Never>
+typealias ReadWaiter = CheckedContinuation<Result<Void, APIError>, Never>
+
+/// Settings of the node loop, in etcd's terms.
+struct NodeSettings: Sendable {
+    var memberID: MemberID
+    var clusterID: MemberID
+    /// `--heartbeat-interval`: one Raft tick.
+    var tickInterval: Duration
+    /// `--election-timeout` in ticks.
+    var electionTicks: Int
+    /// `--snapshot-count`: applied entries between snapshots.
+    var snapshotCount: UInt64
+    /// Entries kept behind a snapshot for slow followers (etcd: 5000).
+    var catchUpEntries: UInt64
+    /// How long a request may wait before "request timed out" (etcd: 5 s + 2 election timeouts).
+    var requestTimeout: Duration
+    /// Where snapshot images live.
+    var snapshotDirectory: String
+}
+
+/// What services read about the node: published by the loop after every turn that changed it.
+struct NodeFacts: Sendable {
+    var leader = NodeID.none
+    var term = Term.zero
+    var role = Role.follower
+    var appliedIndex = LogIndex.zero
+    var commitIndex = LogIndex.zero
+    var lastIndex = LogIndex.zero
+    var membership = Membership()
+    var leaderChanges = 0
+    var removed = false
+    /// Each member's match index, on the leader only.
+    var progress: [NodeID: LogIndex] = [:]
+}
+
+/// The one owner of the Raft node (STYLE §6): a dedicated thread that takes every input from one
+/// bounded inbox, steps the node, and handles each `Ready` in order: send now, persist (one synced
+/// batch), send after persist, apply, complete waiters, advance. Group commit falls out of the
+/// batching: every proposal queued while the previous turn was busy goes into the next `propose`.
+final class NodeLoop: @unchecked Sendable {
+    // @unchecked: `node`, `logStore`, `membership` and the waiter tables below are touched only
+    // by the loop thread; everything else crosses through `inbox` or `facts` (Mutexes).
+
+    enum Input: Sendable {
+        case propose(id: UInt64, data: [UInt8], waiter: ProposalWaiter?, deadline: ContinuousClock.Instant)
+        case confChange(ConfChange, context: [UInt8], waiter: ProposalWaiter, deadline: ContinuousClock.Instant)
+        case read(ReadWaiter, deadline: ContinuousClock.Instant)
+        case messages([Raft.Message])
+        case snapshotArrived(Raft.Message, path: String)
+        case transferLeader(NodeID)
+        case unreachable(NodeID)
+        case snapshotStatus(NodeID, failed: Bool)
+        case snapshotImageWritten(index: LogIndex, confState: ConfState, path: String)
+    }
+
+    struct Inbox {
+        var inputs: [Input] = []
+        var stopped = false
+    }
+
+    let settings: NodeSettings
+    let database: Database
+    let store: MVCCStore
+    private let logStore: RaftLogStore
+    private var node: RawNode
+    private var transport: PeerTransport?
+    private let logger: Logger
+    private let inbox = Mutex(Inbox())
+    private let wake = DispatchSemaphore(value: 0)
+    let facts: Mutex<NodeFacts>
+    private let onApplied: @Sendable ([Event]) -> Void
+    let requestIDs: RequestIDs
+    /// Inputs queued at most; beyond it proposals fail with "too many requests".
+    static let inboxMax = 65_536
+
+    // Loop-thread state.
+    private var membership: Membership
+    private var proposalWaiters: [UInt64: (ProposalWaiter, ContinuousClock.Instant)] = [:]
+    /// Proposals Raft dropped (no leader yet): retried every turn until their deadline.
+    private var unproposed: [(UInt64, [UInt8])] = []
+    private var pendingConfChange: (ConfChange, [UInt8], ProposalWaiter, ContinuousClock.Instant)?
+    private var confChangeWaiter: (MemberID, ProposalWaiter, ContinuousClock.Instant)?
+    /// Reads not yet sent to Raft.
+    private var newReads: [(ReadWaiter, ContinuousClock.Instant)] = []
+    /// Reads sent under a context, waiting for its read state (and when it was last sent).
+    private var readsByContext: [[UInt8]: (waiters: [(ReadWaiter, ContinuousClock.Instant)], sentAt: ContinuousClock.Instant)] = [:]
+    /// Reads with a read index, waiting for the applied index to reach it.
+    private var readsByIndex: [(LogIndex, ReadWaiter, ContinuousClock.Instant)] = []
+    private var readContextCounter: UInt64 = 0
+    private var lastSnapshotIndex: LogIndex
+    private var snapshotInProgress = false
+    private var snapshotImages: [LogIndex: String] = [:]
+    private var incomingImages: [LogIndex: String] = [:]
+    private var appliedIndex: LogIndex
+    private var lastLeader = NodeID.none
+    private var leaderChanges = 0
+
+    init(
+        settings: NodeSettings, database: Database, store: MVCCStore, logStore: RaftLogStore, membership: Membership,
+        appliedIndex: LogIndex, logger: Logger, onApplied: @escaping @Sendable ([Event]) -> Void
+    ) {
+        self.settings = settings
+        self.database = database
+        self.store = store
+        self.logStore = logStore
+        self.membership = membership
+        self.logger = logger
+        self.onApplied = onApplied
+        self.appliedIndex = appliedIndex
+        requestIDs = RequestIDs(memberID: settings.memberID)
+        lastSnapshotIndex = logStore.latestSnapshot.index
+        var config = Config(id: NodeID(settings.memberID.value))
+        config.electionTicks = settings.electionTicks
+        config.heartbeatTicks = 1
+        config.preVote = true
+        config.checkQuorum = true
+        config.applied = appliedIndex
+        config.seed = settings.memberID.value ^ UInt64(UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970 * 1000)))
+        node = RawNode(config: config, storage: logStore)
+        var facts = NodeFacts()
+        facts.membership = membership
+        facts.appliedIndex = appliedIndex
+        facts.lastIndex = logStore.lastIndex()
+        facts.term = logStore.hardState.term
+        facts.commitIndex = logStore.hardState.commit
+        self.facts = Mutex(facts)
+    }
+
+    func attach(_ transport: PeerTransport) {
+        self.transport = transport
+    }
+
+    // MARK: inputs (any thread)
+
+    @discardableResult
+    func submit(_ input: Input) -> Bool {
+        let accepted = inbox.withLock { inbox -> Bool in
+            guard !inbox.stopped, inbox.inputs.count < Self.inboxMax else { return false }
+            inbox.inputs.append(input)
+            return true
+        }
+        if accepted { wake.signal() }
+        return accepted
+    }
+
+    func stop() {
+        inbox.withLock { $0.stopped = true }
+        wake.signal()
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "kvd-raft"
+        thread.start()
+    }
+
+    // MARK: the loop (loop thread only)
+
+    private func run() {
+        let clock = ContinuousClock()
+        var nextTick = clock.now + settings.tickInterval
+        if logStore.confState.voters == [NodeID(settings.memberID.value)] {
+            node.campaign()  // the only voter need not wait an election timeout
+        }
+        publishFacts()
+        while true {
+            let wait = max(clock.now.duration(to: nextTick), .zero)
+            let (seconds, attoseconds) = wait.components
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
+            let (inputs, stopped) = inbox.withLock { inbox in
+                defer { inbox.inputs.removeAll(keepingCapacity: true) }
+                return (inbox.inputs, inbox.stopped)
+            }
+            if stopped {
+                failEverything(.stopped, inputs: inputs)
+                return
+            }
+            let now = clock.now
+            if now >= nextTick {
+                node.tick()
+                nextTick = now < nextTick + settings.tickInterval ? nextTick + settings.tickInterval : now + settings.tickInterval
+                expireWaiters(now)
+            }
+            for input in inputs { handle(input, now: now) }
+            proposeQueued()
+            issueReads(now)
+            while node.hasReady { handleReady(node.ready()) }
+            maybeSnapshot()
+            publishFacts()
+        }
+    }
+
+    private func handle(_ input: Input, now: ContinuousClock.Instant) {
+        switch input {
+        case .propose(let id, let data, let waiter, let deadline):
+            if let waiter { proposalWaiters[id] = (waiter, deadline) }
+            unproposed.append((id, data))
+        case .confChange(let change, let context, let waiter, let deadline):
+            if pendingConfChange != nil || confChangeWaiter != nil {
+                waiter.resume(returning: .failure(.timeout))
+            } else {
+                pendingConfChange = (change, context, waiter, deadline)
+            }
+        case .read(let waiter, let deadline):
+            newReads.append((waiter, deadline))
+        case .messages(let messages):
+            for message in messages {
+                do {
+                    try node.step(message)
+                } catch {
+                    logger.debug("dropped peer message", metadata: ["type": "\(message.type)", "error": "\(error)"])
+                }
+            }
+        case .snapshotArrived(let message, let path):
+            if let index = message.snapshot?.metadata.index {
+                if let old = incomingImages[index] { try? FileManager.default.removeItem(atPath: old) }  // superseded copy
+                incomingImages[index] = path
+            }
+            do {
+                try node.step(message)
+            } catch {
+                logger.warning("dropped snapshot message", metadata: ["error": "\(error)"])
+            }
+        case .transferLeader(let transferee):
+            node.transferLeader(to: transferee)
+        case .unreachable(let id):
+            node.reportUnreachable(id)
+        case .snapshotStatus(let id, let failed):
+            node.reportSnapshot(to: id, failed: failed)
+        case .snapshotImageWritten(let index, let confState, let path):
+            recordSnapshot(index: index, confState: confState, path: path)
+        }
+    }
+
+    private func proposeQueued() {
+        if !unproposed.isEmpty {
+            do {
+                try node.propose(unproposed.map(\.1))
+                unproposed.removeAll(keepingCapacity: true)
+            } catch {
+                // Kept for the next turn: a leader may be elected before the deadline (etcd
+                // blocks proposals the same way until a leader is known).
+            }
+        }
+        if let (change, context, waiter, deadline) = pendingConfChange {
+            do {
+                try node.proposeConfChange(change, context: context)
+                pendingConfChange = nil
+                confChangeWaiter = (MemberID(change.nodeID.rawValue), waiter, deadline)
+            } catch .confChangePending {
+                pendingConfChange = nil
+                waiter.resume(returning: .failure(.timeout))
+            } catch {
+                // No leader yet: retried next turn until the deadline.
+            }
+        }
+    }
+
+    /// All reads queued since the last turn share one read index request (batched ReadIndex).
+    private func issueReads(_ now: ContinuousClock.Instant) {
+        if !newReads.isEmpty {
+            readContextCounter += 1
+            let context = RaftLogStore.key(LogIndex(readContextCounter))
+            readsByContext[context] = (newReads, now)
+            newReads.removeAll()
+            node.readIndex(context: context)
+        }
+        // A read index request can be lost (no leader yet, a dropped message): ask again.
+        let retryAfter = settings.tickInterval * settings.electionTicks / 2
+        for (context, pending) in readsByContext where pending.sentAt + retryAfter <= now {
+            readsByContext[context]!.sentAt = now
+            node.readIndex(context: context)
+        }
+    }
+
+    private func handleReady(_ ready: Ready) {
+        if let soft = ready.softState { noteLeader(soft) }
+        send(ready.messages)
+        persist(ready)
+        send(ready.messagesAfterPersist)
+        for state in ready.readStates {
+            if let pending = readsByContext.removeValue(forKey: state.requestContext) {
+                readsByIndex.append(contentsOf: pending.waiters.map { (state.index, $0.0, $0.1) })
+            }
+        }
+        apply(ready.committedEntries)
+        node.advance(ready)
+        completeReads()
+    }
+
+    private func noteLeader(_ soft: SoftState) {
+        if soft.leader != lastLeader {
+            if soft.leader != .none { leaderChanges += 1 }
+            logger.info("leader changed", metadata: ["leader": "\(MemberID(soft.leader.rawValue))", "role": "\(soft.role)"])
+            // Reads waiting on the old leader's confirmation can no longer be trusted (etcd
+            // answers them with "leader changed").
+            for (_, pending) in readsByContext {
+                for (waiter, _) in pending.waiters { waiter.resume(returning: .failure(.leaderChanged)) }
+            }
+            readsByContext.removeAll()
+            lastLeader = soft.leader
+        }
+    }
+
+    private func send(_ messages: [Raft.Message]) {
+        guard let transport, !messages.isEmpty else { return }
+        var regular: [Raft.Message] = []
+        regular.reserveCapacity(messages.count)
+        for message in messages {
+            if message.type == .snapshot, let index = message.snapshot?.metadata.index {
+                if let path = snapshotImages[index] {
+                    transport.sendSnapshot(message, imagePath: path)
+                } else {
+                    logger.error("no image for snapshot", metadata: ["index": "\(index)"])
+                    node.reportSnapshot(to: message.to, failed: true)
+                }
+            } else {
+                regular.append(message)
+            }
+        }
+        transport.send(regular)
+    }
+
+    /// Entries, hard state and an installed snapshot become durable in one write, synced when
+    /// Raft requires it (new entries or a vote: a follower's ack counts toward commit).
+    private func persist(_ ready: Ready) {
+        let batch = WriteBatch()
+        var installed = false
+        if let snapshot = ready.snapshot {
+            installSnapshot(snapshot, into: batch)
+            installed = true
+        }
+        logStore.append(ready.entries, into: batch)
+        if let hardState = ready.hardState { logStore.setHardState(hardState, into: batch) }
+        guard batch.count > 0 else { return }
+        do {
+            try database.write(batch, sync: ready.mustSync || installed)
+        } catch {
+            // Fail-stop (STYLE §5): a lost raft log write breaks safety.
+            preconditionFailure("raft log write failed: \(error)")
+        }
+        if installed { afterSnapshotInstall(ready.snapshot!) }
+    }
+
+    // MARK: apply
+
+    private func apply(_ entries: [Entry]) {
+        var requests: [WriteRequest] = []
+        var markers: [[UInt8]] = []
+        var ids: [UInt64] = []
+        func flush() {
+            guard !requests.isEmpty else { return }
+            let (results, events) = store.apply(requests, markers: markers, sync: false)
+            onApplied(events)
+            for (id, result) in zip(ids, results) {
+                proposalWaiters.removeValue(forKey: id)?.0.resume(returning: result.map { Optional($0) }.mapError(APIError.init))
+            }
+            requests.removeAll()
+            markers.removeAll()
+            ids.removeAll()
+        }
+        for entry in entries {
+            let marker = RaftLogStore.key(entry.index)
+            switch entry.type {
+            case .normal:
+                guard !entry.data.isEmpty else { break }
+                guard let request = try? Kvdpb_InternalRequest(serializedBytes: entry.data) else {
+                    preconditionFailure("committed entry \(entry.index) is not a kvd request")
+                }
+                if let write = WriteRequest(request) {
+                    requests.append(write)
+                    markers.append(marker)
+                    ids.append(request.id)
+                } else {
+                    flush()
+                    applyMemberAttributes(request, marker: marker)
+                }
+            case .confChange:
+                flush()
+                applyConfChange(entry, marker: marker)
+            }
+            appliedIndex = entry.index
+        }
+        flush()
+    }
+
+    private func applyMemberAttributes(_ request: Kvdpb_InternalRequest, marker: [UInt8]) {
+        guard case .memberAttributes(let attributes) = request.request else { return }
+        let id = MemberID(attributes.memberID)
+        if var record = membership.member(id) {
+            if attributes.updatePeerUrls {
+                record.peerURLs = attributes.peerUrls
+                transport?.setPeer(NodeID(id.value), addresses: peerAddresses(attributes.peerUrls))
+            } else {
+                record.name = attributes.name
+                record.clientURLs = attributes.clientUrls
+            }
+            membership.upsert(record)
+        }
+        writeMembership(marker: marker)
+        proposalWaiters.removeValue(forKey: request.id)?.0.resume(returning: .success(nil))
+    }
+
+    private func applyConfChange(_ entry: Entry, marker: [UInt8]) {
+        let changeBytes = Array(entry.data.prefix(9))
+        guard let change = try? decodeConfChange(changeBytes) else {
+            preconditionFailure("committed conf change \(entry.index) is corrupt")
+        }
+        let context = try? Kvdpb_MemberContext(serializedBytes: Array(entry.data.dropFirst(9)))
+        let confState = node.applyConfChange(change)
+        let id = MemberID(change.nodeID.rawValue)
+        switch change {
+        case .addVoter, .addLearner:
+            var record = membership.member(id)
+                ?? MemberRecord(id: id, name: "", peerURLs: [], clientURLs: [], isLearner: false)
+            if let context, context.memberID == id.value {
+                record.peerURLs = context.peerUrls
+                if !context.name.isEmpty { record.name = context.name }
+            }
+            if case .addLearner = change { record.isLearner = true } else { record.isLearner = false }
+            membership.upsert(record)
+            transport?.setPeer(change.nodeID, addresses: peerAddresses(record.peerURLs))
+        case .promote:
+            if var record = membership.member(id) {
+                record.isLearner = false
+                membership.upsert(record)
+            }
+        case .remove:
+            membership.remove(id)
+            transport?.removePeer(change.nodeID)
+            if id == settings.memberID {
+                logger.critical("this member was removed from the cluster")
+                facts.withLock { $0.removed = true }
+            }
+        }
+        let batch = WriteBatch()
+        logStore.setConfState(confState, into: batch)
+        membership.save(into: batch, database: database)
+        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
+        do {
+            try database.write(batch, sync: false)
+        } catch {
+            preconditionFailure("membership write failed: \(error)")
+        }
+        if let (waitingFor, waiter, _) = confChangeWaiter, waitingFor == id {
+            confChangeWaiter = nil
+            waiter.resume(returning: .success(nil))
+        }
+    }
+
+    private func writeMembership(marker: [UInt8]) {
+        let batch = WriteBatch()
+        membership.save(into: batch, database: database)
+        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
+        do {
+            try database.write(batch, sync: false)
+        } catch {
+            preconditionFailure("membership write failed: \(error)")
+        }
+    }
+
+    func peerAddresses(_ urls: [String]) -> [PeerAddress] {
+        urls.compactMap { try? MemberURL(parsing: $0) }.map { PeerAddress(isTLS: $0.isTLS, host: $0.host, port: $0.port) }
+    }
+
+    private func completeReads() {
+        guard !readsByIndex.isEmpty else { return }
+        readsByIndex.removeAll { index, waiter, _ in
+            guard index <= appliedIndex else { return false }
+            waiter.resume(returning: .success(()))
+            return true
+        }
+    }
+
+    private func expireWaiters(_ now: ContinuousClock.Instant) {
+        let expired = proposalWaiters.filter { $0.value.1 <= now }
+        for (id, (waiter, _)) in expired {
+            proposalWaiters.removeValue(forKey: id)
+            waiter.resume(returning: .failure(.timeout))
+        }
+        unproposed.removeAll { id, _ in expired[id] != nil }
+        if let (_, _, waiter, deadline) = pendingConfChange, deadline <= now {
+            pendingConfChange = nil
+            waiter.resume(returning: .failure(.timeout))
+        }
+        if let (_, waiter, deadline) = confChangeWaiter, deadline <= now {
+            confChangeWaiter = nil
+            waiter.resume(returning: .failure(.timeout))
+        }
+        for (context, pending) in readsByContext {
+            let (late, onTime) = (pending.waiters.filter { $0.1 <= now }, pending.waiters.filter { $0.1 > now })
+            for (waiter, _) in late { waiter.resume(returning: .failure(.timeout)) }
+            if onTime.isEmpty { readsByContext.removeValue(forKey: context) } else { readsByContext[context]!.waiters = onTime }
+        }
+        readsByIndex.removeAll { _, waiter, deadline in
+            guard deadline <= now else { return false }
+            waiter.resume(returning: .failure(.timeout))
+            return true
+        }
+    }
+
+    private func failEverything(_ error: APIError, inputs: [Input]) {
+        for (_, (waiter, _)) in proposalWaiters { waiter.resume(returning: .failure(error)) }
+        proposalWaiters.removeAll()
+        for input in inputs {
+            switch input {
+            case .propose(_, _, let waiter, _): waiter?.resume(returning: .failure(error))
+            case .confChange(_, _, let waiter, _): waiter.resume(returning: .failure(error))
+            case .read(let waiter, _): waiter.resume(returning: .failure(error))
+            case .messages, .snapshotArrived, .transferLeader, .unreachable, .snapshotStatus, .snapshotImageWritten: break
+            }
+        }
+        pendingConfChange?.2.resume(returning: .failure(error))
+        confChangeWaiter?.1.resume(returning: .failure(error))
+        for (waiter, _) in newReads { waiter.resume(returning: .failure(error)) }
+        for (_, pending) in readsByContext { for (waiter, _) in pending.waiters { waiter.resume(returning: .failure(error)) } }
+        for (_, waiter, _) in readsByIndex { waiter.resume(returning: .failure(error)) }
+    }
+
+    private func publishFacts() {
+        let status = node.status
+        let membership = self.membership
+        let applied = appliedIndex
+        let changes = leaderChanges
+        let last = logStore.lastIndex()
+        facts.withLock { facts in
+            facts.leader = status.softState.leader
+            facts.role = status.softState.role
+            facts.term = status.hardState.term
+            facts.commitIndex = status.hardState.commit
+            facts.appliedIndex = applied
+            facts.lastIndex = last
+            facts.membership = membership
+            facts.leaderChanges = changes
+            facts.progress = status.progress.mapValues(\.match)
+        }
+    }
+
+    // MARK: snapshots
+
+    /// Every `snapshotCount` applied entries: write an image of the applied state off the loop
+    /// thread (it can take long), then record it and compact the log (`recordSnapshot`).
+    private func maybeSnapshot() {
+        guard !snapshotInProgress, appliedIndex.rawValue >= lastSnapshotIndex.rawValue + settings.snapshotCount else { return }
+        snapshotInProgress = true
+        let index = appliedIndex
+        let confState = logStore.confState
+        // Taken on the loop thread right after applying: the view is exactly the state at `index`.
+        let view = database.makeConsistentView()
+        let path = settings.snapshotDirectory + "/\(String(format: "%016llx", index.rawValue)).snap"
+        let database = self.database
+        let logger = self.logger
+        let thread = Thread { [self] in
+            do {
+                try SnapshotImage.write(database, families: Self.stateFamilies, view: view, to: path)
+                submit(.snapshotImageWritten(index: index, confState: confState, path: path))
+            } catch {
+                logger.error("snapshot image failed", metadata: ["index": "\(index)", "error": "\(error)"])
+                submit(.snapshotImageWritten(index: .zero, confState: confState, path: ""))
+            }
+        }
+        thread.name = "kvd-snapshot"
+        thread.start()
+    }
+
+    static let stateFamilies = MVCCStore.columnFamilies + [Membership.family]
+
+    private func recordSnapshot(index: LogIndex, confState: ConfState, path: String) {
+        snapshotInProgress = false
+        guard index > lastSnapshotIndex, !path.isEmpty else { return }
+        let compactTo = LogIndex(index.rawValue > settings.catchUpEntries ? index.rawValue - settings.catchUpEntries : 0)
+        let batch = WriteBatch()
+        do {
+            try logStore.recordSnapshot(at: index, confState: confState, compactTo: compactTo, into: batch)
+            try database.write(batch, sync: true)
+        } catch {
+            preconditionFailure("recording snapshot \(index) failed: \(error)")
+        }
+        // Keep only the newest image: older ones can no longer be asked for.
+        for (old, oldPath) in snapshotImages where old < index {
+            try? FileManager.default.removeItem(atPath: oldPath)  // a leftover file only wastes space
+            snapshotImages.removeValue(forKey: old)
+        }
+        snapshotImages[index] = path
+        lastSnapshotIndex = index
+        logger.info("recorded snapshot", metadata: ["index": "\(index)", "compacted-to": "\(compactTo)"])
+    }
+
+    private func installSnapshot(_ snapshot: Snapshot, into batch: WriteBatch) {
+        let index = snapshot.metadata.index
+        guard let path = incomingImages[index] else {
+            preconditionFailure("raft accepted snapshot \(index) but its image never arrived")
+        }
+        do {
+            try SnapshotImage.install(from: path, into: batch, database: database, families: Self.stateFamilies)
+        } catch {
+            preconditionFailure("snapshot \(index) cannot be installed: \(error)")
+        }
+        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, RaftLogStore.key(index))
+        logStore.installSnapshot(snapshot.metadata, into: batch)
+    }
+
+    private func afterSnapshotInstall(_ snapshot: Snapshot) {
+        let index = snapshot.metadata.index
+        do {
+            try store.reload()
+            membership = try Membership.load(from: database) ?? membership
+        } catch {
+            preconditionFailure("reloading installed snapshot \(index) failed: \(error)")
+        }
+        for member in membership.members where member.id != settings.memberID {
+            transport?.setPeer(NodeID(member.id.value), addresses: peerAddresses(member.peerURLs))
+        }
+        appliedIndex = index
+        lastSnapshotIndex = index
+        if let path = incomingImages.removeValue(forKey: index) {
+            snapshotImages[index] = path  // it can serve our own followers later
+        }
+        logger.info("installed snapshot", metadata: ["index": "\(index)"])
+    }
+}

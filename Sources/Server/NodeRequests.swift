@@ -1,0 +1,137 @@
+internal import EtcdAPI
+internal import Foundation
+internal import MVCC
+internal import Raft
+internal import SwiftProtobuf
+internal import Synchronization
+internal import Transport
+
+/// The write path as the services see it: a request goes into the Raft log and its result comes
+/// back once the entry is applied on this member.
+protocol WriteProposer: Sendable {
+    func propose(_ request: Kvdpb_InternalRequest) async throws(APIError) -> WriteResult?
+}
+
+/// Linearizable reads as the services see them.
+protocol ReadBarrier: Sendable {
+    /// Returns once this member has applied everything committed when the read was asked for
+    /// (ReadIndex, Raft thesis §6.4).
+    func waitForReadIndex() async throws(APIError)
+}
+
+/// Request IDs: the member ID's low 16 bits, then a counter started from the clock so that a
+/// restart does not reuse IDs still in the log (etcd `idutil.Generator`).
+final class RequestIDs: Sendable {
+    private let next: Atomic<UInt64>
+
+    init(memberID: MemberID) {
+        let start = UInt64(Date().timeIntervalSince1970 * 1000) << 8
+        next = Atomic((memberID.value & 0xFFFF) << 48 | (start & 0x0000_FFFF_FFFF_FFFF))
+    }
+
+    func make() -> UInt64 { next.add(1, ordering: .relaxed).newValue }
+}
+
+extension NodeLoop: WriteProposer, ReadBarrier {
+    func propose(_ request: Kvdpb_InternalRequest) async throws(APIError) -> WriteResult? {
+        var request = request
+        request.id = requestIDs.make()
+        let data: [UInt8]
+        do {
+            data = try request.serializedBytes()
+        } catch {
+            throw .storage("cannot encode request: \(error)")
+        }
+        let deadline = ContinuousClock.now + settings.requestTimeout
+        let id = request.id
+        let result = await withCheckedContinuation { (waiter: ProposalWaiter) in
+            if !submit(.propose(id: id, data: data, waiter: waiter, deadline: deadline)) {
+                waiter.resume(returning: .failure(.tooManyRequests))
+            }
+        }
+        return try result.get()
+    }
+
+    func waitForReadIndex() async throws(APIError) {
+        let deadline = ContinuousClock.now + settings.requestTimeout
+        let result = await withCheckedContinuation { (waiter: ReadWaiter) in
+            if !submit(.read(waiter, deadline: deadline)) {
+                waiter.resume(returning: .failure(.tooManyRequests))
+            }
+        }
+        try result.get()
+    }
+
+    /// Proposes a membership change and waits until it is applied here.
+    func changeMembership(_ change: ConfChange, context: Kvdpb_MemberContext) async throws(APIError) {
+        let bytes: [UInt8] = (try? context.serializedBytes()) ?? []  // a message we built always encodes
+        let deadline = ContinuousClock.now + settings.requestTimeout
+        let result = await withCheckedContinuation { (waiter: ProposalWaiter) in
+            if !submit(.confChange(change, context: bytes, waiter: waiter, deadline: deadline)) {
+                waiter.resume(returning: .failure(.tooManyRequests))
+            }
+        }
+        _ = try result.get()
+    }
+}
+
+extension NodeLoop {
+    /// etcd `isLearnerReady`: only the leader knows, and a learner may be promoted once its match
+    /// index reaches 90% of the leader's.
+    func checkLearnerReady(_ learner: NodeID) throws(APIError) {
+        let (role, progress) = facts.withLock { ($0.role, $0.progress) }
+        guard role == .leader else { throw .notLeader }
+        let leaderMatch = progress[NodeID(settings.memberID.value)] ?? .zero
+        guard let learnerMatch = progress[learner] else { return }
+        if Double(learnerMatch.rawValue) < Double(leaderMatch.rawValue) * 0.9 { throw .learnerNotReady }
+    }
+
+    /// etcd `MoveLeader`: only on the leader, to a voting member; waits until the transferee leads.
+    func moveLeader(to target: NodeID) async throws(APIError) {
+        let (role, membership) = facts.withLock { ($0.role, $0.membership) }
+        guard role == .leader else { throw .notLeader }
+        guard let member = membership.member(MemberID(target.rawValue)), !member.isLearner else { throw .badLeaderTransferee }
+        if target.rawValue == settings.memberID.value { return }
+        let deadline = ContinuousClock.now + settings.requestTimeout
+        submit(.transferLeader(target))
+        while facts.withLock({ $0.leader }) != target {
+            if ContinuousClock.now >= deadline { throw .leaderTransferTimeout }
+            do {
+                try await Task.sleep(for: .milliseconds(20))
+            } catch {
+                throw .stopped
+            }
+        }
+    }
+}
+
+/// Routes what the peer transport receives and reports into the node loop's inbox.
+struct NodeInbox: PeerInbox, PeerStatusSink {
+    let loop: NodeLoop
+
+    func deliver(_ messages: [Raft.Message]) {
+        loop.submit(.messages(messages))
+    }
+
+    func deliverSnapshot(_ message: Raft.Message, imagePath: String) {
+        loop.submit(.snapshotArrived(message, path: imagePath))
+    }
+
+    func isMember(_ id: NodeID) -> Bool {
+        loop.facts.withLock { $0.membership.member(MemberID(id.rawValue)) != nil }
+    }
+
+    func peerMembers() -> [PeerMemberInfo] {
+        loop.facts.withLock { facts in
+            facts.membership.members.map { PeerMemberInfo(id: NodeID($0.id.value), peerURLs: $0.peerURLs, isLearner: $0.isLearner) }
+        }
+    }
+
+    func reportUnreachable(_ id: NodeID) {
+        loop.submit(.unreachable(id))
+    }
+
+    func reportSnapshot(to id: NodeID, failed: Bool) {
+        loop.submit(.snapshotStatus(id, failed: failed))
+    }
+}

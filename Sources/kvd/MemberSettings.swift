@@ -1,0 +1,170 @@
+internal import ArgumentParser
+internal import Foundation
+internal import Server
+internal import Yams
+
+/// The member's settings as etcd names them, from flags or from etcd's YAML config file; turned
+/// into a `MemberConfiguration` with etcd's validation messages.
+struct MemberSettings {
+    var name = "default"
+    var dataDirectory: String?
+    var listenClientURLs = "http://localhost:2379"
+    var advertiseClientURLs = "http://localhost:2379"
+    var listenPeerURLs = "http://localhost:2380"
+    var initialAdvertisePeerURLs = "http://localhost:2380"
+    var initialCluster: String?
+    var initialClusterState = "new"
+    var initialClusterToken = "etcd-cluster"
+    var client = TransportSecurity()
+    var peer = TransportSecurity()
+    var heartbeatInterval = 100
+    var electionTimeout = 1000
+    var snapshotCount: UInt64 = 100_000
+    var maxRequestBytes = 1_572_864
+    var maxTxnOps = 128
+
+    struct TransportSecurity {
+        var certFile: String?
+        var keyFile: String?
+        var trustedCAFile: String?
+        var clientCertAuth = false
+    }
+
+    init(flags: KVD) {
+        name = flags.name
+        dataDirectory = flags.dataDirectory
+        listenClientURLs = flags.listenClientURLs
+        advertiseClientURLs = flags.advertiseClientURLs
+        listenPeerURLs = flags.listenPeerURLs
+        initialAdvertisePeerURLs = flags.initialAdvertisePeerURLs
+        initialCluster = flags.initialCluster
+        initialClusterState = flags.initialClusterState
+        initialClusterToken = flags.initialClusterToken
+        client = TransportSecurity(certFile: flags.certFile, keyFile: flags.keyFile, trustedCAFile: flags.trustedCAFile, clientCertAuth: flags.clientCertAuth)
+        peer = TransportSecurity(certFile: flags.peerCertFile, keyFile: flags.peerKeyFile, trustedCAFile: flags.peerTrustedCAFile, clientCertAuth: flags.peerClientCertAuth)
+        heartbeatInterval = flags.heartbeatInterval
+        electionTimeout = flags.electionTimeout
+        snapshotCount = flags.snapshotCount
+        maxRequestBytes = flags.maxRequestBytes
+        maxTxnOps = flags.maxTxnOps
+    }
+
+    /// etcd's config file (`etcd.conf.yml`): the flag names as keys, TLS under
+    /// `client-transport-security` and `peer-transport-security`. Unknown keys are refused.
+    init(configFile path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read config file \(path)")
+        }
+        guard let root = try Yams.load(yaml: text) as? [String: Any] else {
+            throw ValidationError("config file \(path) is not a YAML mapping")
+        }
+        func string(_ value: Any) -> String { "\(value)" }
+        for (key, value) in root {
+            switch key {
+            case "name": name = string(value)
+            case "data-dir": dataDirectory = string(value)
+            case "listen-client-urls": listenClientURLs = string(value)
+            case "advertise-client-urls": advertiseClientURLs = string(value)
+            case "listen-peer-urls": listenPeerURLs = string(value)
+            case "initial-advertise-peer-urls": initialAdvertisePeerURLs = string(value)
+            case "initial-cluster": initialCluster = string(value)
+            case "initial-cluster-state": initialClusterState = string(value)
+            case "initial-cluster-token": initialClusterToken = string(value)
+            case "heartbeat-interval": heartbeatInterval = try Self.integer(key, value)
+            case "election-timeout": electionTimeout = try Self.integer(key, value)
+            case "snapshot-count": snapshotCount = UInt64(try Self.integer(key, value))
+            case "max-request-bytes": maxRequestBytes = try Self.integer(key, value)
+            case "max-txn-ops": maxTxnOps = try Self.integer(key, value)
+            case "client-transport-security": client = try Self.security(key, value)
+            case "peer-transport-security": peer = try Self.security(key, value)
+            default:
+                // etcd silently ignores zero values of settings kvd does not have; refuse the rest.
+                if value is NSNull || "\(value)" == "" || "\(value)" == "false" || "\(value)" == "0" { continue }
+                throw ValidationError("config file \(path): setting \(key) is not supported by kvd yet")
+            }
+        }
+    }
+
+    private static func integer(_ key: String, _ value: Any) throws -> Int {
+        guard let number = value as? Int ?? Int("\(value)") else { throw ValidationError("config file: \(key) must be an integer") }
+        return number
+    }
+
+    private static func security(_ key: String, _ value: Any) throws -> TransportSecurity {
+        guard let map = value as? [String: Any] else { throw ValidationError("config file: \(key) must be a mapping") }
+        var security = TransportSecurity()
+        for (name, setting) in map {
+            let text = "\(setting)"
+            switch name {
+            case "cert-file": security.certFile = text.isEmpty ? nil : text
+            case "key-file": security.keyFile = text.isEmpty ? nil : text
+            case "trusted-ca-file": security.trustedCAFile = text.isEmpty ? nil : text
+            case "client-cert-auth": security.clientCertAuth = (setting as? Bool) ?? (text == "true")
+            default:
+                if setting is NSNull || text == "" || text == "false" { continue }
+                throw ValidationError("config file: \(key).\(name) is not supported by kvd yet")
+            }
+        }
+        return security
+    }
+
+    func memberConfiguration() throws -> MemberConfiguration {
+        var configuration = MemberConfiguration()
+        configuration.name = name
+        configuration.dataDirectory = dataDirectory ?? "\(name).etcd"
+        configuration.listenClientURLs = try list(listenClientURLs).map { try MemberURL(parsing: $0) }
+        configuration.advertiseClientURLs = list(advertiseClientURLs)
+        configuration.listenPeerURLs = try list(listenPeerURLs).map { try MemberURL(parsing: $0) }
+        configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)
+        configuration.initialClusterToken = initialClusterToken
+        configuration.initialCluster = try parseInitialCluster(initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)")
+        switch initialClusterState {
+        case "new": configuration.joinExisting = false
+        case "existing": configuration.joinExisting = true
+        default: throw ValidationError("invalid value \"\(initialClusterState)\" for flag -initial-cluster-state: invalid value \"\(initialClusterState)\"")
+        }
+        configuration.clientTLS = try tlsFiles(client, urls: configuration.listenClientURLs, flagPrefix: "")
+        configuration.peerTLS = try tlsFiles(peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-")
+        if electionTimeout < 5 * heartbeatInterval {
+            throw ValidationError("--election-timeout[\(electionTimeout)ms] should be at least as 5 times as --heartbeat-interval[\(heartbeatInterval)ms]")
+        }
+        configuration.heartbeatIntervalMilliseconds = heartbeatInterval
+        configuration.electionTimeoutMilliseconds = electionTimeout
+        configuration.snapshotCount = snapshotCount
+        configuration.limits.requestBytesMax = maxRequestBytes
+        configuration.limits.txnOpsMax = maxTxnOps
+        return configuration
+    }
+
+    private func tlsFiles(_ security: TransportSecurity, urls: [MemberURL], flagPrefix: String) throws -> TLSFiles? {
+        if security.clientCertAuth && security.trustedCAFile == nil {
+            throw ValidationError("--\(flagPrefix)client-cert-auth requires --\(flagPrefix)trusted-ca-file")
+        }
+        if let cert = security.certFile, let key = security.keyFile {
+            return TLSFiles(certFile: cert, keyFile: key, trustedCAFile: security.trustedCAFile, clientCertAuth: security.clientCertAuth)
+        }
+        if urls.contains(where: \.isTLS) {
+            throw ValidationError("an https URL is given but --\(flagPrefix)cert-file and --\(flagPrefix)key-file are not both set")
+        }
+        return nil
+    }
+
+    private func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+    }
+
+    private func parseInitialCluster(_ text: String) throws -> [(name: String, peerURLs: [String])] {
+        var members: [(name: String, peerURLs: [String])] = []
+        for entry in list(text) {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("invalid --initial-cluster entry \"\(entry)\": want name=url") }
+            _ = try MemberURL(parsing: parts[1])
+            if let index = members.firstIndex(where: { $0.name == parts[0] }) {
+                members[index].peerURLs.append(parts[1])
+            } else {
+                members.append((parts[0], [parts[1]]))
+            }
+        }
+        return members
+    }
+}
