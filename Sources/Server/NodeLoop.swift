@@ -275,13 +275,22 @@ final class NodeLoop: @unchecked Sendable {
             let context = RaftLogStore.key(LogIndex(readContextCounter))
             readsByContext[context] = (newReads, now)
             newReads.removeAll()
-            node.readIndex(context: context)
+            ask(context, now)
         }
-        // A read index request can be lost (no leader yet, a dropped message): ask again.
+        // A read index request can be lost (a dropped message, a leader change): ask again.
         let retryAfter = settings.tickInterval * settings.electionTicks / 2
         for (context, pending) in readsByContext where pending.sentAt + retryAfter <= now {
-            readsByContext[context]!.sentAt = now
-            node.readIndex(context: context)
+            ask(context, now)
+        }
+    }
+
+    private func ask(_ context: [UInt8], _ now: ContinuousClock.Instant) {
+        do {
+            try node.readIndex(context: context)
+            readsByContext[context]?.sentAt = now
+        } catch {
+            // No leader yet: ask again on the next tick.
+            readsByContext[context]?.sentAt = now - settings.tickInterval * settings.electionTicks / 2 + settings.tickInterval
         }
     }
 

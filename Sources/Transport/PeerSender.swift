@@ -18,8 +18,6 @@ final class PeerSender: Sendable {
     private let status: any PeerStatusSink
     private let logger: Logger
     private let state: Mutex<State>
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
 
     /// Messages waiting to go out, at most. Beyond it new messages are dropped.
     static let outboxMax = 4_096
@@ -31,7 +29,9 @@ final class PeerSender: Sendable {
         var addresses: [PeerAddress]
         var outbox: [Message] = []
         var snapshots: [(Message, String)] = []
-        var reportedUnreachable = false
+        /// Wakes the current stream's writer. One per stream: an AsyncStream ends for good when
+        /// its consumer is cancelled, so each reconnection makes a new one.
+        var wake: AsyncStream<Void>.Continuation?
     }
 
     init(id: NodeID, localID: NodeID, clusterID: UInt64, addresses: [PeerAddress], tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
@@ -42,7 +42,6 @@ final class PeerSender: Sendable {
         self.status = status
         self.logger = logger
         self.state = Mutex(State(addresses: addresses))
-        (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     func update(addresses: [PeerAddress]) {
@@ -52,19 +51,18 @@ final class PeerSender: Sendable {
     /// Queues messages; returns false if some were dropped because the outbox is full.
     @discardableResult
     func enqueue(_ messages: [Message]) -> Bool {
-        let accepted = state.withLock { state -> Bool in
+        let (accepted, wake) = state.withLock { state -> (Bool, AsyncStream<Void>.Continuation?) in
             let room = Self.outboxMax - state.outbox.count
             state.outbox.append(contentsOf: messages.prefix(room))
-            return room >= messages.count
+            return (room >= messages.count, state.wake)
         }
-        wake.yield()
+        wake?.yield()
         return accepted
     }
 
     /// Queues a snapshot send: the message and the image file to stream after it.
     func enqueueSnapshot(_ message: Message, imagePath: String) {
         state.withLock { $0.snapshots.append((message, imagePath)) }
-        wake.yield()
     }
 
     private func takeOutbox() -> [Message] {
@@ -95,6 +93,9 @@ final class PeerSender: Sendable {
             let address = addresses[addressIndex % addresses.count]
             do {
                 try await stream(to: address)
+                // The peer closed the stream cleanly (it is shutting down): reconnect, but not in a
+                // tight loop.
+                try? await Task.sleep(for: .milliseconds(100))  // cancellation ends the loop
                 backoff = .milliseconds(100)
             } catch {
                 if !Task.isCancelled {
@@ -137,8 +138,12 @@ final class PeerSender: Sendable {
     private func sendMessages(_ peer: Kvdpb_Peer.Client<HTTP2ClientTransport.Posix>) async throws {
         var options = CallOptions.defaults
         options.waitForReady = false
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        state.withLock { $0.wake = wake }
+        wake.yield()  // send whatever is already queued
+        defer { state.withLock { $0.wake = nil } }
         _ = try await peer.sendMessages(options: options, requestProducer: { writer in
-            for await _ in self.wakeups {
+            for await _ in wakeups {
                 var pending = self.takeOutbox()
                 while !pending.isEmpty {
                     var batch = Kvdpb_MessageBatch()
@@ -156,7 +161,6 @@ final class PeerSender: Sendable {
                     pending.removeFirst(taken)
                     try await writer.write(batch)
                 }
-                self.state.withLock { $0.reportedUnreachable = false }
             }
         })
     }
