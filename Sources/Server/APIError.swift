@@ -17,6 +17,7 @@ package enum APIError: Error, Equatable, Sendable {
     case tooManyRequests
     case stopped
     case timeout
+    case notSupportedForLearner
     case leaderTransferTimeout
     case leaderChanged
     case noLeader
@@ -49,6 +50,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .timeout: RPCError(code: .unavailable, message: "etcdserver: request timed out")
         case .leaderTransferTimeout:
             RPCError(code: .deadlineExceeded, message: "etcdserver: request timed out, leader transfer took too long")
+        case .notSupportedForLearner: RPCError(code: .unavailable, message: "etcdserver: rpc not supported for learner")
         case .leaderChanged: RPCError(code: .unavailable, message: "etcdserver: leader changed")
         case .noLeader: RPCError(code: .unavailable, message: "etcdserver: no leader")
         case .memberNotFound: RPCError(code: .notFound, message: "etcdserver: member not found")

@@ -45,11 +45,16 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let reads: any ReadBarrier
     let header: @Sendable () -> HeaderFields
     let limits: KVLimits
+    /// Learners serve only serializable reads (etcd `isRPCSupportedForLearner`).
+    let isLearner: @Sendable () -> Bool
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
         try await edge {
             try RequestChecks.check(request)
-            if !request.serializable { try await reads.waitForReadIndex() }
+            if !request.serializable {
+                if isLearner() { throw APIError.notSupportedForLearner }
+                try await reads.waitForReadIndex()
+            }
             let view = store.readView()
             var response = Etcdserverpb_RangeResponse(try mvcc { try view.range(RangeRequest(request)) })
             header().fill(&response.header, currentRevision: view.current)
@@ -59,6 +64,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
         try await edge {
+            if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
             try checkSize(request)
             guard case .put(let result) = try await writes.propose(.with { $0.put = request }) else {
@@ -72,6 +78,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
         try await edge {
+            if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
             try checkSize(request)
             guard case .deleteRange(let result) = try await writes.propose(.with { $0.deleteRange = request }) else {
@@ -85,6 +92,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
         try await edge {
+            if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request, maxTxnOps: limits.txnOpsMax)
             let txn = TxnRequest(request)
             let result: TxnResult
@@ -108,6 +116,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
         try await edge {
+            if isLearner() { throw APIError.notSupportedForLearner }
             try checkSize(request)
             guard case .compact(let result) = try await writes.propose(.with { $0.compaction = request }) else {
                 preconditionFailure("a compaction must yield a compaction result")

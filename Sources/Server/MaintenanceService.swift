@@ -49,12 +49,28 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Defragment is not implemented yet")
     }
 
+    /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
+    /// differs between members if anything does.
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Hash is not implemented yet")
+        try edge {
+            let view = store.readView()
+            var response = Etcdserverpb_HashResponse()
+            response.hash = try mvcc { try view.hashKV(upTo: Revision(0)).hash }
+            response.header = header(term: loop.facts.withLock { $0.term })
+            return response
+        }
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        throw RPCError(code: .unimplemented, message: "kvd: Maintenance.HashKV is not implemented yet")
+        try edge {
+            let view = store.readView()
+            let (hash, compacted) = try mvcc { try view.hashKV(upTo: Revision(request.revision)) }
+            var response = Etcdserverpb_HashKVResponse()
+            response.hash = hash
+            response.compactRevision = max(0, compacted.value)
+            response.header = header(term: loop.facts.withLock { $0.term })
+            return response
+        }
     }
 
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {

@@ -74,7 +74,9 @@ package final class Member: Sendable {
         let services: [any RegistrableRPCService] = [
             KVService(store: store, writes: loop, reads: loop, header: { [loop, clusterID, memberID] in
                 HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
-            }, limits: configuration.limits),
+            }, limits: configuration.limits, isLearner: { [loop, memberID] in
+                loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
+            }),
             ClusterService(loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken),
             MaintenanceService(loop: loop, store: store, memberID: memberID, clusterID: clusterID),
         ]
