@@ -1,0 +1,198 @@
+# shellcheck shell=bash
+# Tests/Cluster/lib.sh: helpers for the multi-process cluster tests (real kvd
+# processes on loopback, mutual TLS on client and peer ports).
+#
+# Builds on Tests/Compat/lib.sh (temp dir, cleanup trap that stops our servers by
+# PID, free_port, pass/fail/summary). Use:
+#   . "$(dirname "$0")/lib.sh"
+#   cluster_init NAME            # temp dir, PKI, trap
+#   cluster_start n1 n2 n3       # three members, waits for health and a leader
+#   nctl n2 put k v              # etcdctl against one member (mTLS, timeout-bounded)
+#   cctl endpoint status         # etcdctl against all running members
+#   node_kill9 n1; node_restart n1
+#
+# Each member NAME gets free client/peer ports (NODE_CPORT/NODE_PPORT), data dir
+# $COMPAT_TMP/NAME.data, log $COMPAT_TMP/NAME.log (appended across restarts).
+# Members run with --heartbeat-interval HB_MS --election-timeout ET_MS
+# (defaults 100/1000) unless a test passes other flags.
+
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../Compat/lib.sh
+. "$CLUSTER_DIR/../Compat/lib.sh"
+
+HB_MS=${HB_MS:-100}
+ET_MS=${ET_MS:-1000}
+CLUSTER_TOKEN=kvd-cluster-test
+PKI=""
+declare -A NODE_ARGS=()   # the full kvd argument list of each member (for restarts), %q-quoted
+FAST=(--dial-timeout=2s --command-timeout=3s)
+
+cluster_init() {
+    compat_init "$1"
+    PKI=$(certs_dir)
+    [[ -x $KVD_BIN ]] || die "kvd binary '$KVD_BIN' not found (build it: swift build --product kvd)"
+}
+
+# _new_port: a free port not yet given to any member of this test (free_port runs in a
+# subshell here, so its own memory of handed-out ports is lost).
+_new_port() {
+    local p taken
+    while :; do
+        p=$(free_port)
+        taken=" ${SERVER_CPORT[*]} ${SERVER_PPORT[*]} "
+        [[ $taken == *" $p "* ]] || { echo "$p"; return; }
+    done
+}
+
+# node_ports NAME: allocate NAME's ports once (call in the main shell, not in $(...)).
+node_ports() {
+    if [[ -z ${SERVER_CPORT[$1]:-} ]]; then
+        SERVER_CPORT[$1]=$(_new_port)
+        SERVER_PPORT[$1]=$(_new_port)
+    fi
+    SERVER_EP[$1]=https://127.0.0.1:${SERVER_CPORT[$1]}
+    SERVER_MODE[$1]=tls
+    SERVER_KIND[$1]=kvd
+}
+
+peer_url() { echo "https://127.0.0.1:${SERVER_PPORT[$1]}"; }
+
+# initial_cluster NAME...: name=peerURL,... for the given members (ports from node_ports).
+initial_cluster() {
+    local n out=""
+    for n in "$@"; do out+="${out:+,}$n=$(peer_url "$n")"; done
+    echo "$out"
+}
+
+# node_start NAME STATE INITIAL_CLUSTER [extra kvd flags...]: start one member (no wait).
+# The peer certificate/key/CA can be overridden with PEER_CERT/PEER_KEY/PEER_CA.
+node_start() {
+    local name=$1 state=$2 ic=$3; shift 3
+    node_ports "$name"
+    SERVER_DATA[$name]=${SERVER_DATA[$name]:-$COMPAT_TMP/$name.data}
+    SERVER_LOG[$name]=$COMPAT_TMP/$name.log
+    SERVER_BIN[$name]=$KVD_BIN
+    local args=(
+        --name "$name" --data-dir "${SERVER_DATA[$name]}"
+        --listen-client-urls "${SERVER_EP[$name]}" --advertise-client-urls "${SERVER_EP[$name]}"
+        --listen-peer-urls "$(peer_url "$name")" --initial-advertise-peer-urls "$(peer_url "$name")"
+        --initial-cluster "$ic" --initial-cluster-state "$state" --initial-cluster-token "$CLUSTER_TOKEN"
+        --cert-file "$PKI/etcd/server.crt" --key-file "$PKI/etcd/server.key"
+        --trusted-ca-file "$PKI/etcd/ca.crt" --client-cert-auth
+        --peer-cert-file "${PEER_CERT:-$PKI/etcd/peer.crt}" --peer-key-file "${PEER_KEY:-$PKI/etcd/peer.key}"
+        --peer-trusted-ca-file "${PEER_CA:-$PKI/etcd/ca.crt}" --peer-client-cert-auth
+        --heartbeat-interval "$HB_MS" --election-timeout "$ET_MS"
+        "$@"
+    )
+    NODE_ARGS[$name]=$(printf '%q ' "${args[@]}")
+    _node_exec "$name"
+}
+
+_node_exec() {
+    local name=$1 args
+    eval "args=(${NODE_ARGS[$name]})"
+    echo "=== $(date -u +%T.%N) start: $KVD_BIN ${args[*]}" >>"${SERVER_LOG[$name]}"
+    setsid "$KVD_BIN" "${args[@]}" >>"${SERVER_LOG[$name]}" 2>&1 </dev/null &
+    SERVER_PID[$name]=$!
+    vlog "started $name pid ${SERVER_PID[$name]}"
+}
+
+# node_restart NAME: start NAME again with the same flags, data dir and ports.
+node_restart() {
+    [[ -z ${SERVER_PID[$1]:-} ]] || die "node_restart $1: still running"
+    _node_exec "$1"
+}
+
+node_kill9() {
+    echo "=== $(date -u +%T.%N) kill -9" >>"${SERVER_LOG[$1]}"
+    server_kill9 "$1"
+}
+node_stop() {
+    echo "=== $(date -u +%T.%N) stop (SIGTERM)" >>"${SERVER_LOG[$1]}"
+    server_stop "$1"
+}
+node_running() { [[ -n ${SERVER_PID[$1]:-} ]] && kill -0 "${SERVER_PID[$1]}" 2>/dev/null; }
+
+tls_flags() {
+    printf '%s\n' "--cacert=$PKI/etcd/ca.crt" "--cert=$PKI/apiserver-etcd-client.crt" \
+        "--key=$PKI/apiserver-etcd-client.key"
+}
+
+# ectl ENDPOINTS ARGS...: etcdctl with the apiserver client cert, bounded by CMD_TIMEOUT.
+ectl() {
+    local eps=$1; shift
+    timeout -k 2 "$CMD_TIMEOUT" "$ETCDCTL_BIN" --endpoints="$eps" \
+        --cacert="$PKI/etcd/ca.crt" --cert="$PKI/apiserver-etcd-client.crt" \
+        --key="$PKI/apiserver-etcd-client.key" "$@"
+}
+
+# nctl NAME ARGS...: etcdctl against member NAME only.
+nctl() { local n=$1; shift; ectl "${SERVER_EP[$n]}" "$@"; }
+
+# running_eps: comma-separated client URLs of the members that are running.
+running_eps() {
+    local n out=""
+    for n in $(printf '%s\n' "${!SERVER_PID[@]}" | sort); do out+="${out:+,}${SERVER_EP[$n]}"; done
+    echo "$out"
+}
+
+# cctl ARGS...: etcdctl against every running member.
+cctl() { ectl "$(running_eps)" "$@"; }
+
+# status_line NAME: etcdctl's simple status of NAME:
+#   endpoint, ID, version, db size, is leader, is learner, term, index, applied, errors
+status_line() { CMD_TIMEOUT=5 nctl "$1" "${FAST[@]}" endpoint status 2>/dev/null; }
+
+# member_id NAME / is_leader NAME / applied_index NAME (from endpoint status)
+member_id() { status_line "$1" | awk -F', ' '{print $2}'; }
+is_leader() { [[ $(status_line "$1" | awk -F', ' '{print $5}') == true ]]; }
+applied_index() { status_line "$1" | awk -F', ' '{print $9}'; }
+raft_index() { status_line "$1" | awk -F', ' '{print $8}'; }
+
+# leaders NAME...: the names (among those given) that report being leader.
+leaders() {
+    local n out=()
+    for n in "$@"; do is_leader "$n" && out+=("$n"); done
+    echo "${out[*]}"
+}
+
+# wait_healthy SECONDS NAME...: until each answers a linearizable get (health). Returns 1 on timeout.
+wait_healthy() {
+    local secs=$1; shift
+    local deadline=$((SECONDS + secs)) n ok
+    while ((SECONDS < deadline)); do
+        ok=1
+        for n in "$@"; do
+            node_running "$n" || { log "member $n is not running"; return 1; }
+            CMD_TIMEOUT=4 nctl "$n" "${FAST[@]}" get health >/dev/null 2>&1 || { ok=0; break; }
+        done
+        ((ok)) && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# wait_one_leader SECONDS NAME...: until exactly one of them reports leader; prints it.
+wait_one_leader() {
+    local secs=$1; shift
+    local deadline=$((SECONDS + secs)) l
+    while ((SECONDS < deadline)); do
+        l=$(leaders "$@")
+        if [[ -n $l && $l != *" "* ]]; then echo "$l"; return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# cluster_start NAME...: start a new cluster of these members; dies if it does not become healthy.
+cluster_start() {
+    local ic n
+    for n in "$@"; do node_ports "$n"; done
+    ic=$(initial_cluster "$@")
+    for n in "$@"; do node_start "$n" new "$ic" "${EXTRA_FLAGS[@]}"; done
+    wait_healthy "$START_TIMEOUT" "$@" || die "cluster $* did not become healthy within ${START_TIMEOUT}s"
+}
+EXTRA_FLAGS=()
+
+# now_ms: wall clock in milliseconds.
+now_ms() { date +%s%3N; }
