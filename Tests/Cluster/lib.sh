@@ -196,3 +196,59 @@ EXTRA_FLAGS=()
 
 # now_ms: wall clock in milliseconds.
 now_ms() { date +%s%3N; }
+
+# put_many NAME PREFIX COUNT [PARALLEL]: put PREFIX<i> = v<i> for i in 1..COUNT through
+# member NAME with PARALLEL (default 4) concurrent etcdctl loops. Returns the number of
+# failed puts as its status (0 = all acknowledged), capped at 255.
+put_many() {
+    local name=$1 prefix=$2 count=$3 par=${4:-4} w pids=() failed=0 f
+    for ((w = 0; w < par; w++)); do
+        (
+            local i bad=0
+            for ((i = w + 1; i <= count; i += par)); do
+                nctl "$name" "${FAST[@]}" put "$prefix$i" "v$i" >/dev/null 2>&1 || bad=$((bad + 1))
+            done
+            echo "$bad" >"$COMPAT_TMP/put_many.$w"
+        ) &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    for ((w = 0; w < par; w++)); do
+        f=$(cat "$COMPAT_TMP/put_many.$w" 2>/dev/null || echo 1)
+        failed=$((failed + f))
+    done
+    ((failed > 255)) && failed=255
+    return "$failed"
+}
+
+# count_keys NAME PREFIX [serializable]: number of keys under PREFIX as member NAME sees them.
+count_keys() {
+    local c=()
+    [[ ${3:-} == serializable ]] && c=(--consistency=s)
+    local out
+    out=$(nctl "$1" "${FAST[@]}" get "$2" --prefix --keys-only "${c[@]}" 2>/dev/null) || return 0
+    grep -c . <<<"$out"
+}
+
+# wait_caught_up SECONDS NAME PREFIX COUNT: until NAME serves COUNT keys under PREFIX from
+# its own state (serializable read). Returns 1 on timeout.
+wait_caught_up() {
+    local deadline=$((SECONDS + $1)) name=$2 prefix=$3 want=$4
+    while ((SECONDS < deadline)); do
+        [[ $(count_keys "$name" "$prefix" serializable) == "$want" ]] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# check_keys NAME PREFIX COUNT: every PREFIX<i> = v<i> (1..COUNT) is present on NAME
+# (serializable: NAME's own copy). Prints the number of wrong or missing keys.
+check_keys() {
+    local name=$1 prefix=$2 count=$3
+    nctl "$name" get "$prefix" --prefix --consistency=s 2>/dev/null | paste -d ' ' - - | sort >"$COMPAT_TMP/check.got"
+    for ((i = 1; i <= count; i++)); do echo "$prefix$i v$i"; done | sort >"$COMPAT_TMP/check.want"
+    comm -23 "$COMPAT_TMP/check.want" "$COMPAT_TMP/check.got" | wc -l
+}
+
+# followers_of LEADER NAME...: the names other than LEADER.
+others() { local l=$1 n; shift; for n in "$@"; do [[ $n == "$l" ]] || printf '%s ' "$n"; done; }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Tests/Cluster/snapshot.sh: (e) with --snapshot-count 50, a follower stopped while more
+# than 300 writes happen restarts and catches up through a snapshot (its log must say
+# "installed snapshot"; the leader's "recorded snapshot"/"sent snapshot" are reported),
+# then holds every key, and keeps following new writes from the log afterwards.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init snapshot
+nodes=(n1 n2 n3)
+EXTRA_FLAGS=(--snapshot-count 50)
+cluster_start "${nodes[@]}"
+leader=$(wait_one_leader 10 "${nodes[@]}") || die "no single leader"
+put_many "$leader" pre/ 20 2 || fail "puts before stopping the follower"
+read -r f1 f2 <<<"$(others "$leader" "${nodes[@]}")"
+log "stopping follower $f1 (SIGTERM), then 320 writes through $leader and $f2"
+node_stop "$f1"
+put_many "$leader" snap/a/ 200 4 || fail "puts through the leader while $f1 is down"
+put_many "$f2" snap/b/ 120 4 || fail "puts through follower $f2 while $f1 is down"
+if grep -q "recorded snapshot" "${SERVER_LOG[$leader]}"; then pass "leader recorded a snapshot"; else fail "leader $leader logged no 'recorded snapshot' after 340 writes with --snapshot-count 50"; fi
+node_restart "$f1"
+if wait_caught_up 30 "$f1" snap/ 320; then pass "follower $f1 caught up (320 keys)"; else fail "follower $f1 did not catch up: $(count_keys "$f1" snap/ serializable) of 320 keys"; fi
+if grep -q "installed snapshot" "${SERVER_LOG[$f1]}"; then pass "follower $f1 installed a snapshot"
+else fail "follower $f1 did not log 'installed snapshot'"; grep -E "snapshot" "${SERVER_LOG[$f1]}" "${SERVER_LOG[$leader]}" | tail -n 10 | sed 's/^/    /' >&2; fi
+expect_eq "follower $f1 holds every snap/a key" 0 "$(check_keys "$f1" snap/a/ 200)"
+expect_eq "follower $f1 holds every snap/b key" 0 "$(check_keys "$f1" snap/b/ 120)"
+expect_eq "follower $f1 holds every pre key" 0 "$(check_keys "$f1" pre/ 20)"
+# After the snapshot it follows the log again.
+put_many "$leader" post/ 30 2 || fail "puts after the catch-up"
+if wait_caught_up 10 "$f1" post/ 30; then pass "follower $f1 follows new writes"; else fail "follower $f1 does not follow new writes"; fi
+# Same revision everywhere.
+sleep 0.3
+revs=""
+for n in "${nodes[@]}"; do
+    revs+="$(nctl "$n" get post/ --prefix --consistency=s -w fields 2>/dev/null | awk -F' : ' '/^"Revision"/{print $2}') "
+done
+set -- $revs
+if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "same revision everywhere ($1)"; else fail "revisions differ: $revs"; fi
+summary snapshot
