@@ -1,0 +1,153 @@
+// etcdctl's global flags (ctlv3/ctl.go), their ETCDCTL_* environment fallbacks, and turning them into a client
+// configuration with etcdctl's checks and messages (ctlv3/command/global.go).
+
+import EtcdAPI
+import Foundation
+import KVClient
+
+enum GlobalFlags {
+    /// Every persistent flag of etcdctl's root command, so that each is accepted even where kvctl ignores it.
+    static let specs: [FlagSpec] = [
+        FlagSpec(name: "endpoints", kind: .stringSlice, defaultValue: "127.0.0.1:2379"),
+        FlagSpec(name: "debug", kind: .bool, defaultValue: "false"),
+        FlagSpec(name: "write-out", shorthand: "w", kind: .string, defaultValue: "simple"),
+        FlagSpec(name: "hex", kind: .bool, defaultValue: "false"),
+        FlagSpec(name: "dial-timeout", kind: .duration, defaultValue: "2s"),
+        FlagSpec(name: "command-timeout", kind: .duration, defaultValue: "5s"),
+        FlagSpec(name: "keepalive-time", kind: .duration, defaultValue: "2s"),
+        FlagSpec(name: "keepalive-timeout", kind: .duration, defaultValue: "6s"),
+        FlagSpec(name: "insecure-transport", kind: .bool, defaultValue: "true"),
+        FlagSpec(name: "insecure-discovery", kind: .bool, defaultValue: "true"),
+        FlagSpec(name: "insecure-skip-tls-verify", kind: .bool, defaultValue: "false"),
+        FlagSpec(name: "cert", kind: .string, defaultValue: ""),
+        FlagSpec(name: "key", kind: .string, defaultValue: ""),
+        FlagSpec(name: "cacert", kind: .string, defaultValue: ""),
+        FlagSpec(name: "user", kind: .string, defaultValue: ""),
+        FlagSpec(name: "password", kind: .string, defaultValue: ""),
+        FlagSpec(name: "discovery-srv", shorthand: "d", kind: .string, defaultValue: ""),
+        FlagSpec(name: "discovery-srv-name", kind: .string, defaultValue: ""),
+    ]
+
+    /// Cobra's per-command help flag.
+    static let help = FlagSpec(name: "help", shorthand: "h", kind: .bool, defaultValue: "false")
+
+    /// Applies ETCDCTL_<FLAG> for each global flag not given on the command line (pkg/flags.SetPflagsFromEnv).
+    /// Like etcdctl, an unparsable value is ignored.
+    static func applyEnvironment(to parsed: inout ParsedFlags) {
+        let environment = ProcessInfo.processInfo.environment
+        for spec in specs where !parsed.changed.contains(spec.name) {
+            let key = "ETCDCTL_" + spec.name.uppercased().replacingOccurrences(of: "-", with: "_")
+            guard let text = environment[key],
+                let value = try? FlagParser.value(of: spec, from: text, previous: nil)  // ignored, as in etcdctl
+            else { continue }
+            parsed.values[spec.name] = value
+            parsed.changed.insert(spec.name)
+        }
+    }
+}
+
+/// What a command needs to reach the cluster and print, resolved from the global flags.
+struct Session {
+    /// The client configuration.
+    let configuration: EtcdClientConfiguration
+    /// `--command-timeout`.
+    let commandTimeout: Duration
+    /// The chosen printer.
+    let printer: any Printer
+    /// `--write-out` as given.
+    let outputFormat: String
+    /// The first endpoint as given, for the retry warning.
+    let firstEndpoint: String
+
+    /// Resolves the global flags the way etcdctl's `mustClientFromCmd` does, exiting with its messages and codes.
+    static func make(_ flags: ParsedFlags, valueOnly: Bool = false) -> Session {
+        var flags = flags
+        GlobalFlags.applyEnvironment(to: &flags)
+        let endpoints = flags.strings("endpoints").map { $0.trimmingCharacters(in: .whitespaces) }
+        for name in ["cert", "key", "cacert"] where flags.string(name).isEmpty && flags.changed.contains(name) {
+            exitWithError(.badArgs, "empty string is passed to --\(name) option")
+        }
+        let outputFormat = flags.string("write-out")
+        guard
+            let printer = OutputFormat.printer(
+                named: outputFormat, isHex: flags.bool("hex"), valueOnly: valueOnly)
+        else { exitWithError(.badFeature, "unsupported output format") }
+        let cert = flags.string("cert")
+        let key = flags.string("key")
+        let cacert = flags.string("cacert")
+        let tls = tlsSettings(cert: cert, key: key, cacert: cacert, skipVerify: flags.bool("insecure-skip-tls-verify"))
+        var parsedEndpoints: [EtcdEndpoint] = []
+        for text in endpoints {
+            guard let endpoint = EtcdEndpoint(parsing: text) else {
+                exitWithError(.badConnection, "kvctl: cannot parse endpoint \(GoFormat.quote(text))")
+            }
+            parsedEndpoints.append(endpoint)
+        }
+        guard !parsedEndpoints.isEmpty else { exitWithError(.badConnection, "etcdclient: no available endpoints") }
+        return Session(
+            configuration: EtcdClientConfiguration(
+                endpoints: parsedEndpoints, tls: tls, dialTimeout: flags.duration("dial-timeout")),
+            commandTimeout: flags.duration("command-timeout"),
+            printer: printer,
+            outputFormat: outputFormat,
+            firstEndpoint: Self.targetName(endpoints.first ?? ""))
+    }
+
+    /// TLS when any of --cert/--key/--cacert is set; etcd's TLSInfo checks, in its order.
+    private static func tlsSettings(cert: String, key: String, cacert: String, skipVerify: Bool)
+        -> EtcdClientConfiguration.TLS?
+    {
+        guard !cert.isEmpty || !key.isEmpty || !cacert.isEmpty else {
+            return skipVerify ? EtcdClientConfiguration.TLS(skipServerVerification: true) : nil
+        }
+        if !cert.isEmpty || !key.isEmpty {
+            if cert.isEmpty || key.isEmpty {
+                exitWithError(.badArgs, "KeyFile and CertFile must both be present[key: \(key), cert: \(cert)]")
+            }
+            for path in [cert, key] where !FileManager.default.isReadableFile(atPath: path) {
+                exitWithError(.badArgs, "open \(path): no such file or directory")
+            }
+        }
+        if !cacert.isEmpty && !FileManager.default.isReadableFile(atPath: cacert) {
+            exitWithError(.badArgs, "open \(cacert): no such file or directory")
+        }
+        return EtcdClientConfiguration.TLS(
+            trustedCAFile: cacert.isEmpty ? nil : cacert,
+            certificateFile: cert.isEmpty ? nil : cert,
+            keyFile: key.isEmpty ? nil : key,
+            skipServerVerification: skipVerify)
+    }
+
+    /// clientv3 names its gRPC target after the first endpoint without its scheme.
+    private static func targetName(_ endpoint: String) -> String {
+        for scheme in ["http://", "https://"] where endpoint.hasPrefix(scheme) {
+            return String(endpoint.dropFirst(scheme.count))
+        }
+        return endpoint
+    }
+
+    /// Runs one call against the cluster; a failure ends the process as etcdctl's does (warning, "Error: ...", 1).
+    func call<Response: Sendable>(
+        timeout: Duration?, _ body: @escaping @Sendable (EtcdClient, Duration?) async throws -> Response
+    ) async -> Response {
+        do {
+            return try await EtcdClient.withClient(configuration: configuration) { client in
+                try await body(client, timeout)
+            }
+        } catch let error as EtcdClientError {
+            Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint))
+            exitWithError(.error, EtcdErrors.message(for: error))
+        } catch {
+            exitWithError(.badConnection, "\(error)")
+        }
+    }
+
+    /// Prints with the session's printer; a printer that cannot print ends the process (table: code 4).
+    func display(_ print: (any Printer) throws(CommandExit) -> Void) {
+        do {
+            try print(printer)
+        } catch {
+            exitWithError(error.code, error.message)
+        }
+    }
+}
