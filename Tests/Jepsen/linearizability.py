@@ -352,12 +352,9 @@ def main(argv):
             len(window), ", not linearizable from any value the register could hold" if from_mid else ", from the start"))
         for op in window:
             print("    " + op.describe())
-        stuck = info.get("stuck")
-        if stuck is not None:
-            print("  search got stuck at the return of: " + stuck.describe())
         lin = info.get("linearized") or []
         if lin:
-            print("  longest linearized prefix ends with:")
+            print("  the longest sequence the search could linearize ends with:")
             for op in lin[-5:]:
                 print("    " + op.describe())
     return 1

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Workload client for the Jepsen-style tests: runs etcdctl (one process per operation,
+one endpoint per operation) from concurrent workers and records a history as JSON lines
+(an "invoke" event before each operation, an "ok"/"fail"/"info" event after it, times from
+this process's monotonic clock in ns), the format linearizability.py reads.
+
+Modes:
+  load      unique puts (key PREFIX/<worker>/<n>) round-robin over the endpoints
+  register  reads / writes / cas over a few register keys, plus unique puts under ack/
+  final     one linearizable read of every register key through every endpoint
+  acks      check every acknowledged unique put of a history is present, with its value,
+            on every endpoint (serializable reads of each member's own copy)
+
+Outcomes: a put/cas that etcdctl reports as done is "ok"; a cas whose compare did not hold
+is "ok" with "succeeded": false; any error or timeout of a put/cas is "info" (indeterminate:
+an etcd error such as "etcdserver: request timed out" does not mean the write will not be
+applied), with the error text; a read that errors is "fail" (reads have no effect).
+Every operation is bounded: etcdctl's --command-timeout, and a hard kill after OP_TIMEOUT.
+"""
+
+import argparse
+import base64
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+ETCDCTL = os.environ.get("ETCDCTL_BIN", "/usr/bin/etcdctl")
+
+
+class Ctl:
+    def __init__(self, args):
+        self.base = [ETCDCTL, "--cacert=" + args.cacert, "--cert=" + args.cert, "--key=" + args.key,
+                     "--dial-timeout=1s", "--command-timeout=%ss" % args.command_timeout]
+        self.op_timeout = args.command_timeout + 2.5
+        self.env = dict(os.environ, ETCDCTL_API="3")
+
+    def run(self, endpoint, argv, stdin=None):
+        """Returns (rc, stdout, error text). rc None: killed after op_timeout."""
+        cmd = self.base + ["--endpoints=" + endpoint] + argv
+        try:
+            p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=self.op_timeout,
+                               env=self.env)
+        except subprocess.TimeoutExpired:
+            return None, "", "timed out after %.1fs (killed)" % self.op_timeout
+        return p.returncode, p.stdout, error_text(p.stderr)
+
+
+def error_text(stderr):
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith("Error:"):
+            return ln[len("Error:"):].strip()
+    return lines[-1][:300] if lines else ""
+
+
+def b64(s):
+    return base64.b64decode(s).decode() if s is not None else None
+
+
+class History:
+    def __init__(self, path):
+        self.fh = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    def event(self, **e):
+        e["time"] = time.monotonic_ns()
+        line = json.dumps(e)
+        with self.lock:
+            self.fh.write(line + "\n")
+        return e["time"]
+
+
+def do_read(ctl, ep, key):
+    rc, out, err = ctl.run(ep, ["get", key, "-w", "json"])
+    if rc != 0:
+        return "fail", None, {"error": err or "exit %s" % rc}
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        return "fail", None, {"error": "bad json: " + out[:200]}
+    kvs = doc.get("kvs") or []
+    value = b64(kvs[0].get("value", "")) if kvs else None
+    extra = {"revision": doc.get("header", {}).get("revision")}
+    if kvs:
+        extra["mod_revision"] = kvs[0].get("mod_revision")
+    return "ok", value, extra
+
+
+def do_put(ctl, ep, key, value):
+    rc, out, err = ctl.run(ep, ["put", key, value])
+    if rc == 0 and out.strip() == "OK":
+        return "ok", {}
+    return "info", {"error": err or "exit %s: %s" % (rc, out.strip()[:200])}
+
+
+def txn_text(key, expected, new):
+    if expected is None:
+        cmp = 'create("%s") = "0"' % key
+    else:
+        cmp = 'value("%s") = "%s"' % (key, expected)
+    return "%s\n\nput %s %s\n\n\n" % (cmp, key, new)
+
+
+def do_cas(ctl, ep, key, expected, new):
+    rc, out, err = ctl.run(ep, ["txn", "-w", "json"], stdin=txn_text(key, expected, new))
+    if rc != 0:
+        return "info", {"error": err or "exit %s" % rc}
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        return "info", {"error": "bad json: " + out[:200]}
+    return "ok", {"succeeded": bool(doc.get("succeeded", False))}
+
+
+def stop_requested(args, deadline):
+    return time.monotonic() >= deadline or (args.stop_file and os.path.exists(args.stop_file))
+
+
+def load_worker(args, ctl, hist, w, eps):
+    n = 0
+    deadline = time.monotonic() + args.duration
+    while not stop_requested(args, deadline):
+        n += 1
+        ep = eps[(w + n) % len(eps)]
+        key = "%s/%d/%d" % (args.prefix, w, n)
+        value = "v%d.%d" % (w, n)
+        hist.event(process=w, type="invoke", f="write", key=key, value=value, endpoint=ep)
+        typ, extra = do_put(ctl, ep, key, value)
+        hist.event(process=w, type=typ, f="write", key=key, value=value, endpoint=ep, **extra)
+        if args.pause:
+            time.sleep(args.pause)
+
+
+def register_worker(args, ctl, hist, w, eps):
+    rng = random.Random(args.seed * 1000 + w)
+    keys = ["r%d" % i for i in range(args.keys)]
+    last_seen = {}
+    n = 0
+    deadline = time.monotonic() + args.duration
+    while not stop_requested(args, deadline):
+        n += 1
+        ep = rng.choice(eps)
+        r = rng.random()
+        key = rng.choice(keys)
+        if r < 0.40:
+            hist.event(process=w, type="invoke", f="read", key=key, value=None, endpoint=ep)
+            typ, value, extra = do_read(ctl, ep, key)
+            hist.event(process=w, type=typ, f="read", key=key, value=value, endpoint=ep, **extra)
+            if typ == "ok":
+                last_seen[key] = value
+        elif r < 0.70:
+            value = "w%d.%d" % (w, n)
+            hist.event(process=w, type="invoke", f="write", key=key, value=value, endpoint=ep)
+            typ, extra = do_put(ctl, ep, key, value)
+            hist.event(process=w, type=typ, f="write", key=key, value=value, endpoint=ep, **extra)
+            if typ == "ok":
+                last_seen[key] = value
+        elif r < 0.88:
+            cas = [last_seen.get(key), "c%d.%d" % (w, n)]
+            hist.event(process=w, type="invoke", f="cas", key=key, value=cas, endpoint=ep)
+            typ, extra = do_cas(ctl, ep, key, cas[0], cas[1])
+            hist.event(process=w, type=typ, f="cas", key=key, value=cas, endpoint=ep, **extra)
+            if typ == "ok" and extra.get("succeeded"):
+                last_seen[key] = cas[1]
+        else:
+            key = "ack/%d/%d" % (w, n)
+            value = "a%d.%d" % (w, n)
+            hist.event(process=w, type="invoke", f="write", key=key, value=value, endpoint=ep)
+            typ, extra = do_put(ctl, ep, key, value)
+            hist.event(process=w, type=typ, f="write", key=key, value=value, endpoint=ep, **extra)
+
+
+def run_workers(args, target):
+    ctl = Ctl(args)
+    hist = History(args.history)
+    eps = args.endpoints.split(",")
+    threads = [threading.Thread(target=target, args=(args, ctl, hist, w, eps), daemon=True)
+               for w in range(args.workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 0
+
+
+def final_reads(args):
+    ctl = Ctl(args)
+    hist = History(args.history)
+    bad = 0
+    for i, ep in enumerate(args.endpoints.split(",")):
+        for k in range(args.keys):
+            key = "r%d" % k
+            p = 1000 + i
+            hist.event(process=p, type="invoke", f="read", key=key, value=None, endpoint=ep, final=True)
+            typ, value, extra = do_read(ctl, ep, key)
+            hist.event(process=p, type=typ, f="read", key=key, value=value, endpoint=ep, final=True, **extra)
+            if typ != "ok":
+                bad += 1
+                print("final read of %s via %s failed: %s" % (key, ep, extra.get("error")), file=sys.stderr)
+    return 1 if bad else 0
+
+
+def acked_puts(path, prefix):
+    """key -> value of every put under prefix that completed ok (unique keys)."""
+    pending = {}
+    acked = {}
+    attempted = 0
+    with open(path) as fh:
+        for line in fh:
+            e = json.loads(line)
+            if e.get("f") != "write" or not str(e.get("key", "")).startswith(prefix):
+                continue
+            if e["type"] == "invoke":
+                attempted += 1
+                pending[e["process"]] = e
+            else:
+                pending.pop(e["process"], None)
+                if e["type"] == "ok":
+                    acked[e["key"]] = e["value"]
+    return acked, attempted
+
+
+def check_acks(args):
+    ctl = Ctl(args)
+    acked, attempted = acked_puts(args.history, args.prefix)
+    failures = 0
+    for ep in args.endpoints.split(","):
+        rc, out, err = ctl.run(ep, ["get", args.prefix, "--prefix", "--consistency=s", "-w", "json"])
+        if rc != 0:
+            print("acks: reading %s* via %s failed: %s" % (args.prefix, ep, err))
+            failures += 1
+            continue
+        doc = json.loads(out)
+        have = {b64(kv["key"]): b64(kv.get("value", "")) for kv in doc.get("kvs") or []}
+        missing = [k for k in acked if k not in have]
+        wrong = [k for k in acked if k in have and have[k] != acked[k]]
+        if missing or wrong:
+            failures += 1
+            print("acks: %s: %d of %d acknowledged puts missing, %d with another value (e.g. %s)" % (
+                ep, len(missing), len(acked), len(wrong), ", ".join(sorted(missing + wrong)[:5])))
+        else:
+            print("acks: %s: all %d acknowledged puts present (%d attempted, %d keys stored)" % (
+                ep, len(acked), attempted, len(have)))
+    if not acked:
+        print("acks: no put was acknowledged at all")
+        failures += 1
+    return 1 if failures else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["load", "register", "final", "acks"])
+    ap.add_argument("--endpoints", required=True)
+    ap.add_argument("--history", required=True)
+    ap.add_argument("--cacert", required=True)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--stop-file", default="")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keys", type=int, default=3)
+    ap.add_argument("--prefix", default="p")
+    ap.add_argument("--pause", type=float, default=0.0)
+    ap.add_argument("--command-timeout", type=float, default=2)
+    args = ap.parse_args()
+    if args.mode == "load":
+        return run_workers(args, load_worker)
+    if args.mode == "register":
+        return run_workers(args, register_worker)
+    if args.mode == "final":
+        return final_reads(args)
+    return check_acks(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
