@@ -10,6 +10,8 @@
 #   apiserver-etcd-client.{crt,key}        clientAuth, CN kube-apiserver-etcd-client, O system:masters
 #   rogue/ca.{crt,key}, rogue/client.{crt,key}   an unrelated CA and a client cert it signed
 #                                                (negative tests: must be refused)
+#   rogue/peer.{crt,key}                   a peer certificate (same usages and SANs as etcd/peer)
+#                                          signed by the rogue CA (a member that must not join)
 # SANs of server/peer: localhost, 127.0.0.1, ::1, plus every extra argument
 # (arguments that parse as IPv4/IPv6 become IP SANs, the rest DNS SANs).
 # Idempotent: existing keys and certificates are kept (a leaf is remade only if it
@@ -96,6 +98,7 @@ leaf "$out/apiserver-etcd-client" "$out/etcd/ca" "/O=system:masters/CN=kube-apis
 
 ca   "$out/rogue/ca" "/CN=rogue-ca"
 leaf "$out/rogue/client" "$out/rogue/ca" "/O=system:masters/CN=kube-apiserver-etcd-client" "clientAuth"
+leaf "$out/rogue/peer" "$out/rogue/ca" "/CN=kvd-peer" "serverAuth,clientAuth" "$sans"
 
 # Certificates are public; keys stay 0600.
 chmod 0644 "$out"/etcd/*.crt "$out"/*.crt "$out"/rogue/*.crt
