@@ -12,6 +12,12 @@
 // allocations per entry should fall roughly as 1/batch, and throughput rise until copying dominates.
 //
 // Run: `swift package --allow-writing-to-package-directory benchmark --target RaftBenchmarks` (release).
+//
+// Measured 2026-11-26, Swift 6.3.1, 2-core x86_64 VM shared with a concurrent build (p50; reported, not gated):
+//   batch 1:    ~83 K rounds/s =  ~83 K entries/s, 72 mallocs per round = 72 per entry
+//   batch 64:   ~29 K rounds/s = ~1.9 M entries/s, 78 mallocs per round = 1.2 per entry
+//   batch 1024: ~2.4 K rounds/s = ~2.5 M entries/s, 78 mallocs per round = 0.08 per entry
+// As sketched: a fixed per-round cost (Readies, messages), so batching is what makes throughput.
 import Benchmark
 import Raft
 

@@ -31,14 +31,21 @@ package struct Ready: Sendable {
 
 /// Counters and per-member replication state for status endpoints and tests.
 package struct Status: Sendable {
+    /// This node.
     package var id: NodeID
+    /// Term, vote and commit.
     package var hardState: HardState
+    /// Leader and role.
     package var softState: SoftState
+    /// The last index acknowledged as applied through `advance`.
     package var applied: LogIndex
+    /// The last index in the log, persisted or not.
     package var lastIndex: LogIndex
+    /// The target of a leader transfer in progress, or `.none`.
     package var leadTransferee: NodeID
     /// Per member (leader only): match, next, state.
     package var progress: [NodeID: (match: LogIndex, next: LogIndex, state: ProgressState)]
+    /// The membership in effect.
     package var confState: ConfState
 }
 
@@ -59,6 +66,8 @@ package struct RawNode {
     private var previousSoftState: SoftState
     /// The hard state last handed out for persisting.
     private var previousHardState: HardState
+    /// A `Ready` was handed out and not yet advanced; a second `ready()` would hand out the same entries twice.
+    private var awaitingAdvance = false
 
     /// Builds a node from persisted state. To bootstrap a new cluster, the caller first stores the initial
     /// `ConfState` (e.g. `MemoryLogStorage.confState`); a joining node starts with an empty one and learns
@@ -132,8 +141,11 @@ package struct RawNode {
     package mutating func applyConfChange(_ change: ConfChange) -> ConfState { raft.applyConfChange(change) }
 
     /// Requests a linearizable read point tagged `context` (unique per request); it comes back in a
-    /// `Ready.readStates`. Requests made on a follower are answered by the leader.
-    package mutating func readIndex(context: [UInt8]) {
+    /// `Ready.readStates`. Requests made on a follower are answered by the leader. Throws `.noLeader` when no
+    /// leader is known; a request that is lost on the way (leader change) never comes back, so the caller
+    /// also needs a timeout.
+    package mutating func readIndex(context: [UInt8]) throws(ProposalDropped) {
+        if raft.role != .leader && raft.lead == .none { throw .noLeader }
         raft.step(Message(type: .readIndex, from: raft.id, context: context))
     }
 
@@ -165,6 +177,8 @@ package struct RawNode {
 
     /// Collects the pending work. Call `advance` with it before the next `ready()`.
     package mutating func ready() -> Ready {
+        precondition(!awaitingAdvance, "ready() called again before advance()")
+        awaitingAdvance = true
         raft.flushReadIndexHeartbeat()
         let softState = raft.softState
         let hardState = raft.hardState
@@ -191,6 +205,7 @@ package struct RawNode {
 
     /// Acknowledges that `ready` was persisted and its committed entries applied.
     package mutating func advance(_ ready: Ready) {
+        awaitingAdvance = false
         if let hardState = ready.hardState { previousHardState = hardState }
         if let snapshot = ready.snapshot {
             raft.raftLog.stableSnapshotTo(index: snapshot.metadata.index)

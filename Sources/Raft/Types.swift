@@ -172,20 +172,11 @@ package enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
     case readIndexResponse = 16
     case preVote = 17
     case preVoteResponse = 18
-
-    /// Whether the kind is a response whose content depends on persisted state.
-    var isResponse: Bool {
-        switch self {
-        case .appendResponse, .voteResponse, .heartbeatResponse, .preVoteResponse, .readIndexResponse: true
-        case .hup, .beat, .propose, .append, .vote, .snapshot, .heartbeat, .unreachable, .snapshotStatus,
-            .checkQuorum, .transferLeader, .timeoutNow, .readIndex, .preVote:
-            false
-        }
-    }
 }
 
 /// One Raft message. Fields that a kind does not use stay at their zero value.
 package struct Message: Sendable, Hashable {
+    /// What the message is.
     package var type: MessageType
     /// Recipient.
     package var to: NodeID

@@ -213,10 +213,11 @@ struct ClassicCasesTests {
 
     // MARK: Proposals
 
-    @Test("proposals without a leader are dropped with a reason")
+    @Test("proposals and reads without a leader are dropped with a reason")
     func proposalWithoutLeader() {
         let cluster = TestCluster(voters: [1, 2, 3])
         #expect(throws: ProposalDropped.noLeader) { try cluster.propose(1, "x") }
+        #expect(throws: ProposalDropped.noLeader) { try cluster[1].readIndex(context: [1]) }
     }
 
     @Test("a follower forwards a batch of proposals to the leader")
@@ -316,14 +317,14 @@ struct ClassicCasesTests {
         cluster.campaign(1)
         try cluster.propose(1, "x")
         cluster.stabilize()
-        for number in 0..<5 { cluster[1].readIndex(context: Array("r\(number)".utf8)) }
+        for number in 0..<5 { try cluster[1].readIndex(context: Array("r\(number)".utf8)) }
         cluster.processReady(1)
         let heartbeats = cluster.queue.filter { $0.type == .heartbeat }
         #expect(heartbeats.count == 2)
         cluster.stabilize()
         #expect(cluster.readStates[1]?.count == 5)
         #expect(cluster.readStates[1]?.allSatisfy { $0.index == cluster[1].commitIndex } == true)
-        cluster[2].readIndex(context: Array("follower".utf8))
+        try cluster[2].readIndex(context: Array("follower".utf8))
         cluster.stabilize()
         #expect(cluster.readStates[2]?.map(\.requestContext) == [Array("follower".utf8)])
     }
@@ -334,7 +335,7 @@ struct ClassicCasesTests {
         cluster.dropFilter = { $0.type == .append || $0.type == .appendResponse }
         cluster.campaign(1)
         #expect(cluster[1].role == .leader)
-        cluster[1].readIndex(context: [1])
+        try cluster[1].readIndex(context: [1])
         cluster.stabilize()
         #expect(cluster.readStates[1, default: []].isEmpty)
         cluster.heal()

@@ -90,9 +90,13 @@ struct ScriptRunner {
             cluster!.processReady(id(0))
             return "ok"
         case "read-index":
-            cluster!.nodes[id(0)]!.readIndex(context: Array(arguments[1].utf8))
-            cluster!.processReady(id(0))
-            return "ok"
+            do {
+                try cluster!.nodes[id(0)]!.readIndex(context: Array(arguments[1].utf8))
+                cluster!.processReady(id(0))
+                return "ok"
+            } catch {
+                return "dropped: \(error)"
+            }
         case "compact":
             let storage = cluster!.storages[id(0)]!
             // The test compacts at the applied index, which is always in the log.

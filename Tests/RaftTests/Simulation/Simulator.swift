@@ -395,7 +395,11 @@ final class Simulator {
             readCounter += 1
             let context = Array("r\(readCounter)".utf8)
             checker.recordReadRequest(context: context)
-            target.node!.readIndex(context: context)
+            do {
+                try target.node!.readIndex(context: context)
+            } catch {
+                // No leader known: the read is refused, which is an expected outcome.
+            }
             try handleReady(target)
         }
         if chance(options.transferRate), let leader = leaderNode {
