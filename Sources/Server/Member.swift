@@ -17,6 +17,7 @@ package final class Member: Sendable {
     package let memberID: MemberID
     package let clusterID: MemberID
     private let store: MVCCStore
+    private let hub: WatchHub
     private let loop: NodeLoop
     private let transport: PeerTransport
     private let logger: Logger
@@ -49,9 +50,15 @@ package final class Member: Sendable {
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
             snapshotDirectory: configuration.dataDirectory + "/member/snap"
         )
+        let hub = WatchHub(store: store, fragmentBytesMax: configuration.limits.requestBytesMax)
+        self.hub = hub
         loop = NodeLoop(
             settings: settings, database: database, store: store, logStore: logStore, membership: boot.membership,
-            appliedIndex: applied, logger: logger, onApplied: { _ in }
+            appliedIndex: applied, logger: logger,
+            onApplied: { [store] events in
+                if !events.isEmpty { hub.publish(events, revision: store.currentRevision) }
+            },
+            onSnapshotInstalled: { hub.resynchronize() }
         )
         let peerTLS = configuration.peerTLS.map {
             PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
@@ -71,13 +78,20 @@ package final class Member: Sendable {
     package func run() async throws {
         loop.start()
         defer { loop.stop() }
+        let header: @Sendable () -> HeaderFields = { [loop, clusterID, memberID] in
+            HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
+        }
+        let electionTimeout = configuration.electionTimeoutMilliseconds
         let services: [any RegistrableRPCService] = [
-            KVService(store: store, writes: loop, reads: loop, header: { [loop, clusterID, memberID] in
-                HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
-            }, limits: configuration.limits, isLearner: { [loop, memberID] in
+            KVService(store: store, writes: loop, reads: loop, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
             ClusterService(loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken),
+            WatchService(hub: hub, header: header, hasLeader: { [loop] in
+                let (leader, seen) = loop.facts.withLock { ($0.leader, $0.lastLeaderSeen) }
+                // etcd ends "hasleader" streams after three election timeouts without a leader.
+                return leader != .none || seen.duration(to: .now) < .milliseconds(3 * electionTimeout)
+            }),
             MaintenanceService(loop: loop, store: store, memberID: memberID, clusterID: clusterID),
         ]
         try await withThrowingDiscardingTaskGroup { group in
@@ -96,12 +110,33 @@ package final class Member: Sendable {
                 }
             }
             group.addTask { await self.publishAttributes() }
+            group.addTask { await self.runWatchSyncer() }
+            group.addTask {
+                let interval = Duration.milliseconds(self.configuration.watchProgressNotifyIntervalMilliseconds)
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    self.hub.notifyProgress()
+                }
+            }
             group.addTask {
                 // A removed member stops serving, as etcd's does.
                 while !Task.isCancelled {
                     if self.loop.facts.withLock({ $0.removed }) { throw CancellationError() }
                     try await Task.sleep(for: .milliseconds(200))
                 }
+            }
+        }
+    }
+
+    /// Feeds watchers that are behind from storage (etcd's syncWatchersLoop): when woken, and
+    /// again every 10 ms while any is still behind.
+    private func runWatchSyncer() async {
+        var wakeups = hub.syncerWakeups.makeAsyncIterator()
+        while !Task.isCancelled {
+            if hub.syncUnsynced() {
+                try? await Task.sleep(for: .milliseconds(10))  // cancellation ends the loop
+            } else if await wakeups.next() == nil {
+                return
             }
         }
     }

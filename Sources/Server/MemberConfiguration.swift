@@ -89,6 +89,8 @@ package struct MemberConfiguration: Sendable {
     package var electionTimeoutMilliseconds = 1000
     /// `--snapshot-count` (etcd default 100000).
     package var snapshotCount: UInt64 = 100_000
+    /// `--experimental-watch-progress-notify-interval` (etcd default 10 minutes).
+    package var watchProgressNotifyIntervalMilliseconds = 600_000
 
     package init() {}
 }

@@ -43,6 +43,8 @@ struct NodeFacts: Sendable {
     var removed = false
     /// Each member's match index, on the leader only.
     var progress: [NodeID: LogIndex] = [:]
+    /// When a leader was last known (for "hasleader" streams).
+    var lastLeaderSeen = ContinuousClock.now
 }
 
 /// The one owner of the Raft node (STYLE §6): a dedicated thread that takes every input from one
@@ -81,6 +83,7 @@ final class NodeLoop: @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
     let facts: Mutex<NodeFacts>
     private let onApplied: @Sendable ([Event]) -> Void
+    private let onSnapshotInstalled: @Sendable () -> Void
     let requestIDs: RequestIDs
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
@@ -109,8 +112,10 @@ final class NodeLoop: @unchecked Sendable {
 
     init(
         settings: NodeSettings, database: Database, store: MVCCStore, logStore: RaftLogStore, membership: Membership,
-        appliedIndex: LogIndex, logger: Logger, onApplied: @escaping @Sendable ([Event]) -> Void
+        appliedIndex: LogIndex, logger: Logger, onApplied: @escaping @Sendable ([Event]) -> Void,
+        onSnapshotInstalled: @escaping @Sendable () -> Void
     ) {
+        self.onSnapshotInstalled = onSnapshotInstalled
         self.settings = settings
         self.database = database
         self.store = store
@@ -554,6 +559,7 @@ final class NodeLoop: @unchecked Sendable {
             facts.membership = membership
             facts.leaderChanges = changes
             facts.progress = status.progress.mapValues(\.match)
+            if status.softState.leader != .none { facts.lastLeaderSeen = .now }
         }
     }
 
@@ -637,6 +643,7 @@ final class NodeLoop: @unchecked Sendable {
         if let path = incomingImages.removeValue(forKey: index) {
             snapshotImages[index] = path  // it can serve our own followers later
         }
+        onSnapshotInstalled()
         logger.info("installed snapshot", metadata: ["index": "\(index)"])
     }
 }

@@ -73,6 +73,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-count"), help: "Number of committed transactions to trigger a snapshot to disk.")
     var snapshotCount: UInt64 = 100_000
 
+    @Option(name: .customLong("experimental-watch-progress-notify-interval"), help: "Duration of periodic watch progress notifications (e.g. 10m, 5s, 500ms).")
+    var watchProgressNotifyInterval = "10m"
+
     @Option(name: .customLong("max-request-bytes"), help: "Maximum client request size in bytes.")
     var maxRequestBytes = 1_572_864
 

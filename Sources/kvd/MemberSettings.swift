@@ -22,6 +22,7 @@ struct MemberSettings {
     var snapshotCount: UInt64 = 100_000
     var maxRequestBytes = 1_572_864
     var maxTxnOps = 128
+    var watchProgressNotifyInterval = "10m"
 
     struct TransportSecurity {
         var certFile: String?
@@ -47,6 +48,7 @@ struct MemberSettings {
         snapshotCount = flags.snapshotCount
         maxRequestBytes = flags.maxRequestBytes
         maxTxnOps = flags.maxTxnOps
+        watchProgressNotifyInterval = flags.watchProgressNotifyInterval
     }
 
     /// etcd's config file (`etcd.conf.yml`): the flag names as keys, TLS under
@@ -75,6 +77,7 @@ struct MemberSettings {
             case "snapshot-count": snapshotCount = UInt64(try Self.integer(key, value))
             case "max-request-bytes": maxRequestBytes = try Self.integer(key, value)
             case "max-txn-ops": maxTxnOps = try Self.integer(key, value)
+            case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
             default:
@@ -131,9 +134,22 @@ struct MemberSettings {
         configuration.heartbeatIntervalMilliseconds = heartbeatInterval
         configuration.electionTimeoutMilliseconds = electionTimeout
         configuration.snapshotCount = snapshotCount
+        configuration.watchProgressNotifyIntervalMilliseconds = try Self.milliseconds(watchProgressNotifyInterval)
         configuration.limits.requestBytesMax = maxRequestBytes
         configuration.limits.txnOpsMax = maxTxnOps
         return configuration
+    }
+
+    /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h".
+    static func milliseconds(_ text: String) throws -> Int {
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (unit, factor) in units where text.hasSuffix(unit) {
+            let number = text.dropLast(unit.count)
+            // "ms" must not be read as "m" + "s": try the longest suffix first (the order above).
+            if unit == "s", number.hasSuffix("m") { continue }
+            if let value = Double(number), value > 0 { return Int(value * factor) }
+        }
+        throw ValidationError("invalid duration \"\(text)\"")
     }
 
     private func tlsFiles(_ security: TransportSecurity, urls: [MemberURL], flagPrefix: String) throws -> TLSFiles? {

@@ -1,0 +1,61 @@
+internal import EtcdAPI
+internal import GRPCCore
+internal import MVCC
+internal import Synchronization
+
+/// etcd's Watch service (etcd `api/v3rpc/watch.go`): one bidirectional stream carries many
+/// watchers; the hub orders everything the stream sends.
+struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
+    let hub: WatchHub
+    let header: @Sendable () -> HeaderFields
+    /// Whether the member has had a leader within the last few election timeouts.
+    let hasLeader: @Sendable () -> Bool
+
+    func watch(
+        request: StreamingServerRequest<Etcdserverpb_WatchRequest>,
+        context: ServerContext
+    ) async throws -> StreamingServerResponse<Etcdserverpb_WatchResponse> {
+        // kube-apiserver marks its watches "hasleader": etcd refuses them, and later ends them,
+        // when the member has no leader, so that the client moves to another member.
+        let requireLeader = request.metadata[stringValues: "hasleader"].contains("true")
+        if requireLeader && !hasLeader() {
+            return StreamingServerResponse(error: APIError.noLeader.rpcError)
+        }
+        return StreamingServerResponse { writer in
+            let (streamID, wakeups) = hub.openStream()
+            defer { hub.closeStream(streamID) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await message in request.messages {
+                        switch message.requestUnion {
+                        case .createRequest(let create): hub.create(create, on: streamID)
+                        case .cancelRequest(let cancel): hub.cancel(cancel.watchID, on: streamID)
+                        case .progressRequest: hub.requestProgress(on: streamID)
+                        case nil: continue
+                        }
+                    }
+                }
+                group.addTask {
+                    for await _ in wakeups {
+                        for var response in hub.drain(streamID) {
+                            let revision = MVCC.Revision(response.header.revision)
+                            header().fill(&response.header, currentRevision: revision)
+                            try await writer.write(response)
+                        }
+                    }
+                }
+                if requireLeader {
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: .milliseconds(500))
+                            if !hasLeader() { throw APIError.noLeader.rpcError }
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return [:]
+        }
+    }
+}
