@@ -42,6 +42,13 @@ t_cut=$(mono_ns)
 cut_ms=$(now_ms)
 net_isolate "$L"
 log "isolated leader n$L from ${others[*]}"
+# A put pending at the old leader, with a client deadline longer than etcd's own request
+# timeout (5 s + 2 election timeouts): the server itself must end it with an etcd error.
+( t0=$(now_ms)
+  CMD_TIMEOUT=25 jc_ctl "$L" --dial-timeout=2s --command-timeout=20s put old-leader/pending x >"$JC_TMP/pending.out" 2>&1
+  echo "rc=$? ms=$(($(now_ms) - t0))" >>"$JC_TMP/pending.out" ) &
+PENDING_PID=$!
+JC_BG_PIDS+=("$PENDING_PID")
 
 # A new leader among the majority, within 5 election timeouts.
 deadline=$((cut_ms + 5 * ET_MS))
@@ -99,8 +106,19 @@ else
     fail "linearizable get through isolated n$L failed without an etcd error: $out"
 fi
 
+# The pending put: failed by the server with an etcd error, not acknowledged, not left hanging.
+wait "$PENDING_PID" 2>/dev/null
+pend=$(cat "$JC_TMP/pending.out")
+if grep -q '^rc=0 ' <<<"$pend"; then
+    fail "put pending at isolated n$L was acknowledged: $(paste -sd ' ' <<<"$pend")"
+elif grep -q 'etcdserver: ' <<<"$pend"; then
+    pass "put pending at isolated n$L failed by the server: $(grep -Eo 'Error: .*' <<<"$pend" | head -1) ($(grep -o 'ms=.*' <<<"$pend"))"
+else
+    fail "put pending at isolated n$L got no etcd error from the server within 20 s: $(grep -Eo 'Error: .*' <<<"$pend" | head -1) ($(grep -o 'ms=.*' <<<"$pend"))"
+fi
+
 # Let the load run on against the partition, then heal.
-sleep 2
+sleep 1
 t_heal=$(mono_ns)
 net_heal
 log "healed"
