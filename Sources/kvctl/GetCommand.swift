@@ -23,12 +23,12 @@ enum GetCommand {
         let request = makeRequest(flags)
         let valueOnly = flags.bool("print-value-only")
         let session = Session.make(flags, valueOnly: valueOnly)
-        if flags.bool("count-only") && session.outputFormat != "fields" {
-            // etcdctl 3.5's check for its --count-only.
-            exitWithError(.badArgs, "`--count-only` is only for `--write-out=fields`")
-        }
         let response = await session.call(timeout: session.commandTimeout) { client, timeout in
             try await client.range(request, timeout: timeout)
+        }
+        if flags.bool("count-only") && session.outputFormat != "fields" {
+            // etcdctl 3.5's check for its --count-only, after the call as there.
+            exitWithError(.badArgs, "--count-only is only for `--write-out=fields`")
         }
         if valueOnly && session.outputFormat != "simple" {
             exitWithError(.badArgs, "print-value-only is only for `--write-out=simple`")
@@ -46,6 +46,10 @@ enum GetCommand {
         let fromKey = flags.bool("from-key")
         if prefix && fromKey {
             exitWithError(.badArgs, "`--prefix` and `--from-key` cannot be set at the same time, choose one")
+        }
+        if flags.bool("keys-only") && flags.bool("count-only") {
+            // etcdctl 3.5's check for its --count-only.
+            exitWithError(.badArgs, "`--keys-only` and `--count-only` cannot be set at the same time, choose one")
         }
         var request = Etcdserverpb_RangeRequest()
         switch flags.string("consistency") {

@@ -89,18 +89,21 @@ enum TxnParser {
         switch name {
         case "put":
             guard let flags = try? FlagParser(specs: PutCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                throw invalid  // cobra's flag error: etcdctl reports only the line
+                Console.err(UsageText.txnPut)  // cobra's flag error: its default usage, then etcdctl's message
+                throw invalid
             }
             // etcdctl would read the value from its already-buffered stdin here, which yields nothing.
             request.request = .requestPut(PutCommand.makeRequest(flags, readStdin: { Data() }))
         case "get":
             guard let flags = try? FlagParser(specs: GetCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                throw invalid  // as above
+                Console.err(UsageText.txnGet)  // as above
+                throw invalid
             }
             request.request = .requestRange(GetCommand.makeRequest(flags))
         case "del":
             guard let flags = try? FlagParser(specs: DelCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                throw invalid  // as above
+                Console.err(UsageText.txnDel)  // as above
+                throw invalid
             }
             request.request = .requestDeleteRange(DelCommand.makeRequest(flags))
         default:
@@ -195,6 +198,8 @@ struct GoScanner {
         result = (1, key, "", [])
         guard position < bytes.count, bytes[position] == UInt8(ascii: ")") else { return result }
         position += 1
+        // A space in a Go scan format needs at least one space in the input.
+        guard position == bytes.count || Self.isSpace(bytes[position]) else { return result }
         skipSpaces()
         guard position < bytes.count else { return result }
         let start = position

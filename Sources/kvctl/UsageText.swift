@@ -1,5 +1,7 @@
 // Usage texts, byte for byte as etcdctl 3.4.23 prints them (its cobra templates), so help and usage errors match.
-// Generated from `etcdctl <command> -h`; regenerate rather than edit (lines may pass 120 columns: they are data).
+// Generated from `etcdctl <command> -h` and from flag errors inside `etcdctl txn` (whose inner put/get/del
+// commands use cobra's default template, on stderr); regenerate rather than edit. Lines may pass 120 columns:
+// they are data.
 
 enum UsageText {
     static let root = [
@@ -283,6 +285,46 @@ enum UsageText {
         "      --password=\"\"\t\t\t\tpassword for authentication (if this option is used, --user option shouldn't include password)\n",
         "      --user=\"\"\t\t\t\t\tusername[:password] for authentication (prompt if password is not supplied)\n",
         "  -w, --write-out=\"simple\"\t\t\tset the output format (fields, json, protobuf, simple, table)\n",
+        "\n",
+    ].joined()
+    static let txnPut = [
+        "Usage:\n",
+        "   put [options] <key> <value> (<value> can also be given from stdin) [flags]\n",
+        "\n",
+        "Flags:\n",
+        "  -h, --help           help for put\n",
+        "      --ignore-lease   updates the key using its current lease\n",
+        "      --ignore-value   updates the key using its current value\n",
+        "      --lease string   lease ID (in hexadecimal) to attach to the key (default \"0\")\n",
+        "      --prev-kv        return the previous key-value pair before modification\n",
+        "\n",
+    ].joined()
+    static let txnGet = [
+        "Usage:\n",
+        "   get [options] <key> [range_end] [flags]\n",
+        "\n",
+        "Flags:\n",
+        "      --consistency string   Linearizable(l) or Serializable(s) (default \"l\")\n",
+        "      --from-key             Get keys that are greater than or equal to the given key using byte compare\n",
+        "  -h, --help                 help for get\n",
+        "      --keys-only            Get only the keys\n",
+        "      --limit int            Maximum number of results\n",
+        "      --order string         Order of results; ASCEND or DESCEND (ASCEND by default)\n",
+        "      --prefix               Get keys with matching prefix\n",
+        "      --print-value-only     Only write values when using the \"simple\" output format\n",
+        "      --rev int              Specify the kv revision\n",
+        "      --sort-by string       Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION\n",
+        "\n",
+    ].joined()
+    static let txnDel = [
+        "Usage:\n",
+        "   del [options] <key> [range_end] [flags]\n",
+        "\n",
+        "Flags:\n",
+        "      --from-key   delete keys that are greater than or equal to the given key using byte compare\n",
+        "  -h, --help       help for del\n",
+        "      --prefix     delete keys with matching prefix\n",
+        "      --prev-kv    return deleted key-value pairs\n",
         "\n",
     ].joined()
 }
