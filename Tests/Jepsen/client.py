@@ -8,6 +8,7 @@ Modes:
   load      unique puts (key PREFIX/<worker>/<n>) round-robin over the endpoints
   register  reads / writes / cas over a few register keys, plus unique puts under ack/
   final     one linearizable read of every register key through every endpoint
+  revisions check that revisions never go back in real time across the history
   acks      check every acknowledged unique put of a history is present, with its value,
             on every endpoint (serializable reads of each member's own copy)
 
@@ -91,9 +92,12 @@ def do_read(ctl, ep, key):
 
 
 def do_put(ctl, ep, key, value):
-    rc, out, err = ctl.run(ep, ["put", key, value])
-    if rc == 0 and out.strip() == "OK":
-        return "ok", {}
+    rc, out, err = ctl.run(ep, ["put", key, value, "-w", "json"])
+    if rc == 0:
+        try:
+            return "ok", {"revision": json.loads(out)["header"]["revision"]}
+        except (ValueError, KeyError):
+            return "info", {"error": "acked, but unreadable answer: " + out[:200]}
     return "info", {"error": err or "exit %s: %s" % (rc, out.strip()[:200])}
 
 
@@ -113,7 +117,8 @@ def do_cas(ctl, ep, key, expected, new):
         doc = json.loads(out)
     except ValueError:
         return "info", {"error": "bad json: " + out[:200]}
-    return "ok", {"succeeded": bool(doc.get("succeeded", False))}
+    return "ok", {"succeeded": bool(doc.get("succeeded", False)),
+                  "revision": doc.get("header", {}).get("revision")}
 
 
 def stop_requested(args, deadline):
@@ -251,14 +256,52 @@ def check_acks(args):
     return 1 if failures else 0
 
 
+def check_revisions(args):
+    """Revisions never go back in real time: an op invoked after another completed sees a
+    revision at least as high (reads, failed compares), or strictly higher (acked writes)."""
+    inv = {}
+    ops = []
+    with open(args.history) as fh:
+        for line in fh:
+            e = json.loads(line)
+            if e["type"] == "invoke":
+                inv[e["process"]] = e
+                continue
+            i = inv.pop(e["process"])
+            if e["type"] == "ok" and e.get("revision"):
+                write = e["f"] == "write" or (e["f"] == "cas" and e.get("succeeded"))
+                ops.append((i["time"], e["time"], int(e["revision"]), write, e))
+    events = [(o[0], 0, n) for n, o in enumerate(ops)] + [(o[1], 1, n) for n, o in enumerate(ops)]
+    events.sort()
+    max_done, max_op = 0, None
+    seen_at_call = {}
+    bad = []
+    for t, kind, n in events:
+        if kind == 0:
+            seen_at_call[n] = (max_done, max_op)
+            continue
+        floor, by = seen_at_call[n]
+        rev, write = ops[n][2], ops[n][3]
+        if rev < floor or (write and rev == floor and by is not None and by[3]):
+            bad.append((ops[n], floor, by))
+        if rev > max_done:
+            max_done, max_op = rev, ops[n]
+    print("revisions: %d ops with a revision, %d went back in time" % (len(ops), len(bad)))
+    for op, floor, by in bad[:5]:
+        e = op[4]
+        print("  %s %s via %s got revision %d after %s %s via %s had completed with revision %d" % (
+            e["f"], e["key"], e.get("endpoint"), op[2], by[4]["f"], by[4]["key"], by[4].get("endpoint"), floor))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["load", "register", "final", "acks"])
-    ap.add_argument("--endpoints", required=True)
+    ap.add_argument("mode", choices=["load", "register", "final", "acks", "revisions"])
+    ap.add_argument("--endpoints", default="")
     ap.add_argument("--history", required=True)
-    ap.add_argument("--cacert", required=True)
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
+    ap.add_argument("--cacert", default="")
+    ap.add_argument("--cert", default="")
+    ap.add_argument("--key", default="")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--stop-file", default="")
@@ -272,6 +315,8 @@ def main():
         return run_workers(args, load_worker)
     if args.mode == "register":
         return run_workers(args, register_worker)
+    if args.mode == "revisions":
+        return check_revisions(args)
     if args.mode == "final":
         return final_reads(args)
     return check_acks(args)

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Tests/Jepsen/jepsen.sh [--duration S] [--seed N] [--nodes 3|5] [--workers W]
+#
+# Jepsen-style test of a kvd cluster over mutual TLS in network namespaces (netns.sh).
+# Workers in the client namespace (client.py register) run reads, writes and cas (etcdctl
+# txn) over a few register keys, plus unique puts under ack/, each through a random
+# member, recording a history. Meanwhile a seeded nemesis alternates faults and heals:
+#   isolate-leader, isolate-random, split (random minority vs majority), bridge (cut one
+#   pair: a non-transitive partition), asym (one-way drop, to or from the leader),
+#   kill9 (kill -9 a random member, restart it at the heal), pause (SIGSTOP, SIGCONT at
+#   the heal), and, with tc netem in the kernel, delay/loss on a member's link.
+# At the end: heal everything, wait for one leader and convergence, read every key through
+# every member, then check: the history is linearizable (linearizability.py, per key);
+# revisions never go back in real time; no acknowledged put is lost (every ack/ key on
+# every member, with its value); every member has the same revision and endpoint hashkv.
+# Prints "jepsen: N passed, N failed"; exit 1 on failure. A failure prints the seed;
+# the nemesis schedule is a function of the seed (the timing of the cluster is not).
+# Bounded: duration + about 40 s.
+set -uo pipefail
+
+DURATION=30
+SEED=$(( $(date +%s) % 100000 ))
+WORKERS=5
+while (($#)); do
+    case $1 in
+        --duration) DURATION=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
+        --nodes) JC_N=$2; shift 2 ;;
+        --workers) WORKERS=$2; shift 2 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "jepsen.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+export JC_N=${JC_N:-3}
+. "$(dirname "$0")/cluster.sh"
+
+RANDOM=$SEED
+jc_init jepsen
+log "seed $SEED, duration ${DURATION}s, $JC_N members, $WORKERS workers (rerun: $0 --seed $SEED --duration $DURATION)"
+jc_start
+l=$(jc_wait_leader 10) || die "no leader after start"
+pass "cluster of $JC_N formed over mTLS in namespaces (leader n$l)"
+
+hist=$JC_TMP/history.jsonl
+NEMLOG=$JC_TMP/nemesis.log
+client() {
+    netns_client python3 "$JEPSEN_DIR/client.py" "$@" --endpoints "$(jc_all_eps)" --history "$hist" \
+        --cacert "$JC_PKI/etcd/ca.crt" --cert "$JC_PKI/apiserver-etcd-client.crt" \
+        --key "$JC_PKI/apiserver-etcd-client.key"
+}
+client register --workers "$WORKERS" --duration "$DURATION" --seed "$SEED" --keys 3 >"$JC_TMP/client.out" 2>&1 &
+CLIENT_PID=$!
+JC_BG_PIDS+=("$CLIENT_PID")
+
+# pick N: sets PICK to a member index 1..N (not in $(...): a subshell would not advance RANDOM).
+pick() { PICK=$((RANDOM % $1 + 1)); }
+nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
+HAVE_NETEM=0
+net_has_netem && HAVE_NETEM=1
+FAULTS=(isolate-leader isolate-random split bridge asym kill9 pause)
+((HAVE_NETEM)) && FAULTS+=(slow)
+KILLED=()
+
+# heal_all: network healed, paused members resumed, killed members restarted.
+heal_all() {
+    local i
+    net_heal
+    for ((i = 1; i <= JC_N; i++)); do jc_resume "$i"; done
+    for i in "${KILLED[@]}"; do jc_restart "$i"; done
+    KILLED=()
+}
+
+fault() {
+    local f=$1 a b i minority majority
+    case $f in
+        isolate-leader)
+            a=$(jc_leader) || a=""
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            nem "isolate leader n$a"
+            net_isolate "$a" ;;
+        isolate-random)
+            pick "$JC_N"; a=$PICK; nem "isolate n$a"; net_isolate "$a" ;;
+        split)
+            # A random minority (floor((N-1)/2) members) against the rest.
+            local order=() j t
+            for ((i = 1; i <= JC_N; i++)); do order+=("$i"); done
+            for ((i = JC_N - 1; i > 0; i--)); do   # Fisher-Yates with the seeded RANDOM
+                j=$((RANDOM % (i + 1))); t=${order[i]}; order[i]=${order[j]}; order[j]=$t
+            done
+            local k=$(((JC_N - 1) / 2))
+            minority="${order[*]:0:k}" majority="${order[*]:k}"
+            nem "split [$minority] | [$majority]"
+            net_split "$minority" "$majority" ;;
+        bridge)
+            pick "$JC_N"; a=$PICK; b=$(((a % JC_N) + 1))
+            nem "bridge: cut n$a <-> n$b only"
+            net_cut "$a" "$b" ;;
+        asym)
+            a=$(jc_leader) || a=""
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            if ((RANDOM % 2)); then
+                nem "asym: drop everything from leader n$a to the others"
+                for ((i = 1; i <= JC_N; i++)); do ((i == a)) || net_drop_oneway "$a" "$i"; done
+            else
+                nem "asym: drop everything from the others to leader n$a"
+                for ((i = 1; i <= JC_N; i++)); do ((i == a)) || net_drop_oneway "$i" "$a"; done
+            fi ;;
+        kill9)
+            pick "$JC_N"; a=$PICK; nem "kill -9 n$a"; jc_kill9 "$a"; KILLED+=("$a") ;;
+        pause)
+            pick "$JC_N"; a=$PICK; nem "SIGSTOP n$a"; jc_pause "$a" ;;
+        slow)
+            pick "$JC_N"; a=$PICK; nem "netem on n$a: delay 50ms 20ms"; net_delay "$a" 50 20 ;;
+    esac
+}
+
+# The nemesis: fault for 2-5 s, heal, quiet for 1-3 s, until the workload ends.
+end=$((SECONDS + DURATION))
+nfaults=0
+while ((SECONDS < end - 3)) && kill -0 "$CLIENT_PID" 2>/dev/null; do
+    f=${FAULTS[RANDOM % ${#FAULTS[@]}]}
+    fault "$f"
+    nfaults=$((nfaults + 1))
+    hold=$((2 + RANDOM % 4))
+    sleep "$hold"
+    nem "heal"
+    heal_all
+    sleep $((1 + RANDOM % 3))
+done
+wait "$CLIENT_PID" 2>/dev/null
+heal_all
+log "workload done; $nfaults faults"
+
+# Liveness after the faults: one leader, and a write through every member.
+if l=$(jc_wait_leader 15); then pass "one leader after healing (n$l)"; else fail "no single leader 15 s after healing"; fi
+for ((i = 1; i <= JC_N; i++)); do
+    ok=0
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        CMD_TIMEOUT=5 jc_ctl "$i" "${FAST[@]}" put "after/$i" x >/dev/null 2>&1 && { ok=1; break; }
+        sleep 0.5
+    done
+    ((ok)) && pass "n$i acks a write after healing" || fail "n$i does not ack a write 5 s after healing"
+done
+
+if jc_converged 30; then
+    pass "members converged (same revision and hashkv): $(head -1 "$JC_TMP/converge.txt")"
+else
+    fail "members did not converge within 30 s: $(paste -sd ';' "$JC_TMP/converge.txt")"
+fi
+if out=$(client final --keys 3 2>&1); then
+    pass "final reads of every key through every member"
+else
+    fail "final reads: $out"
+fi
+
+stats=$(python3 - "$hist" <<'EOF'
+import json, sys, collections
+c = collections.Counter()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["type"] != "invoke":
+        c[(e["f"], e["type"])] += 1
+print(" ".join("%s/%s=%d" % (f, t, n) for (f, t), n in sorted(c.items())))
+print(sum(n for (f, t), n in c.items() if t == "ok"))
+EOF
+)
+log "history: $(head -1 <<<"$stats")"
+okops=$(tail -1 <<<"$stats")
+((okops >= 20)) && pass "workload made progress ($okops ok ops)" || fail "workload made little progress: $okops ok ops"
+
+if timeout 120 python3 "$JEPSEN_DIR/linearizability.py" "$hist" >"$JC_TMP/lin.txt" 2>&1; then
+    pass "history linearizable: $(tail -1 "$JC_TMP/lin.txt")"
+else
+    fail "history NOT linearizable (seed $SEED):"
+    sed 's/^/    /' "$JC_TMP/lin.txt" | head -40
+fi
+if out=$(python3 "$JEPSEN_DIR/client.py" revisions --history "$hist" 2>&1); then
+    pass "$out"
+else
+    fail "$out"
+fi
+if out=$(client acks --prefix ack/ 2>&1); then
+    pass "no acknowledged put lost: $(head -1 <<<"$out")"
+else
+    fail "acknowledged puts lost (seed $SEED): $out"
+fi
+echo "nemesis (seed $SEED):"
+sed 's/^/    /' "$NEMLOG"
+[[ $FAIL == 0 ]] || log "failed with seed $SEED: rerun with $0 --seed $SEED --duration $DURATION (KEEP_TMP=1 keeps the history)"
+if [[ $FAIL != 0 && -n ${JEPSEN_ARTIFACTS:-} ]]; then
+    mkdir -p "$JEPSEN_ARTIFACTS" && cp -r "$hist" "$NEMLOG" "$JC_TMP"/n*.log "$JEPSEN_ARTIFACTS"/ 2>/dev/null
+fi
+summary jepsen
