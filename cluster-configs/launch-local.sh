@@ -29,6 +29,11 @@ dir=${2:-./data}
 KVD_BIN=${KVD_BIN:-$repo/.build/debug/kvd}
 KVCTL_BIN=${KVCTL_BIN:-$repo/.build/debug/kvctl}
 ETCDCTL=${ETCDCTL:-etcdctl}
+# The ports a start used are kept in DIR/ports, so that status finds them without the env.
+if [[ -z ${CLIENT_PORTS:-} && -z ${PEER_PORTS:-} && -s ${2:-./data}/ports && $cmd != start ]]; then
+    # shellcheck disable=SC1091
+    . "${2:-./data}/ports"
+fi
 read -r -a cports <<<"${CLIENT_PORTS:-2379 22379 32379}"
 read -r -a pports <<<"${PEER_PORTS:-2380 22380 32380}"
 HEARTBEAT_MS=${HEARTBEAT_MS:-100}
@@ -121,6 +126,7 @@ start() {
     command -v "$ETCDCTL" >/dev/null || { echo "$ETCDCTL not found (apt-get install etcd-client)" >&2; exit 1; }
     bash "$here/gen-certs.sh" "$pki"
     local i n pid started=()
+    printf 'CLIENT_PORTS="%s"\nPEER_PORTS="%s"\n' "${cports[*]}" "${pports[*]}" >"$dir/ports"
     for i in 0 1 2; do
         n=${names[$i]}
         if pid=$(pid_of "$n"); then
@@ -141,7 +147,9 @@ start() {
         started+=("$n")
     done
     local deadline=$((SECONDS + START_TIMEOUT))
-    while ! ctl --dial-timeout=1s --command-timeout=2s endpoint health --cluster >/dev/null 2>&1; do
+    # --cluster health passes vacuously for members that have not yet published their client
+    # URLs (member list shows them without any), so wait for three healthy members.
+    while [[ $(ctl --dial-timeout=1s --command-timeout=2s endpoint health --cluster 2>&1 | grep -c ' is healthy') != 3 ]]; do
         for n in "${started[@]}"; do
             if ! pid_of "$n" >/dev/null; then
                 echo "member $n exited during start-up; last lines of $dir/$n.log:" >&2
@@ -157,7 +165,7 @@ start() {
         fi
         sleep 0.3
     done
-    ctl endpoint health --cluster
+    ctl endpoint health --cluster 2>&1   # etcdctl prints health on stderr
     print_usage_lines
 }
 
