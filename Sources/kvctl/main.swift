@@ -3,10 +3,12 @@
 
 import Foundation
 
-/// The commands etcdctl 3.4 has, sorted as cobra lists them; only some are implemented here.
+/// The commands etcdctl 3.4 has, in the order it registers them (cobra suggests in this order; `completion` is
+/// cobra's own); only some are implemented here.
 let etcdctlCommands = [
-    "alarm", "auth", "check", "compaction", "defrag", "del", "elect", "endpoint", "get", "lease", "lock",
-    "make-mirror", "member", "migrate", "move-leader", "put", "role", "snapshot", "txn", "user", "version", "watch",
+    "get", "put", "del", "txn", "compaction", "alarm", "defrag", "endpoint", "move-leader", "watch", "version",
+    "lease", "member", "snapshot", "make-mirror", "migrate", "lock", "elect", "auth", "user", "role", "check",
+    "completion",
 ]
 
 /// Flags, usage and entry point of each implemented command.
