@@ -36,17 +36,11 @@ test-unit:
 test-compat:
 	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl bash Tests/Compat/run-all.sh
 
-# One member on 127.0.0.1:$(CLIENT_PORT) with mutual TLS, data under $(DATA)/.
+# Three members on loopback with mutual TLS (clients 2379/22379/32379, peers
+# 2380/22380/32380), data, logs and PIDs under $(DATA)/; they keep running in the
+# background. Stop them with: cluster-configs/launch-local.sh stop $(DATA)
 run: build
-	@bash cluster-configs/gen-certs.sh $(DATA)/pki
-	@echo "kvd: starting member 'default' on https://127.0.0.1:$(CLIENT_PORT) (data in $(DATA)/default.etcd)"
-	@echo "reach it with:"
-	@echo "  $(BIN)/kvctl --endpoints=https://127.0.0.1:$(CLIENT_PORT) --cacert=$(DATA)/pki/etcd/ca.crt \\"
-	@echo "      --cert=$(DATA)/pki/apiserver-etcd-client.crt --key=$(DATA)/pki/apiserver-etcd-client.key put foo bar"
-	$(BIN)/kvd --name default --data-dir $(DATA)/default.etcd \
-		--listen-client-urls https://127.0.0.1:$(CLIENT_PORT) --advertise-client-urls https://127.0.0.1:$(CLIENT_PORT) \
-		--cert-file $(DATA)/pki/etcd/server.crt --key-file $(DATA)/pki/etcd/server.key \
-		--trusted-ca-file $(DATA)/pki/etcd/ca.crt --client-cert-auth
+	@KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl bash cluster-configs/launch-local.sh start $(DATA)
 
 # Long simulation runs: SEEDS=200000 make soak
 SEEDS ?= 20000

@@ -29,6 +29,9 @@ dir=${2:-./data}
 KVD_BIN=${KVD_BIN:-$repo/.build/debug/kvd}
 KVCTL_BIN=${KVCTL_BIN:-$repo/.build/debug/kvctl}
 ETCDCTL=${ETCDCTL:-etcdctl}
+for _v in KVD_BIN KVCTL_BIN; do   # relative paths (as make passes them) from the caller's cwd
+    if [[ ${!_v} == */* && ${!_v} != /* ]]; then printf -v "$_v" '%s' "$PWD/${!_v}"; fi
+done
 # The ports a start used are kept in DIR/ports, so that status finds them without the env.
 if [[ -z ${CLIENT_PORTS:-} && -z ${PEER_PORTS:-} && -s ${2:-./data}/ports && $cmd != start ]]; then
     # shellcheck disable=SC1091
