@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Tests/Cluster/run-all.sh: runs the multi-process cluster tests in order and totals them:
+#   configs    the shipped n1..n3.yaml (rewritten for loopback) form a cluster via --config-file
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
 #   failover   (c) kill -9 of the leader, writes resume <= 3 election timeouts; (d) follower catch-up from the log
 #   snapshot   (e) --snapshot-count 50, follower catches up through a snapshot
@@ -14,7 +15,7 @@
 # About 100 s on a 2-core machine (QUICK=1: about 85 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-formation failover snapshot membership rogue durability}
+suites=${SUITES:-configs formation failover snapshot membership rogue durability}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)

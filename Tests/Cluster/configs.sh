@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Tests/Cluster/configs.sh: the shipped deployment files work.
+#   - cluster-configs/n1.yaml..n3.yaml, with only the host-specific parts rewritten for
+#     loopback (hosts n1..n3 -> localhost:<free port>, 0.0.0.0 -> 127.0.0.1, /etc/kubernetes/pki
+#     -> a gen-certs.sh PKI, /var/lib/kvd -> temp dirs), start three kvd members through
+#     --config-file; the cluster is healthy and lists n1 n2 n3 (so every key is accepted
+#     and peer URLs with host names resolve).
+#   - every file kube-apiserver-flags.txt and the configs name exists in gen-certs.sh's layout.
+#   - kvd.service has the ExecStart the README promises.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init configs
+cfg=$REPO_ROOT/cluster-configs
+nodes=(n1 n2 n3)
+for n in "${nodes[@]}"; do node_ports "$n"; done
+
+# Paths named by the shipped files must exist in gen-certs.sh's layout.
+paths=$(grep -ohE '/etc/kubernetes/pki/[A-Za-z0-9_./-]+' "$cfg"/n?.yaml "$cfg/kube-apiserver-flags.txt" | sort -u)
+missing=""
+for p in $paths; do [[ -s $PKI/${p#/etc/kubernetes/pki/} ]] || missing+=" $p"; done
+expect_eq "certificate paths exist in gen-certs.sh output" "" "$missing"
+grep -q -- '--etcd-servers=https://n1:2379,https://n2:2379,https://n3:2379' "$cfg/kube-apiserver-flags.txt" &&
+    pass "apiserver --etcd-servers" || fail "apiserver --etcd-servers"
+grep -qx 'ExecStart=/usr/local/bin/kvd --config-file /etc/kvd/kvd.yaml' "$cfg/kvd.service" &&
+    pass "kvd.service ExecStart" || fail "kvd.service ExecStart"
+
+for n in "${nodes[@]}"; do
+    SERVER_DATA[$n]=$COMPAT_TMP/$n.data
+    SERVER_LOG[$n]=$COMPAT_TMP/$n.log
+    SERVER_BIN[$n]=$KVD_BIN
+    s=(-e "s#/etc/kubernetes/pki#$PKI#g" -e "s#/var/lib/kvd#${SERVER_DATA[$n]}#g" -e "s#0\.0\.0\.0:2379#127.0.0.1:${SERVER_CPORT[$n]}#"
+        -e "s#0\.0\.0\.0:2380#127.0.0.1:${SERVER_PPORT[$n]}#")
+    for m in "${nodes[@]}"; do
+        s+=(-e "s#https://$m:2379#https://localhost:${SERVER_CPORT[$m]}#g" -e "s#https://$m:2380#https://localhost:${SERVER_PPORT[$m]}#g")
+    done
+    sed "${s[@]}" "$cfg/$n.yaml" >"$COMPAT_TMP/$n.yaml"
+    NODE_ARGS[$n]=$(printf '%q ' --config-file "$COMPAT_TMP/$n.yaml")
+    _node_exec "$n"
+done
+if wait_healthy "$START_TIMEOUT" "${nodes[@]}"; then pass "members from n1..n3.yaml serve"; else fail "members from n1..n3.yaml did not become healthy"; fi
+expect_eq "member list" "n1 n2 n3" "$(cctl member list 2>/dev/null | awk -F', ' '{print $3}' | sort | paste -sd ' ')"
+expect_eq "advertised client URLs use the host names" 3 "$(cctl member list 2>/dev/null | grep -c 'https://localhost:')"
+if [[ $(cctl endpoint health --cluster 2>&1 | grep -c ' is healthy') == 3 ]]; then pass "endpoint health --cluster"; else fail "endpoint health --cluster"; fi
+summary configs
