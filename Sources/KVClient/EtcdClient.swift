@@ -19,6 +19,10 @@ public final class EtcdClient: Sendable {
     /// Index of the endpoint that answered last; calls start there.
     private let preferred = Mutex(0)
 
+    /// Largest request sent; clientv3's default MaxCallSendMsgSize (2 MiB), above etcd's 1.5 MiB request limit.
+    static let requestBytesMax = 2 * 1024 * 1024
+    /// Largest response accepted; clientv3's default MaxCallRecvMsgSize (math.MaxInt32).
+    static let responseBytesMax = Int(Int32.max)
     /// Longest pause between two rounds over all endpoints while none is reachable.
     static let retryBackoffMax: Duration = .milliseconds(500)
 
@@ -108,6 +112,8 @@ public final class EtcdClient: Sendable {
                 let index = (first + offset) % connections.count
                 var options = CallOptions.defaults
                 options.waitForReady = false
+                options.maxRequestMessageBytes = Self.requestBytesMax
+                options.maxResponseMessageBytes = Self.responseBytesMax
                 if let deadline {
                     let remaining = deadline - .now
                     guard remaining > .zero else { throw EtcdClientError.deadlinePassed(noEndpointReachable: true) }
