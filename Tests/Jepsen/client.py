@@ -9,6 +9,8 @@ Modes:
   register  reads / writes / cas over a few register keys, plus unique puts under ack/
   final     one linearizable read of every register key through every endpoint
   revisions check that revisions never go back in real time across the history
+  watch     one live watcher per endpoint on the register keys, for the duration
+  watchcheck  the live watchers saw ordered events, no duplicates, no gaps
   acks      check every acknowledged unique put of a history is present, with its value,
             on every endpoint (serializable reads of each member's own copy)
 
@@ -294,9 +296,91 @@ def check_revisions(args):
     return 1 if bad else 0
 
 
+def watch(args):
+    """One live watcher per endpoint on the register keys (prefix r) from revision 1, for
+    --duration seconds; each etcdctl output line (a JSON WatchResponse) is stored in
+    HISTORY.watch.<i>. etcdctl resumes a broken stream itself from the last revision + 1."""
+    procs = []
+    for i, ep in enumerate(args.endpoints.split(",")):
+        out = open("%s.watch.%d" % (args.history, i), "w")
+        cmd = Ctl(args).base + ["--endpoints=" + ep, "watch", "--prefix", args.prefix, "--rev", "1", "-w", "json"]
+        procs.append((subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
+                                       env=dict(os.environ, ETCDCTL_API="3")), out))
+    deadline = time.monotonic() + args.duration
+    while time.monotonic() < deadline and not (args.stop_file and os.path.exists(args.stop_file)):
+        time.sleep(0.2)
+    for p, out in procs:
+        p.kill()
+        p.wait()
+        out.close()
+    return 0
+
+
+def watch_events(path):
+    """(mod_revision, key, value, deleted) of every event in an etcdctl watch -w json log."""
+    events = []
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                resp = json.loads(line)
+            except ValueError:
+                continue  # the last line may be cut by the kill
+            for ev in resp.get("Events") or []:
+                kv = ev.get("kv", {})
+                events.append((int(kv.get("mod_revision", 0)), b64(kv.get("key")), b64(kv.get("value", "")),
+                               ev.get("type") == 1))
+    return events
+
+
+def check_watches(args):
+    """Every live watcher saw events in revision order, without duplicates, and exactly the
+    events the cluster has for the prefix between its first and last one (no gaps); the
+    reference is a watch from revision 1 through the first endpoint after the run."""
+    ctl = Ctl(args)
+    eps = args.endpoints.split(",")
+    ref_path = args.history + ".watch.ref"
+    with open(ref_path, "w") as out:
+        cmd = ctl.base + ["--endpoints=" + eps[0], "watch", "--prefix", args.prefix, "--rev", "1", "-w", "json"]
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=ctl.env)
+        time.sleep(3)
+        p.kill()
+        p.wait()
+    ref = watch_events(ref_path)
+    bad = 0
+    if not ref or any(a[0] >= b[0] for a, b in zip(ref, ref[1:])):
+        print("watch: the reference watch from revision 1 is empty or out of order (%d events)" % len(ref))
+        return 1
+    ref_by_rev = {e[0]: e for e in ref}
+    for i, ep in enumerate(eps):
+        evs = watch_events("%s.watch.%d" % (args.history, i))
+        if not evs:
+            print("watch: %s: no events at all" % ep)
+            bad += 1
+            continue
+        revs = [e[0] for e in evs]
+        dups = len(revs) - len(set(revs))
+        back = sum(1 for a, b in zip(revs, revs[1:]) if b < a)
+        lo, hi = revs[0], revs[-1]
+        want = [e for e in ref if lo <= e[0] <= hi]
+        seen = set(revs)
+        gaps = [e[0] for e in want if e[0] not in seen]
+        wrong = [e[0] for e in evs if ref_by_rev.get(e[0]) != e]
+        if dups or back or gaps or wrong:
+            bad += 1
+            print("watch: %s: %d events [%d..%d]: %d duplicates, %d going back, %d missing (e.g. %s), "
+                  "%d differing from the cluster's history (e.g. %s)" % (
+                      ep, len(evs), lo, hi, dups, back, len(gaps), gaps[:5], len(wrong), wrong[:5]))
+        else:
+            print("watch: %s: %d events [%d..%d] in order, no duplicates, no gaps" % (ep, len(evs), lo, hi))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["load", "register", "final", "acks", "revisions"])
+    ap.add_argument("mode", choices=["load", "register", "final", "acks", "revisions", "watch", "watchcheck"])
     ap.add_argument("--endpoints", default="")
     ap.add_argument("--history", required=True)
     ap.add_argument("--cacert", default="")
@@ -315,6 +399,10 @@ def main():
         return run_workers(args, load_worker)
     if args.mode == "register":
         return run_workers(args, register_worker)
+    if args.mode == "watch":
+        return watch(args)
+    if args.mode == "watchcheck":
+        return check_watches(args)
     if args.mode == "revisions":
         return check_revisions(args)
     if args.mode == "final":

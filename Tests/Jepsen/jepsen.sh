@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tests/Jepsen/jepsen.sh [--duration S] [--seed N] [--nodes 3|5] [--workers W]
+# Tests/Jepsen/jepsen.sh [--duration S] [--seed N] [--nodes 3|5] [--workers W] [--snapshot-count C]
 #
 # Jepsen-style test of a kvd cluster over mutual TLS in network namespaces (netns.sh).
 # Workers in the client namespace (client.py register) run reads, writes and cas (etcdctl
@@ -7,8 +7,9 @@
 # member, recording a history. Meanwhile a seeded nemesis alternates faults and heals:
 #   isolate-leader, isolate-random, split (random minority vs majority), bridge (cut one
 #   pair: a non-transitive partition), asym (one-way drop, to or from the leader),
-#   kill9 (kill -9 a random member, restart it at the heal), pause (SIGSTOP, SIGCONT at
-#   the heal), and, with tc netem in the kernel, delay/loss on a member's link.
+#   kill9 / kill9-leader (kill -9, restart at the heal), kill-majority (kill -9 a majority:
+#   no quorum until the heal), pause / pause-leader (SIGSTOP, SIGCONT at the heal),
+#   isolate+pause (two members faulty at once: no quorum), and, with tc netem in the kernel, delay/loss on a member's link.
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
@@ -21,12 +22,14 @@ set -uo pipefail
 DURATION=30
 SEED=$(( $(date +%s) % 100000 ))
 WORKERS=5
+SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-500}
 while (($#)); do
     case $1 in
         --duration) DURATION=$2; shift 2 ;;
         --seed) SEED=$2; shift 2 ;;
         --nodes) JC_N=$2; shift 2 ;;
         --workers) WORKERS=$2; shift 2 ;;
+        --snapshot-count) SNAPSHOT_COUNT=$2; shift 2 ;;
         -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "jepsen.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -35,6 +38,8 @@ export JC_N=${JC_N:-3}
 . "$(dirname "$0")/cluster.sh"
 
 RANDOM=$SEED
+# A small snapshot count, so that restarted or cut-off members also catch up by snapshot.
+JC_EXTRA_FLAGS=(--snapshot-count "$SNAPSHOT_COUNT")
 jc_init jepsen
 log "seed $SEED, duration ${DURATION}s, $JC_N members, $WORKERS workers (rerun: $0 --seed $SEED --duration $DURATION)"
 jc_start
@@ -51,13 +56,17 @@ client() {
 client register --workers "$WORKERS" --duration "$DURATION" --seed "$SEED" --keys 3 >"$JC_TMP/client.out" 2>&1 &
 CLIENT_PID=$!
 JC_BG_PIDS+=("$CLIENT_PID")
+client watch --prefix r --duration $((DURATION + 60)) --stop-file "$JC_TMP/watch.stop" >"$JC_TMP/watch.out" 2>&1 &
+WATCH_PID=$!
+JC_BG_PIDS+=("$WATCH_PID")
 
 # pick N: sets PICK to a member index 1..N (not in $(...): a subshell would not advance RANDOM).
 pick() { PICK=$((RANDOM % $1 + 1)); }
 nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
-FAULTS=(isolate-leader isolate-random split bridge asym kill9 pause)
+FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
+    isolate+pause)
 ((HAVE_NETEM)) && FAULTS+=(slow)
 KILLED=()
 
@@ -107,8 +116,27 @@ fault() {
             fi ;;
         kill9)
             pick "$JC_N"; a=$PICK; nem "kill -9 n$a"; jc_kill9 "$a"; KILLED+=("$a") ;;
+        kill9-leader)
+            a=$(jc_leader) || a=""
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            nem "kill -9 leader n$a"; jc_kill9 "$a"; KILLED+=("$a") ;;
+        kill-majority)
+            # The cluster loses quorum; the restarted members must lose no acked write.
+            pick "$JC_N"; a=$PICK
+            minority=""
+            for ((i = 0; i < JC_N / 2 + 1; i++)); do
+                b=$((((a + i - 1) % JC_N) + 1)); minority+=" n$b"; jc_kill9 "$b"; KILLED+=("$b")
+            done
+            nem "kill -9 a majority:$minority" ;;
         pause)
             pick "$JC_N"; a=$PICK; nem "SIGSTOP n$a"; jc_pause "$a" ;;
+        pause-leader)
+            a=$(jc_leader) || a=""
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            nem "SIGSTOP leader n$a"; jc_pause "$a" ;;
+        isolate+pause)
+            pick "$JC_N"; a=$PICK; b=$(((a % JC_N) + 1))
+            nem "isolate n$a and SIGSTOP n$b"; net_isolate "$a"; jc_pause "$b" ;;
         slow)
             pick "$JC_N"; a=$PICK; nem "netem on n$a: delay 50ms 20ms"; net_delay "$a" 50 20 ;;
     esac
@@ -146,6 +174,14 @@ if jc_converged 30; then
     pass "members converged (same revision and hashkv): $(head -1 "$JC_TMP/converge.txt")"
 else
     fail "members did not converge within 30 s: $(paste -sd ';' "$JC_TMP/converge.txt")"
+fi
+sleep 1   # let the live watchers receive the last events
+touch "$JC_TMP/watch.stop"
+wait "$WATCH_PID" 2>/dev/null
+if out=$(client watchcheck --prefix r 2>&1); then
+    pass "watches: ordered, no duplicates, no gaps ($(grep -c 'in order' <<<"$out") watchers)"
+else
+    fail "watches: $out"
 fi
 if out=$(client final --keys 3 2>&1); then
     pass "final reads of every key through every member"
