@@ -110,6 +110,12 @@ step get 'sp ace'
 step get '' --prefix --keys-only
 step get foo --prefix --limit -1
 step get foo --rev -3
+step get foo --prefix --sort-by=VALUE --order=DESCEND --limit 2 -w json
+step get foo --prefix --order=DESCEND --limit 1 -w json
+step get foo --prefix --sort-by=VERSION --limit 3
+step get foo --prefix --limit 2 --rev 12 -w json
+step get zoo foo                                   # range end before key: nothing
+step get foo --consistency=s -w json
 step get foo --rev 1000                            # future revision
 step get foo --sort-by FOO                         # exit 4
 step get foo --order UP                            # exit 4
@@ -129,6 +135,10 @@ stepi "${nl}get foo --rev 2${nl}get foo --prefix --keys-only --limit 1${nl}get f
 stepi "${nl}$(for i in $(seq 1 129); do echo "put many$i x"; done)${nl}${nl}${nl}" txn    # > 128 ops
 stepi "${nl}$(for i in $(seq 1 128); do echo "put many$i x"; done)${nl}${nl}${nl}" txn    # exactly 128 ops
 stepi "${nl}put t11 a${nl}del t11${nl}${nl}${nl}" txn    # put and delete of one key: duplicate
+stepi "value(\"nothere\") != \"x\"${nl}${nl}put t12 a${nl}${nl}put t12 b${nl}${nl}" txn   # value cmp on a missing key
+stepi "version(\"nothere\") = \"0\"${nl}mod(\"nothere\") < \"1\"${nl}create(\"nothere\") = \"0\"${nl}${nl}get t12${nl}${nl}${nl}" txn
+stepi "value(\"foo\") > \"v3\"${nl}value(\"foo\") < \"v5\"${nl}value(\"foo1\") < \"v1c\"${nl}${nl}get t12 --print-value-only${nl}${nl}${nl}" txn -w fields
+stepi "value(\"foo\") = \"v4\"${nl}value(\"foo\") = \"nope\"${nl}${nl}put t13 a${nl}${nl}del t12 --prev-kv${nl}${nl}" txn  # one false compare fails all
 stepi "${nl}del t6${nl}del t6${nl}${nl}${nl}" txn        # two deletes of one key
 stepi "${nl}${nl}${nl}" txn -w json                  # empty txn: no revision change
 stepi "value(\"foo\") = \"v4\"${nl}${nl}put t8 a${nl}${nl}${nl}" txn -i
@@ -158,6 +168,9 @@ step del
 step del a --prefix --from-key
 step get '' --from-key
 step put after del                                 # fresh key after deletes
+step put foo reborn                                # recreate a deleted key: version 1
+step get foo -w json
+step del zoo foo                                   # range end before key: 0
 
 # ---- compaction ----------------------------------------------------------------
 step compaction 5
