@@ -5,6 +5,7 @@
 #   failover   (c) kill -9 of the leader, writes resume <= 3 election timeouts; (d) follower catch-up from the log
 #   snapshot   (e) --snapshot-count 50, follower catches up through a snapshot
 #   membership (f) learner add, promote, remove, replace, while serving
+#   reconfig   refused membership changes (etcd's errors, strict reconfig check), requests via followers
 #   rogue      (g) a member with a rogue-CA peer certificate cannot join
 #   durability (h) no acknowledged put lost across kill -9 of a minority and of all three
 # Each suite's failures go to stderr; its result line is printed here, then
@@ -15,7 +16,7 @@
 # About 100 s on a 2-core machine (QUICK=1: about 85 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership rogue durability}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
