@@ -16,6 +16,8 @@ struct InvariantChecker {
     /// State machine safety: the entry applied at each index, with the smallest term of an applier at that time
     /// (the commit happened in that term or earlier, so every leader of a later term must hold it).
     private(set) var appliedRecord: [LogIndex: (term: Term, data: [UInt8], observedTerm: Term)] = [:]
+    /// The highest applied index seen anywhere, with its term.
+    private(set) var highestApplied: (index: LogIndex, term: Term)?
     /// The highest commit index any node has ever had; every read must return at least the value at request time.
     private(set) var maxCommit: LogIndex = .zero
     /// Per node incarnation, the last commit index seen (commit never decreases while a node lives).
@@ -80,6 +82,7 @@ struct InvariantChecker {
         } else {
             appliedRecord[entry.index] = (entry.term, entry.data, nodeTerm)
         }
+        if entry.index > (highestApplied?.index ?? .zero) { highestApplied = (entry.index, entry.term) }
     }
 
     mutating func checkSnapshot(_ metadata: SnapshotMetadata, node: NodeID) throws(InvariantViolation) {

@@ -1,5 +1,6 @@
 // Seeded simulation runs. `RAFT_SEEDS=n` sets how many scenarios run (default 2,000, split across parallel
-// chunks); `RAFT_SEED=s` replays one scenario. A failure prints its seed and the replay command.
+// chunks), starting at `RAFT_SEED_START` (default 0); `RAFT_SEED=s` replays one scenario (`RAFT_TRACE=1`
+// prints its events). A failure prints its seed and the replay command.
 
 import Foundation
 import Testing
@@ -11,6 +12,11 @@ enum SimulationEnvironment {
 
     static var seedCount: Int {
         ProcessInfo.processInfo.environment["RAFT_SEEDS"].flatMap { Int($0) } ?? defaultSeeds
+    }
+
+    /// The first seed of the range, so that soak runs can cover fresh ranges.
+    static var firstSeed: Int {
+        ProcessInfo.processInfo.environment["RAFT_SEED_START"].flatMap { Int($0) } ?? 0
     }
 
     static var replaySeed: UInt64? {
@@ -51,7 +57,8 @@ struct Simulation {
         var failures: [String] = []
         CrashReporter.install()
         defer { CrashReporter.setSeed(nil, slot: chunk) }
-        for seed in stride(from: chunk, to: total, by: SimulationEnvironment.chunks) {
+        let first = SimulationEnvironment.firstSeed
+        for seed in stride(from: first + chunk, to: first + total, by: SimulationEnvironment.chunks) {
             CrashReporter.setSeed(UInt64(seed), slot: chunk)
             if let failure = runScenario(seed: UInt64(seed)) {
                 print(failure)

@@ -106,6 +106,8 @@ final class Simulator {
     var network: [InFlight] = []
     /// Directed links that drop everything: (from, to).
     var blocked: Set<[NodeID]> = []
+    /// Nodes whose inbound messages are held back (not dropped) and then released in a burst (swizzle-clog).
+    var clogged: Set<NodeID> = []
     var round = 0
     let roundsPerTick = 3
     var checker = InvariantChecker()
@@ -210,7 +212,11 @@ final class Simulator {
         var due: [InFlight] = []
         var later: [InFlight] = []
         for inFlight in network {
-            if inFlight.deliverAtRound <= round { due.append(inFlight) } else { later.append(inFlight) }
+            if inFlight.deliverAtRound <= round && !clogged.contains(inFlight.message.to) {
+                due.append(inFlight)
+            } else {
+                later.append(inFlight)
+            }
         }
         network = later
         // Reordering: due messages arrive in a random order.
@@ -297,6 +303,44 @@ final class Simulator {
             try checker.checkNode(simulated.node!)
         }
         if let node = simulated.node { try checker.checkNode(node) }
+        try checkNoElectableNodeLacksCommitted()
+    }
+
+    /// Leader completeness, checked before any election happens: no voter whose persisted log lacks the
+    /// highest applied (so committed) entry may be at least as up to date (Raft §5.4.1) as a quorum of voters'
+    /// persisted logs, or it could win a future election and overwrite a committed entry. This fires the moment
+    /// an unsafe commit happens (figure 8), instead of waiting for the overwrite.
+    func checkNoElectableNodeLacksCommitted() throws(InvariantViolation) {
+        guard let (committedIndex, committedTerm) = checker.highestApplied else { return }
+        for id in sortedIDs {
+            guard let candidate = nodes[id], !candidate.removed else { continue }
+            let voters = (candidate.node?.confState ?? candidate.storage.confState).voters
+            guard voters.contains(id) else { continue }
+            let storage = candidate.storage
+            // Compacted past it: the candidate holds it in its snapshot.
+            if committedIndex < storage.firstIndex() - 1 { continue }
+            if committedIndex <= storage.lastIndex(), (try? storage.term(at: committedIndex)) == committedTerm { continue }
+            let last = lastEntry(of: storage)
+            var wouldGrant = 0
+            for voter in voters {
+                guard let other = nodes[voter], !other.removed else { continue }
+                let otherLast = lastEntry(of: other.storage)
+                if last.term > otherLast.term || (last.term == otherLast.term && last.index >= otherLast.index) {
+                    wouldGrant += 1
+                }
+            }
+            if wouldGrant >= voters.count / 2 + 1 {
+                throw InvariantViolation(description:
+                    "leader completeness: node \(id) lacks committed entry \(committedIndex) (term \(committedTerm)) "
+                    + "but its log is as up to date as \(wouldGrant) of \(voters.count) voters")
+            }
+        }
+    }
+
+    func lastEntry(of storage: MemoryLogStorage) -> (index: LogIndex, term: Term) {
+        let index = storage.lastIndex()
+        // The last index is always readable (the snapshot's, if the log is empty).
+        return (index, (try? storage.term(at: index)) ?? .zero)
     }
 
     func crashPoint(_ simulated: SimulatedNode, _ point: String) -> Bool {
@@ -417,6 +461,14 @@ final class Simulator {
             target.downTicks = Int.random(in: 1...40, using: &random)
         }
         if chance(options.partitionRate) { makePartition() }
+        if chance(options.partitionRate), let target = liveNodes.randomElement(using: &random) {
+            note("clog \(target.id)")
+            clogged.insert(target.id)
+        }
+        if !clogged.isEmpty && chance(0.1) {
+            note("unclog \(clogged.sorted())")
+            clogged = []
+        }
         if chance(options.partitionRate * 2) {
             note("heal partitions")
             blocked = []
@@ -504,6 +556,7 @@ final class Simulator {
     func heal() throws(InvariantViolation) {
         healed = true
         blocked = []
+        clogged = []
         note("heal")
         for id in sortedIDs {
             guard let simulated = nodes[id], !simulated.removed, simulated.node == nil else { continue }
