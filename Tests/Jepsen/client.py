@@ -297,22 +297,49 @@ def check_revisions(args):
 
 
 def watch(args):
-    """One live watcher per endpoint on the register keys (prefix r) from revision 1, for
-    --duration seconds; each etcdctl output line (a JSON WatchResponse) is stored in
-    HISTORY.watch.<i>. etcdctl resumes a broken stream itself from the last revision + 1."""
-    procs = []
-    for i, ep in enumerate(args.endpoints.split(",")):
-        out = open("%s.watch.%d" % (args.history, i), "w")
-        cmd = Ctl(args).base + ["--endpoints=" + ep, "watch", "--prefix", args.prefix, "--rev", "1", "-w", "json"]
-        procs.append((subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
-                                       env=dict(os.environ, ETCDCTL_API="3")), out))
+    """One live watcher per endpoint on the register keys (prefix), from revision 1, until
+    the stop file appears (or --duration). Each etcdctl output line (a JSON WatchResponse) is
+    appended to HISTORY.watch.<i>, its stderr to HISTORY.watch.<i>.err. etcdctl resumes a
+    broken stream itself; if it exits (e.g. the watch was cancelled because the member lost
+    its leader: etcdctl asks for require-leader), it is started again from the last revision
+    seen + 1, so the events stay checkable for gaps."""
+    eps = args.endpoints.split(",")
+    base = Ctl(args).base
+    env = dict(os.environ, ETCDCTL_API="3")
+    state = []
+    for i, ep in enumerate(eps):
+        state.append({"ep": ep, "out": "%s.watch.%d" % (args.history, i), "proc": None, "restarts": 0})
+
+    def last_rev(path):
+        evs = watch_events(path) if os.path.exists(path) else []
+        return evs[-1][0] if evs else 0
+
+    def start(w):
+        rev = last_rev(w["out"]) + 1
+        out = open(w["out"], "a")
+        err = open(w["out"] + ".err", "a")
+        err.write("=== %d start from revision %d\n" % (time.monotonic_ns(), rev))
+        err.flush()
+        cmd = base + ["--endpoints=" + w["ep"], "watch", "--prefix", args.prefix, "--rev", str(rev), "-w", "json"]
+        w["proc"] = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        out.close()
+        err.close()
+
+    for w in state:
+        start(w)
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline and not (args.stop_file and os.path.exists(args.stop_file)):
         time.sleep(0.2)
-    for p, out in procs:
-        p.kill()
-        p.wait()
-        out.close()
+        for w in state:
+            if w["proc"].poll() is not None:
+                w["restarts"] += 1
+                time.sleep(0.3)
+                start(w)
+    for w in state:
+        w["proc"].kill()
+        w["proc"].wait()
+        with open(w["out"] + ".restarts", "w") as fh:
+            fh.write("%d\n" % w["restarts"])
     return 0
 
 
@@ -365,16 +392,26 @@ def check_watches(args):
         back = sum(1 for a, b in zip(revs, revs[1:]) if b < a)
         lo, hi = revs[0], revs[-1]
         want = [e for e in ref if lo <= e[0] <= hi]
+        try:
+            restarts = open("%s.watch.%d.restarts" % (args.history, i)).read().strip()
+        except OSError:
+            restarts = "?"
         seen = set(revs)
         gaps = [e[0] for e in want if e[0] not in seen]
         wrong = [e[0] for e in evs if ref_by_rev.get(e[0]) != e]
         if dups or back or gaps or wrong:
             bad += 1
             print("watch: %s: %d events [%d..%d]: %d duplicates, %d going back, %d missing (e.g. %s), "
-                  "%d differing from the cluster's history (e.g. %s)" % (
-                      ep, len(evs), lo, hi, dups, back, len(gaps), gaps[:5], len(wrong), wrong[:5]))
+                  "%d differing from the cluster's history (e.g. %s); etcdctl restarted %s times" % (
+                      ep, len(evs), lo, hi, dups, back, len(gaps), gaps[:5], len(wrong), wrong[:5], restarts))
+        elif hi < ref[-1][0]:
+            bad += 1
+            print("watch: %s: stalled: its last event is revision %d, the cluster's last one on the prefix is %d "
+                  "(%d events missed; etcdctl restarted %s times)" % (
+                      ep, hi, ref[-1][0], sum(1 for e in ref if e[0] > hi), restarts))
         else:
-            print("watch: %s: %d events [%d..%d] in order, no duplicates, no gaps" % (ep, len(evs), lo, hi))
+            print("watch: %s: %d events [%d..%d] in order, no duplicates, no gaps, up to date "
+                  "(etcdctl restarted %s times)" % (ep, len(evs), lo, hi, restarts))
     return 1 if bad else 0
 
 

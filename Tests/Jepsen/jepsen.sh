@@ -175,11 +175,13 @@ if jc_converged 30; then
 else
     fail "members did not converge within 30 s: $(paste -sd ';' "$JC_TMP/converge.txt")"
 fi
-sleep 1   # let the live watchers receive the last events
+# A last event for the live watchers, then a few seconds for it to arrive everywhere.
+CMD_TIMEOUT=5 jc_ctl 1 "${FAST[@]}" put r-marker end >/dev/null 2>&1
+sleep 5
 touch "$JC_TMP/watch.stop"
 wait "$WATCH_PID" 2>/dev/null
 if out=$(client watchcheck --prefix r 2>&1); then
-    pass "watches: ordered, no duplicates, no gaps ($(grep -c 'in order' <<<"$out") watchers)"
+    pass "watches: ordered, no duplicates, no gaps, up to date ($(grep -c 'in order' <<<"$out") watchers)"
 else
     fail "watches: $out"
 fi
@@ -224,6 +226,6 @@ echo "nemesis (seed $SEED):"
 sed 's/^/    /' "$NEMLOG"
 [[ $FAIL == 0 ]] || log "failed with seed $SEED: rerun with $0 --seed $SEED --duration $DURATION (KEEP_TMP=1 keeps the history)"
 if [[ $FAIL != 0 && -n ${JEPSEN_ARTIFACTS:-} ]]; then
-    mkdir -p "$JEPSEN_ARTIFACTS" && cp -r "$hist" "$NEMLOG" "$JC_TMP"/n*.log "$JEPSEN_ARTIFACTS"/ 2>/dev/null
+    mkdir -p "$JEPSEN_ARTIFACTS" && cp -r "$hist"* "$NEMLOG" "$JC_TMP"/n*.log "$JEPSEN_ARTIFACTS"/ 2>/dev/null
 fi
 summary jepsen
