@@ -130,8 +130,18 @@ jc_node_start() {
     JC_PID[$i]=$!
     JC_PAUSED[$i]=0
 }
-jc_restart() { jc_node_start "$1"; }
-jc_running() { [[ -n ${JC_PID[$1]:-} ]] && kill -0 "${JC_PID[$1]}" 2>/dev/null; }
+jc_restart() {
+    jc_running "$1" && return 0
+    [[ -n ${JC_PID[$1]:-} ]] && wait "${JC_PID[$1]}" 2>/dev/null   # reap a member that died by itself
+    jc_node_start "$1"
+}
+# jc_running I: member I's process exists and is not a zombie (an exited child stays one until waited).
+jc_running() {
+    local st
+    [[ -n ${JC_PID[$1]:-} ]] || return 1
+    st=$(ps -o stat= -p "${JC_PID[$1]}" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z* ]]
+}
 jc_kill9() {
     local p=${JC_PID[$1]:-}
     [[ -n $p ]] || return 0

@@ -159,6 +159,14 @@ wait "$CLIENT_PID" 2>/dev/null
 heal_all
 log "workload done; $nfaults faults"
 
+# No member died by itself (the nemesis restarts the ones it killed).
+for ((i = 1; i <= JC_N; i++)); do
+    if jc_running "$i"; then pass "n$i is running"; else
+        fail "n$i exited on its own: $(grep -v '^===' "$JC_TMP/n$i.log" | tail -3 | paste -sd ' ')"
+        jc_restart "$i"
+    fi
+done
+
 # Liveness after the faults: one leader, and a write through every member.
 if l=$(jc_wait_leader 15); then pass "one leader after healing (n$l)"; else fail "no single leader 15 s after healing"; fi
 for ((i = 1; i <= JC_N; i++)); do
@@ -222,6 +230,12 @@ if out=$(client acks --prefix ack/ 2>&1); then
 else
     fail "acknowledged puts lost (seed $SEED): $out"
 fi
+# The members' logs: no crash report, no dropped forwarded message (BUGS.md #1).
+crashes=$(grep -h -E 'Fatal error|Precondition failed|Assertion failed|panic' "$JC_TMP"/n*.log | head -3)
+[[ -z $crashes ]] && pass "no crash in the members' logs" || fail "crash in a member's log: $crashes"
+dropped=$(cat "$JC_TMP"/n*.log | grep -c 'does not match its stream')
+((dropped == 0)) && pass "no forwarded Raft message dropped by a peer transport" ||
+    fail "$dropped forwarded Raft messages dropped ('sender does not match its stream', BUGS.md #1): $(grep -h 'does not match its stream' "$JC_TMP"/n*.log | head -1)"
 echo "nemesis (seed $SEED):"
 sed 's/^/    /' "$NEMLOG"
 [[ $FAIL == 0 ]] || log "failed with seed $SEED: rerun with $0 --seed $SEED --duration $DURATION (KEEP_TMP=1 keeps the history)"

@@ -220,4 +220,9 @@ fi
 got=$(CMD_TIMEOUT=6 jc_ctl "$F" "${FAST[@]}" get follower-cut/k --print-value-only 2>&1)
 [[ $got == v1 ]] && pass "n$F reads the write made while it was cut off" || fail "n$F reads '$got' for follower-cut/k, want v1"
 
+# The members' logs: no forwarded Raft message dropped by a peer transport (BUGS.md #1).
+dropped=$(cat "$JC_TMP"/n*.log | grep -c 'does not match its stream')
+((dropped == 0)) && pass "no forwarded Raft message dropped by a peer transport" ||
+    fail "$dropped forwarded Raft messages dropped ('sender does not match its stream', BUGS.md #1): $(grep -h 'does not match its stream' "$JC_TMP"/n*.log | head -1)"
+
 summary partition

@@ -2,7 +2,9 @@
 # Tests/Jepsen/repro-forward.sh: reproduction of BUGS.md #1 (a proposal or read index that
 # is forwarded twice is dropped by the receiving member's peer transport).
 # Puts and linearizable gets through the members; the leader is paused (SIGSTOP) long
-# enough for a new election, then resumed; CYCLES times (default 4). The resumed L, now a follower, forwards
+# enough for a new election, then resumed (MODE=pause), or isolated from the other members
+# and healed (MODE=isolate, the default: TCP retransmits the queued forwards after the heal);
+# CYCLES times (default 4). HB_MS=50 ET_MS=500 makes it more likely. The resumed L, now a follower, forwards
 # the requests F had queued at it to the new leader with their original sender (F), on
 # L's own stream; the new leader drops them ("dropped a message whose sender does not
 # match its stream") and F's clients time out although the cluster has a leader.
@@ -27,10 +29,13 @@ done
 sleep 2
 for ((c = 0; c < ${CYCLES:-4}; c++)); do
     l=$(jc_wait_leader 10) || l=$L
-    log "cycle $c: pausing leader n$l"
-    jc_pause "$l"
-    sleep "${PAUSE_S:-5}"
-    jc_resume "$l"
+    if [[ ${MODE:-isolate} == pause ]]; then
+        log "cycle $c: pausing leader n$l"
+        jc_pause "$l"; sleep "${PAUSE_S:-5}"; jc_resume "$l"
+    else
+        log "cycle $c: isolating leader n$l"
+        net_isolate "$l"; sleep "${PAUSE_S:-5}"; net_heal
+    fi
     sleep 3
 done
 touch "$stop"
