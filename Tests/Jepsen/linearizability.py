@@ -117,6 +117,7 @@ def parse(lines):
                 op.ret = e["time"]
                 if f == "read" and typ == "ok":
                     op.value = e.get("value")
+            ops.append(op)
         else:
             raise HistoryError("line %d: unknown type %r" % (n, typ))
     ops.extend(pending.values())  # never completed: indeterminate

@@ -96,6 +96,27 @@ class Linearizable(unittest.TestCase):
             {"process": 1, "type": "ok", "f": "read", "key": "k", "value": "c", "time": 11},
         ]
         self.assertTrue(check([json.dumps(e) for e in lines]))
+        self.assertEqual(len(lin.parse([json.dumps(e) for e in lines])), 4)
+
+    def test_event_shape_violation(self):
+        # The same shape must also be able to fail: a stale read after an acked write.
+        lines = [
+            {"process": 1, "type": "invoke", "f": "write", "key": "k", "value": "a", "time": 0},
+            {"process": 1, "type": "ok", "f": "write", "key": "k", "value": "a", "time": 2},
+            {"process": 2, "type": "invoke", "f": "read", "key": "k", "value": None, "time": 3},
+            {"process": 2, "type": "ok", "f": "read", "key": "k", "value": None, "time": 4},
+        ]
+        self.assertFalse(check([json.dumps(e) for e in lines]))
+
+    def test_pending_invocation_is_indeterminate(self):
+        lines = [
+            {"process": 1, "type": "invoke", "f": "write", "key": "k", "value": "a", "time": 0},
+            {"process": 2, "type": "invoke", "f": "read", "key": "k", "value": None, "time": 5},
+            {"process": 2, "type": "ok", "f": "read", "key": "k", "value": "a", "time": 6},
+        ]
+        ops = lin.parse([json.dumps(e) for e in lines])
+        self.assertEqual(len(ops), 2)
+        self.assertTrue(check([json.dumps(e) for e in lines]))
 
     def test_keys_are_independent(self):
         self.assertTrue(check([
