@@ -194,7 +194,7 @@ enum Workload {
         let next = Atomic<Int>(0)
         let clients = global.clients
 
-        return try await withThrowingTaskGroup(of: Void.self, returning: Summary.self) { group in
+        return await withThrowingTaskGroup(of: Void.self, returning: Summary.self) { group in
             for connection in connections {
                 group.addTask { try await connection.runConnections() }
             }
