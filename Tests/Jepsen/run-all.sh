@@ -9,10 +9,12 @@ passed=0 failed=0
 step() { # NAME TIMEOUT CMD...
     local name=$1 t=$2; shift 2
     echo "=== $name"
-    if timeout -k 10 "$t" "$@"; then
+    local rc=0
+    timeout -k 10 "$t" "$@" || rc=$?
+    if ((rc == 0)); then
         passed=$((passed + 1)); echo "=== $name: passed"
     else
-        failed=$((failed + 1)); echo "=== $name: FAILED (exit $?)"
+        failed=$((failed + 1)); echo "=== $name: FAILED (exit $rc)"
     fi
 }
 step "checker unit tests" 60 python3 -m unittest discover -s "$here" -p 'test_*.py'
