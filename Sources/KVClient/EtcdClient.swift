@@ -90,7 +90,8 @@ public final class EtcdClient: Sendable {
                 certificateChain: settings.certificateFile.map { [.file(path: $0, format: .pem)] } ?? [],
                 privateKey: settings.keyFile.map { .file(path: $0, format: .pem) },
                 serverCertificateVerification: settings.skipServerVerification ? .noVerification : .fullVerification,
-                trustRoots: settings.trustedCAFile.map { .certificates([.file(path: $0, format: .pem)]) } ?? .systemDefault
+                trustRoots: settings.trustedCAFile.map { .certificates([.file(path: $0, format: .pem)]) }
+                    ?? .systemDefault
             )
         )
     }

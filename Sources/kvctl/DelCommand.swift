@@ -32,7 +32,8 @@ enum DelCommand {
             exitWithError(.badArgs, "`--prefix` and `--from-key` cannot be set at the same time, choose one")
         }
         if arguments.count > 1 && (prefix || fromKey) {
-            exitWithError(.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
+            exitWithError(
+                .badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
         }
         let range = KeyRanges.resolve(
             key: arguments[0], rangeEnd: arguments.count > 1 ? arguments[1] : nil, prefix: prefix, fromKey: fromKey)

@@ -156,7 +156,8 @@ struct FlagParser {
             parsed.values[spec.name] = try Self.value(of: spec, from: text, previous: previous)
         } catch {
             let flagName = spec.shorthand.map { "-\($0), --\(spec.name)" } ?? "--\(spec.name)"
-            throw FlagError(message: "invalid argument \(GoFormat.quote(text)) for \(GoFormat.quote(flagName)) flag: \(error.message)")
+            let quotedValue = GoFormat.quote(text), quotedName = GoFormat.quote(flagName)
+            throw FlagError(message: "invalid argument \(quotedValue) for \(quotedName) flag: \(error.message)")
         }
         parsed.changed.insert(spec.name)
     }
@@ -173,7 +174,8 @@ struct FlagParser {
         case .duration:
             return .duration(try GoParse.duration(text))
         case .stringSlice:
-            let items = text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let items =
+                text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             if case .strings(let earlier)? = previous { return .strings(earlier + items) }
             return .strings(items)
         }
@@ -261,8 +263,8 @@ enum GoParse {
                 case "m": 60e9
                 case "h": 3600e9
                 default:
-                    throw FlagError(
-                        message: "time: unknown unit \(GoFormat.quote(String(unit))) in duration \(GoFormat.quote(text))")
+                    let quotedUnit = GoFormat.quote(String(unit))
+                    throw FlagError(message: "time: unknown unit \(quotedUnit) in duration \(GoFormat.quote(text))")
                 }
             totalNanoseconds += value * scale
         }

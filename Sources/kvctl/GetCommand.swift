@@ -58,7 +58,8 @@ enum GetCommand {
         case let other: exitWithError(.badFeature, "unknown consistency flag \(GoFormat.quote(other))")
         }
         if arguments.count > 1 && (prefix || fromKey) {
-            exitWithError(.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
+            exitWithError(
+                .badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
         }
         request.limit = flags.int64("limit")
         let revision = flags.int64("rev")

@@ -33,7 +33,9 @@ struct UnsupportedPrinter: Printer {
     /// The format name in the message.
     let format: String
 
-    private func fail() throws(CommandExit) { throw CommandExit(.badFeature, "\(format) not supported as output format") }
+    private func fail() throws(CommandExit) {
+        throw CommandExit(.badFeature, "\(format) not supported as output format")
+    }
     func put(_ response: Etcdserverpb_PutResponse) throws(CommandExit) { try fail() }
     func get(_ response: Etcdserverpb_RangeResponse) throws(CommandExit) { try fail() }
     func del(_ response: Etcdserverpb_DeleteRangeResponse) throws(CommandExit) { try fail() }

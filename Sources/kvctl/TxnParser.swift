@@ -88,28 +88,32 @@ enum TxnParser {
         var request = Etcdserverpb_RequestOp()
         switch name {
         case "put":
-            guard let flags = try? FlagParser(specs: PutCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                Console.err(UsageText.txnPut)  // cobra's flag error: its default usage, then etcdctl's message
-                throw invalid
-            }
+            let flags = try innerFlags(rest, PutCommand.flags, usage: UsageText.txnPut, invalid: invalid)
             // etcdctl would read the value from its already-buffered stdin here, which yields nothing.
             request.request = .requestPut(PutCommand.makeRequest(flags, readStdin: { Data() }))
         case "get":
-            guard let flags = try? FlagParser(specs: GetCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                Console.err(UsageText.txnGet)  // as above
-                throw invalid
-            }
+            let flags = try innerFlags(rest, GetCommand.flags, usage: UsageText.txnGet, invalid: invalid)
             request.request = .requestRange(GetCommand.makeRequest(flags))
         case "del":
-            guard let flags = try? FlagParser(specs: DelCommand.flags + [GlobalFlags.help]).parse(rest) else {
-                Console.err(UsageText.txnDel)  // as above
-                throw invalid
-            }
+            let flags = try innerFlags(rest, DelCommand.flags, usage: UsageText.txnDel, invalid: invalid)
             request.request = .requestDeleteRange(DelCommand.makeRequest(flags))
         default:
             throw invalid
         }
         return request
+    }
+
+    /// The flags of a txn line's command. On a flag error cobra prints its default usage to stderr (etcdctl's inner
+    /// command tree has no usage function of its own) and etcdctl reports only the line.
+    private static func innerFlags(
+        _ arguments: [String], _ specs: [FlagSpec], usage: String, invalid: CommandExit
+    ) throws(CommandExit) -> ParsedFlags {
+        do {
+            return try FlagParser(specs: specs + [GlobalFlags.help]).parse(arguments)
+        } catch {
+            Console.err(usage)
+            throw invalid
+        }
     }
 
     /// argify: splits a line into words: "double quoted" (Go escapes), 'single quoted', or bare.
