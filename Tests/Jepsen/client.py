@@ -26,6 +26,7 @@ import base64
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -43,11 +44,14 @@ class Ctl:
 
     def run(self, endpoint, argv, stdin=None):
         """Returns (rc, stdout, error text). rc None: killed after op_timeout."""
-        cmd = self.base + ["--endpoints=" + endpoint] + argv
+        # timeout(1) too: if this process is killed, an orphaned etcdctl still ends soon.
+        cmd = ["timeout", "-k", "1", "%.1f" % self.op_timeout] + self.base + ["--endpoints=" + endpoint] + argv
         try:
-            p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=self.op_timeout,
+            p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=self.op_timeout + 2,
                                env=self.env)
         except subprocess.TimeoutExpired:
+            return None, "", "timed out after %.1fs (killed)" % self.op_timeout
+        if p.returncode in (124, 137):
             return None, "", "timed out after %.1fs (killed)" % self.op_timeout
         return p.returncode, p.stdout, error_text(p.stderr)
 
@@ -296,6 +300,16 @@ def check_revisions(args):
     return 1 if bad else 0
 
 
+def stop_proc(p):
+    """SIGTERM (timeout(1) passes it on to etcdctl; SIGKILL would orphan etcdctl), then SIGKILL."""
+    p.terminate()
+    try:
+        p.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def watch(args):
     """One live watcher per endpoint on the register keys (prefix), from revision 1, until
     the stop file appears (or --duration). Each etcdctl output line (a JSON WatchResponse) is
@@ -320,24 +334,32 @@ def watch(args):
         err = open(w["out"] + ".err", "a")
         err.write("=== %d start from revision %d\n" % (time.monotonic_ns(), rev))
         err.flush()
-        cmd = base + ["--endpoints=" + w["ep"], "watch", "--prefix", args.prefix, "--rev", str(rev), "-w", "json"]
+        cmd = ["timeout", "-k", "1", str(int(args.duration) + 30)] + base + [
+            "--endpoints=" + w["ep"], "watch", "--prefix", args.prefix, "--rev", str(rev), "-w", "json"]
         w["proc"] = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         out.close()
         err.close()
 
-    for w in state:
-        start(w)
-    deadline = time.monotonic() + args.duration
-    while time.monotonic() < deadline and not (args.stop_file and os.path.exists(args.stop_file)):
-        time.sleep(0.2)
+    def on_term(signum, frame):
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
         for w in state:
-            if w["proc"].poll() is not None:
-                w["restarts"] += 1
-                time.sleep(0.3)
-                start(w)
+            start(w)
+        deadline = time.monotonic() + args.duration
+        while time.monotonic() < deadline and not (args.stop_file and os.path.exists(args.stop_file)):
+            time.sleep(0.2)
+            for w in state:
+                if w["proc"].poll() is not None:
+                    w["restarts"] += 1
+                    time.sleep(0.3)
+                    start(w)
+    finally:
+        for w in state:
+            if w["proc"] is not None:
+                stop_proc(w["proc"])
     for w in state:
-        w["proc"].kill()
-        w["proc"].wait()
         with open(w["out"] + ".restarts", "w") as fh:
             fh.write("%d\n" % w["restarts"])
     return 0
@@ -370,11 +392,11 @@ def check_watches(args):
     eps = args.endpoints.split(",")
     ref_path = args.history + ".watch.ref"
     with open(ref_path, "w") as out:
-        cmd = ctl.base + ["--endpoints=" + eps[0], "watch", "--prefix", args.prefix, "--rev", "1", "-w", "json"]
+        cmd = ["timeout", "-k", "1", "10"] + ctl.base + [
+            "--endpoints=" + eps[0], "watch", "--prefix", args.prefix, "--rev", "1", "-w", "json"]
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=ctl.env)
         time.sleep(3)
-        p.kill()
-        p.wait()
+        stop_proc(p)
     ref = watch_events(ref_path)
     bad = 0
     if not ref or any(a[0] >= b[0] for a, b in zip(ref, ref[1:])):

@@ -9,7 +9,8 @@
 #   pair: a non-transitive partition), asym (one-way drop, to or from the leader),
 #   kill9 / kill9-leader (kill -9, restart at the heal), kill-majority (kill -9 a majority:
 #   no quorum until the heal), pause / pause-leader (SIGSTOP, SIGCONT at the heal),
-#   isolate+pause (two members faulty at once: no quorum), and, with tc netem in the kernel, delay/loss on a member's link.
+#   isolate+pause (two members faulty at once: no quorum), unplug (the member's switch
+#   port down: cut from the client too), and, with tc netem in the kernel, delay/loss on a member's link.
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
@@ -66,7 +67,7 @@ nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
 FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
-    isolate+pause)
+    isolate+pause unplug)
 ((HAVE_NETEM)) && FAULTS+=(slow)
 KILLED=()
 
@@ -137,6 +138,8 @@ fault() {
         isolate+pause)
             pick "$JC_N"; a=$PICK; b=$(((a % JC_N) + 1))
             nem "isolate n$a and SIGSTOP n$b"; net_isolate "$a"; jc_pause "$b" ;;
+        unplug)
+            pick "$JC_N"; a=$PICK; nem "unplug n$a (link down: cut from members and client)"; net_link_down "$a" ;;
         slow)
             pick "$JC_N"; a=$PICK; nem "netem on n$a: delay 50ms 20ms"; net_delay "$a" 50 20 ;;
     esac
