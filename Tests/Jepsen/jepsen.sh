@@ -23,7 +23,7 @@ set -uo pipefail
 DURATION=30
 SEED=$(( $(date +%s) % 100000 ))
 WORKERS=5
-SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-500}
+SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-100}
 while (($#)); do
     case $1 in
         --duration) DURATION=$2; shift 2 ;;
