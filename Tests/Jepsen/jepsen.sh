@@ -8,7 +8,7 @@
 #   isolate-leader, isolate-random, split (random minority vs majority), bridge (cut one
 #   pair: a non-transitive partition), asym (one-way drop, to or from the leader),
 #   kill9 / kill9-leader (kill -9, restart at the heal), kill-majority (kill -9 a majority:
-#   no quorum until the heal), pause / pause-leader (SIGSTOP, SIGCONT at the heal),
+#   no quorum until the heal), kill-all (every member, restarted from disk at the heal), pause / pause-leader (SIGSTOP, SIGCONT at the heal),
 #   isolate+pause (two members faulty at once: no quorum), unplug (the member's switch
 #   port down: cut from the client too), and, with tc netem in the kernel, delay/loss on a member's link.
 # At the end: heal everything, wait for one leader and convergence, read every key through
@@ -67,7 +67,7 @@ nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
 FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
-    isolate+pause unplug)
+    isolate+pause unplug kill-all)
 ((HAVE_NETEM)) && FAULTS+=(slow)
 KILLED=()
 
@@ -129,6 +129,9 @@ fault() {
                 b=$((((a + i - 1) % JC_N) + 1)); minority+=" n$b"; jc_kill9 "$b"; KILLED+=("$b")
             done
             nem "kill -9 a majority:$minority" ;;
+        kill-all)
+            nem "kill -9 every member"
+            for ((i = 1; i <= JC_N; i++)); do jc_kill9 "$i"; KILLED+=("$i"); done ;;
         pause)
             pick "$JC_N"; a=$PICK; nem "SIGSTOP n$a"; jc_pause "$a" ;;
         pause-leader)
