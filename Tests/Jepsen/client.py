@@ -17,7 +17,7 @@ Modes:
 Outcomes: a put/cas that etcdctl reports as done is "ok"; a cas whose compare did not hold
 is "ok" with "succeeded": false; any error or timeout of a put/cas is "info" (indeterminate:
 an etcd error such as "etcdserver: request timed out" does not mean the write will not be
-applied), with the error text; a read that errors is "fail" (reads have no effect).
+applied), with the error text and "outcome": "timeout" or "failed"; a read that errors is "fail" (reads have no effect).
 Every operation is bounded: etcdctl's --command-timeout, and a hard kill after OP_TIMEOUT.
 """
 
@@ -64,6 +64,16 @@ def error_text(stderr):
     return lines[-1][:300] if lines else ""
 
 
+def failure(err):
+    """The extra fields of a put/cas that did not succeed: its error text, and whether it timed
+    out ("timeout") or failed with an error ("failed"). Both are recorded as indeterminate
+    ("info"): an etcd error such as "etcdserver: request timed out" or "leader changed" does not
+    mean the proposal will not be applied."""
+    low = err.lower()
+    timed_out = "deadline exceeded" in low or "timed out" in low
+    return {"error": err, "outcome": "timeout" if timed_out else "failed"}
+
+
 def b64(s):
     return base64.b64decode(s).decode() if s is not None else None
 
@@ -103,8 +113,8 @@ def do_put(ctl, ep, key, value):
         try:
             return "ok", {"revision": json.loads(out)["header"]["revision"]}
         except (ValueError, KeyError):
-            return "info", {"error": "acked, but unreadable answer: " + out[:200]}
-    return "info", {"error": err or "exit %s: %s" % (rc, out.strip()[:200])}
+            return "info", failure("acked, but unreadable answer: " + out[:200])
+    return "info", failure(err or "exit %s: %s" % (rc, out.strip()[:200]))
 
 
 def txn_text(key, expected, new):
@@ -118,11 +128,11 @@ def txn_text(key, expected, new):
 def do_cas(ctl, ep, key, expected, new):
     rc, out, err = ctl.run(ep, ["txn", "-w", "json"], stdin=txn_text(key, expected, new))
     if rc != 0:
-        return "info", {"error": err or "exit %s" % rc}
+        return "info", failure(err or "exit %s" % rc)
     try:
         doc = json.loads(out)
     except ValueError:
-        return "info", {"error": "bad json: " + out[:200]}
+        return "info", failure("bad json: " + out[:200])
     return "ok", {"succeeded": bool(doc.get("succeeded", False)),
                   "revision": doc.get("header", {}).get("revision")}
 

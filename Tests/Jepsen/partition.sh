@@ -142,13 +142,14 @@ for line in open(path):
         inv[e["process"]] = e
     else:
         i = inv.pop(e["process"])
-        ops.append((i["time"], e["time"], e["endpoint"], e["type"], e.get("error", "")))
+        ops.append((i["time"], e["time"], e["endpoint"], e["type"], e.get("error", ""), e.get("outcome", e["type"])))
 during = [o for o in ops if t_cut <= o[0] < t_heal]
 old_ok = [o for o in during if o[2] == old_ep and o[3] == "ok"]
 old_err = collections.Counter(o[4][:90] for o in during if o[2] == old_ep and o[3] != "ok")
 # Writes invoked at least 3 election timeouts after the cut through majority members.
 maj_ok = [o for o in during if o[2] != old_ep and o[3] == "ok" and o[0] >= t_cut + 3 * et_ms * 1000000]
 print("total %d ok %d" % (len(ops), sum(1 for o in ops if o[3] == "ok")))
+print("outcomes %s" % " ".join("%s=%d" % kv for kv in sorted(collections.Counter(o[5] for o in ops).items())))
 print("old_ok %d" % len(old_ok))
 print("maj_ok %d" % len(maj_ok))
 for err, n in old_err.most_common(5):
@@ -182,7 +183,7 @@ acks() {
         --key "$JC_PKI/apiserver-etcd-client.key" --prefix "$2"
 }
 if out=$(acks "$hist" p/); then
-    pass "no acknowledged put lost ($okn acked of $total): $(head -1 <<<"$out")"
+    pass "no acknowledged put lost ($okn acked of $total; $(grep '^outcomes' "$JC_TMP/cut.txt")): $(head -1 <<<"$out")"
 else
     fail "acknowledged puts lost: $out"
 fi
