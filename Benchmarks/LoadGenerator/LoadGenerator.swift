@@ -169,6 +169,11 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
+/// The next request number, shared by all clients.
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 enum Workload {
     typealias Connection = GRPCClient<HTTP2ClientTransport.Posix>
 
@@ -191,7 +196,7 @@ enum Workload {
             GRPCClient(transport: try transport(for: endpoints[index % endpoints.count], global: global))
         }
         let kvClients = connections.map { Etcdserverpb_KV.Client(wrapping: $0) }
-        let next = Atomic<Int>(0)
+        let next = Counter()
         let clients = global.clients
 
         return await withThrowingTaskGroup(of: Void.self, returning: Summary.self) { group in
@@ -212,7 +217,7 @@ enum Workload {
                         var result = ClientResult()
                         result.latencies.reserveCapacity(total / clients + 1)
                         while true {
-                            let number = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            let number = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                             guard number < total else { break }
                             let operation = makeRequest(number, &random)
                             let sent = clock.now
