@@ -25,7 +25,7 @@ package struct Ready: Sendable {
     package var committedEntries: [Entry]
     /// Linearizable read points (thesis §6.4).
     package var readStates: [ReadState]
-    /// Whether the write in step 1 must be synced: new entries or a changed term or vote.
+    /// Whether the write in step 1 must be synced: new entries, a snapshot, or a changed term or vote.
     package var mustSync: Bool
 }
 
@@ -193,8 +193,9 @@ package struct RawNode {
             messagesAfterPersist: raft.messagesAfterPersist,
             committedEntries: raft.raftLog.nextCommittedEntries(),
             readStates: raft.readStates,
-            mustSync: !entries.isEmpty || hardState.term != previousHardState.term
-                || hardState.vote != previousHardState.vote
+            // A snapshot is acknowledged like entries, so it must be durable before the ack goes out.
+            mustSync: !entries.isEmpty || raft.raftLog.unstable.snapshot != nil
+                || hardState.term != previousHardState.term || hardState.vote != previousHardState.vote
         )
         previousSoftState = softState
         raft.messages = []

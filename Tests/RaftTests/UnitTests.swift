@@ -163,4 +163,21 @@ struct UnitTests {
         ready = node.ready()
         #expect(ready.committedEntries.map(\.data) == [[], Array("x".utf8)])
     }
+
+    @Test("an installed snapshot must be synced before it is acknowledged")
+    func snapshotReadyMustSync() throws {
+        let storage = MemoryLogStorage()
+        storage.bootstrap(ConfState(voters: [1, 2]))
+        var config = Config(id: 2)
+        config.applied = 2
+        var node = RawNode(config: config, storage: storage)
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: 50, term: 3, confState: ConfState(voters: [1, 2])))
+        try node.step(Message(type: .snapshot, to: 2, from: 1, term: 3, snapshot: snapshot))
+        let ready = node.ready()
+        #expect(ready.snapshot == snapshot)
+        #expect(ready.mustSync)
+        #expect(ready.messages.isEmpty)
+        #expect(ready.messagesAfterPersist.map(\.type) == [.appendResponse])
+        #expect(ready.messagesAfterPersist.first?.index == 50)
+    }
 }
