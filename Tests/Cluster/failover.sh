@@ -55,6 +55,6 @@ node_restart "$f1"
 if wait_caught_up 20 "$f1" follower/ 101; then pass "follower $f1 caught up (101 keys)"; else fail "follower $f1 did not catch up: $(count_keys "$f1" follower/ serializable) keys"; fi
 expect_eq "follower $f1 holds every key" 0 "$(check_keys "$f1" follower/ 100)"
 expect_eq "follower $f1 sees the last write" done "$(nctl "$f1" get follower/last --print-value-only 2>&1)"
-if grep -q "installed snapshot" "${SERVER_LOG[$f1]}"; then fail "follower $f1 needed a snapshot (expected log catch-up)"; else pass "caught up from the log, no snapshot"; fi
+if grep -qE "$LOG_SNAPSHOT_INSTALLED" "${SERVER_LOG[$f1]}"; then fail "follower $f1 needed a snapshot (expected log catch-up)"; else pass "caught up from the log, no snapshot"; fi
 wait_healthy 10 "${nodes[@]}" && pass "all healthy at the end" || fail "not all healthy at the end"
 summary failover

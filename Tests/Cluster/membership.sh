@@ -14,6 +14,7 @@ cluster_init membership
 cluster_start n1 n2 n3
 wait_one_leader 10 n1 n2 n3 >/dev/null || die "no single leader"
 put_many n1 base/ 50 2 || fail "initial puts"
+reconfig_settle
 
 # member_field NAME FIELD#: from etcdctl's simple member list
 #   (ID, status, name, peer URLs, client URLs, is learner), found by NAME's peer URL
@@ -72,10 +73,7 @@ serving "after promoting n4"
 # 2. remove n1.
 id1=$(member_field n1 1)
 if out=$(cctl member remove "$id1" 2>&1); then pass "member remove n1"; else fail "member remove n1: $out"; fi
-# etcd's removed member stops itself; kvd's is stopped here either way.
-for ((i = 0; i < 50; i++)); do node_running n1 || break; sleep 0.1; done
-if node_running n1; then log "NOTE: removed member n1 still running 5 s after its removal (etcd exits)"; fi
-node_stop n1
+expect_removed_exit n1
 expect_eq "members after removing n1" "n2 n3 n4" "$(member_names)"
 wait_one_leader 10 n2 n3 n4 >/dev/null && pass "one leader among n2 n3 n4" || fail "no single leader among n2 n3 n4"
 serving "after removing n1"

@@ -39,7 +39,7 @@ serving() {
 }
 
 # etcd refuses reconfiguration until the leader has been connected to a quorum for 5 s.
-[[ $(basename "$KVD_BIN") == etcd ]] && sleep 5
+reconfig_settle
 leader=$(wait_one_leader 10 "${nodes[@]}") || die "no single leader"
 read -r follower _ <<<"$(others "$leader" "${nodes[@]}")"
 # lctl ARGS...: etcdctl through the leader only (refusals must not depend on forwarding).

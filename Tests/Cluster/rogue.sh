@@ -7,7 +7,7 @@
 #   - n4 is added as a learner, then started with the rogue peer certificate and key
 #     (trusting the right CA, as a misconfigured or malicious host would): it receives
 #     no data, the member stays "unstarted", the cluster keeps its members, one leader,
-#     and keeps serving writes. Then the same with n4 trusting only the rogue CA.
+#     and keeps serving writes. Then the same with n4 trusting only the rogue CA (not with QUICK=1).
 #   - n4 joins as a learner with the good certificate, then restarts on its data dir
 #     with the rogue one: the members no longer send it anything.
 set -uo pipefail
@@ -17,6 +17,7 @@ nodes=(n1 n2 n3)
 cluster_start "${nodes[@]}"
 wait_one_leader 10 "${nodes[@]}" >/dev/null || die "no single leader"
 put_many n1 base/ 30 2 || fail "initial puts"
+reconfig_settle
 
 # tls_probe PORT CERT_PREFIX|none: 0 if a TLS session with that client certificate is accepted.
 tls_probe() {
@@ -69,7 +70,7 @@ try_rogue() {
     rm -rf "${SERVER_DATA[n4]}"
 }
 try_rogue "rogue cert, right CA" "$PKI/etcd/ca.crt"
-try_rogue "rogue cert, rogue CA" "$PKI/rogue/ca.crt"
+[[ ${QUICK:-0} == 1 ]] || try_rogue "rogue cert, rogue CA" "$PKI/rogue/ca.crt"
 
 # A learner that joined with the good certificate, restarted (existing data dir, so no
 # start-up check against the peers) with the rogue one: it must receive nothing new.

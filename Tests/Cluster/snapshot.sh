@@ -16,10 +16,10 @@ log "stopping follower $f1 (SIGTERM), then 320 writes through $leader and $f2"
 node_stop "$f1"
 put_many "$leader" snap/a/ 200 4 || fail "puts through the leader while $f1 is down"
 put_many "$f2" snap/b/ 120 4 || fail "puts through follower $f2 while $f1 is down"
-if grep -q "recorded snapshot" "${SERVER_LOG[$leader]}"; then pass "leader recorded a snapshot"; else fail "leader $leader logged no 'recorded snapshot' after 340 writes with --snapshot-count 50"; fi
+if grep -qE "$LOG_SNAPSHOT_RECORDED" "${SERVER_LOG[$leader]}"; then pass "leader recorded a snapshot"; else fail "leader $leader logged no 'recorded snapshot' after 340 writes with --snapshot-count 50"; fi
 node_restart "$f1"
 if wait_caught_up 30 "$f1" snap/ 320; then pass "follower $f1 caught up (320 keys)"; else fail "follower $f1 did not catch up: $(count_keys "$f1" snap/ serializable) of 320 keys"; fi
-if grep -q "installed snapshot" "${SERVER_LOG[$f1]}"; then pass "follower $f1 installed a snapshot"
+if grep -qE "$LOG_SNAPSHOT_INSTALLED" "${SERVER_LOG[$f1]}"; then pass "follower $f1 installed a snapshot"
 else fail "follower $f1 did not log 'installed snapshot'"; grep -E "snapshot" "${SERVER_LOG[$f1]}" "${SERVER_LOG[$leader]}" | tail -n 10 | sed 's/^/    /' >&2; fi
 expect_eq "follower $f1 holds every snap/a key" 0 "$(check_keys "$f1" snap/a/ 200)"
 expect_eq "follower $f1 holds every snap/b key" 0 "$(check_keys "$f1" snap/b/ 120)"
