@@ -74,6 +74,22 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     set {request = .memberAttributes(newValue)}
   }
 
+  public var leaseGrant: Etcdserverpb_LeaseGrantRequest {
+    get {
+      if case .leaseGrant(let v)? = request {return v}
+      return Etcdserverpb_LeaseGrantRequest()
+    }
+    set {request = .leaseGrant(newValue)}
+  }
+
+  public var leaseRevoke: Etcdserverpb_LeaseRevokeRequest {
+    get {
+      if case .leaseRevoke(let v)? = request {return v}
+      return Etcdserverpb_LeaseRevokeRequest()
+    }
+    set {request = .leaseRevoke(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -82,6 +98,8 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     case txn(Etcdserverpb_TxnRequest)
     case compaction(Etcdserverpb_CompactionRequest)
     case memberAttributes(Kvdpb_MemberAttributes)
+    case leaseGrant(Etcdserverpb_LeaseGrantRequest)
+    case leaseRevoke(Etcdserverpb_LeaseRevokeRequest)
 
   }
 
@@ -171,7 +189,7 @@ fileprivate nonisolated let _protobuf_package = "kvdpb"
 
 nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InternalRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -245,6 +263,32 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
           self.request = .memberAttributes(v)
         }
       }()
+      case 7: try {
+        var v: Etcdserverpb_LeaseGrantRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .leaseGrant(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .leaseGrant(v)
+        }
+      }()
+      case 8: try {
+        var v: Etcdserverpb_LeaseRevokeRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .leaseRevoke(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .leaseRevoke(v)
+        }
+      }()
       default: break
       }
     }
@@ -278,6 +322,14 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
     case .memberAttributes?: try {
       guard case .memberAttributes(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .leaseGrant?: try {
+      guard case .leaseGrant(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .leaseRevoke?: try {
+      guard case .leaseRevoke(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     }()
     case nil: break
     }

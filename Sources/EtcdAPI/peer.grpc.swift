@@ -62,11 +62,25 @@ public enum Kvdpb_Peer: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "LeaseQuery" metadata.
+        public enum LeaseQuery: Sendable {
+            /// Request type for "LeaseQuery".
+            public typealias Input = Kvdpb_LeaseQueryRequest
+            /// Response type for "LeaseQuery".
+            public typealias Output = Kvdpb_LeaseQueryResponse
+            /// Descriptor for "LeaseQuery".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "kvdpb.Peer"),
+                method: "LeaseQuery",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "kvdpb.Peer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SendMessages.descriptor,
             SendSnapshot.descriptor,
-            ClusterInfo.descriptor
+            ClusterInfo.descriptor,
+            LeaseQuery.descriptor
         ]
     }
 }
@@ -149,6 +163,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.StreamingServerRequest<Kvdpb_ClusterInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_ClusterInfoResponse>
+
+        /// Handle the "LeaseQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+        /// > alone tracks deadlines.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Kvdpb_LeaseQueryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Kvdpb_LeaseQueryResponse` messages.
+        func leaseQuery(
+            request: GRPCCore.StreamingServerRequest<Kvdpb_LeaseQueryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_LeaseQueryResponse>
     }
 
     /// Service protocol for the "kvdpb.Peer" service.
@@ -215,6 +248,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.ServerRequest<Kvdpb_ClusterInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse>
+
+        /// Handle the "LeaseQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+        /// > alone tracks deadlines.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_LeaseQueryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Kvdpb_LeaseQueryResponse` message.
+        func leaseQuery(
+            request: GRPCCore.ServerRequest<Kvdpb_LeaseQueryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse>
     }
 
     /// Simple service protocol for the "kvdpb.Peer" service.
@@ -279,6 +331,25 @@ extension Kvdpb_Peer {
             request: Kvdpb_ClusterInfoRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Kvdpb_ClusterInfoResponse
+
+        /// Handle the "LeaseQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+        /// > alone tracks deadlines.
+        ///
+        /// - Parameters:
+        ///   - request: A `Kvdpb_LeaseQueryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Kvdpb_LeaseQueryResponse` to respond with.
+        func leaseQuery(
+            request: Kvdpb_LeaseQueryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Kvdpb_LeaseQueryResponse
     }
 }
 
@@ -314,6 +385,17 @@ extension Kvdpb_Peer.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_ClusterInfoResponse>(),
             handler: { request, context in
                 try await self.clusterInfo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Kvdpb_Peer.Method.LeaseQuery.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_LeaseQueryRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_LeaseQueryResponse>(),
+            handler: { request, context in
+                try await self.leaseQuery(
                     request: request,
                     context: context
                 )
@@ -357,6 +439,17 @@ extension Kvdpb_Peer.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func leaseQuery(
+        request: GRPCCore.StreamingServerRequest<Kvdpb_LeaseQueryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_LeaseQueryResponse> {
+        let response = try await self.leaseQuery(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -394,6 +487,19 @@ extension Kvdpb_Peer.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse> {
         return GRPCCore.ServerResponse<Kvdpb_ClusterInfoResponse>(
             message: try await self.clusterInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func leaseQuery(
+        request: GRPCCore.ServerRequest<Kvdpb_LeaseQueryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse> {
+        return GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse>(
+            message: try await self.leaseQuery(
                 request: request.message,
                 context: context
             ),
@@ -481,6 +587,30 @@ extension Kvdpb_Peer {
             deserializer: some GRPCCore.MessageDeserializer<Kvdpb_ClusterInfoResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_ClusterInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LeaseQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+        /// > alone tracks deadlines.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_LeaseQueryRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_LeaseQueryRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_LeaseQueryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseQuery<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_LeaseQueryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_LeaseQueryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_LeaseQueryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_LeaseQueryResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -604,6 +734,41 @@ extension Kvdpb_Peer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "LeaseQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+        /// > alone tracks deadlines.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_LeaseQueryRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_LeaseQueryRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_LeaseQueryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func leaseQuery<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_LeaseQueryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_LeaseQueryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_LeaseQueryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_LeaseQueryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Kvdpb_Peer.Method.LeaseQuery.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -695,6 +860,36 @@ extension Kvdpb_Peer.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_ClusterInfoRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_ClusterInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseQuery" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+    /// > alone tracks deadlines.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Kvdpb_LeaseQueryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseQuery<Result>(
+        request: GRPCCore.ClientRequest<Kvdpb_LeaseQueryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_LeaseQueryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseQuery(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_LeaseQueryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_LeaseQueryResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -802,6 +997,40 @@ extension Kvdpb_Peer.ClientProtocol {
             metadata: metadata
         )
         return try await self.clusterInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseQuery" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lease keep-alives and TTL queries reaching a follower are answered by the leader, which
+    /// > alone tracks deadlines.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseQuery<Result>(
+        _ message: Kvdpb_LeaseQueryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_LeaseQueryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Kvdpb_LeaseQueryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.leaseQuery(
             request: request,
             options: options,
             onResponse: handleResponse

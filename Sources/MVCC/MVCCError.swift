@@ -4,8 +4,10 @@ package enum MVCCError: Error, Equatable, Sendable {
     case compacted
     /// The requested revision is above the current one.
     case futureRevision
-    /// A Put names a lease that does not exist.
+    /// A Put or a revoke names a lease that does not exist.
     case leaseNotFound(LeaseID)
+    /// A grant names a lease ID already in use.
+    case leaseExists(LeaseID)
     /// `ignore_value` / `ignore_lease` on a key that does not exist.
     case keyNotFound
     /// Storage failed underneath; carries RocksDB's message.

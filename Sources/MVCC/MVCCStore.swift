@@ -13,12 +13,15 @@ package final class MVCCStore: @unchecked Sendable {
     // @unchecked: `published` is behind a Mutex; the writer-only fields are touched only by the
     // single writer (the caller of `apply`), which the type's contract above requires.
 
-    package static let columnFamilies = ["kv", "key_index", "meta"]
+    package static let columnFamilies = ["kv", "key_index", "meta", "lease"]
 
     let database: Database
     let kv: ColumnFamily
     let keyIndex: ColumnFamily
     let meta: ColumnFamily
+    let lease: ColumnFamily
+    /// Applied leases; written by the single writer, read by any thread.
+    private let leases = Mutex(LeaseTable())
 
     /// What readers may see: only revisions whose writes are durable.
     private let published: Mutex<Revisions>
@@ -44,9 +47,29 @@ package final class MVCCStore: @unchecked Sendable {
         kv = database.columnFamily("kv")
         keyIndex = database.columnFamily("key_index")
         meta = database.columnFamily("meta")
+        lease = database.columnFamily("lease")
         let stored = try Self.readRevisions(database, meta)
         writer = stored
         published = Mutex(stored)
+        try reloadLeases()
+    }
+
+    private func reloadLeases() throws(MVCCError) {
+        let table = try mapStorage { try LeaseTable.load(store: self) }
+        leases.withLock { $0 = table }
+    }
+
+    /// Every granted lease with its attached keys.
+    package func leaseRecords() -> [LeaseRecord] {
+        leases.withLock { Array($0.records.values) }
+    }
+
+    package func leaseRecord(_ id: LeaseID) -> LeaseRecord? {
+        leases.withLock { $0.records[id] }
+    }
+
+    func leaseExists(_ id: LeaseID) -> Bool {
+        leases.withLock { $0.records[id] != nil }
     }
 
     private static func readRevisions(_ database: Database, _ meta: ColumnFamily) throws(MVCCError) -> Revisions {
@@ -66,6 +89,7 @@ package final class MVCCStore: @unchecked Sendable {
         let stored = try Self.readRevisions(database, meta)
         writer = stored
         published.withLock { $0 = stored }
+        try reloadLeases()
     }
 
     /// The marker stored with the last applied request, if any.
@@ -97,8 +121,7 @@ package final class MVCCStore: @unchecked Sendable {
     package func apply(
         _ requests: [WriteRequest],
         markers: [[UInt8]]? = nil,
-        sync: Bool,
-        leaseExists: @escaping (LeaseID) -> Bool = { _ in false }
+        sync: Bool
     ) -> (results: [Result<WriteResult, MVCCError>], events: [Event]) {
         precondition(markers == nil || markers!.count == requests.count, "one marker per request")
         var results: [Result<WriteResult, MVCCError>] = []
@@ -106,7 +129,7 @@ package final class MVCCStore: @unchecked Sendable {
         var events: [Event] = []
         for (position, request) in requests.enumerated() {
             do {
-                let (result, requestEvents) = try applyOne(request, marker: markers?[position], leaseExists: leaseExists)
+                let (result, requestEvents) = try applyOne(request, marker: markers?[position])
                 results.append(.success(result))
                 events.append(contentsOf: requestEvents)
             } catch let error as MVCCError {
@@ -141,13 +164,28 @@ package final class MVCCStore: @unchecked Sendable {
         }
     }
 
-    private func applyOne(_ request: WriteRequest, marker: [UInt8]?, leaseExists: @escaping (LeaseID) -> Bool) throws -> (WriteResult, [Event]) {
+    private func applyOne(_ request: WriteRequest, marker: [UInt8]?) throws -> (WriteResult, [Event]) {
         if case .compact(let revision, _) = request {
             return (.compact(try compact(to: revision, marker: marker)), [])
         }
-        let txn = TxnWriter(store: self, beginRevision: writer.current, compacted: writer.compacted, leaseExists: leaseExists)
+        let txn = TxnWriter(store: self, beginRevision: writer.current, compacted: writer.compacted, leaseExists: { [self] in leaseExists($0) })
         let result: WriteResult
+        var grant: LeaseRecord?
+        var revoked: LeaseID?
         switch request {
+        case .leaseGrant(let id, let ttl):
+            if leaseExists(id) { throw MVCCError.leaseExists(id) }
+            txn.batch.put(lease, LeaseTable.key(id), Revision(ttl).bytesBigEndian)
+            grant = LeaseRecord(id: id, ttlSeconds: ttl, keys: [])
+            result = .leaseGrant(LeaseGrantResult(id: id, ttlSeconds: ttl, headerRevision: writer.current))
+        case .leaseRevoke(let id):
+            guard let record = leases.withLock({ $0.records[id] }) else { throw MVCCError.leaseNotFound(id) }
+            for key in record.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                _ = try txn.deleteRange(DeleteRangeRequest(range: .key(key)))
+            }
+            txn.batch.delete(lease, LeaseTable.key(id))
+            revoked = id
+            result = .leaseRevoke(headerRevision: txn.hasChanges ? txn.revision : writer.current)
         case .put(let put):
             try txn.checkPut(put)
             result = .put(try txn.put(put))
@@ -168,7 +206,15 @@ package final class MVCCStore: @unchecked Sendable {
         if txn.hasChanges {
             writer.current = txn.revision
         }
-        return (result, txn.events)
+        let events = txn.events
+        leases.withLock { table in
+            if let grant { table.records[grant.id] = grant }
+            for event in events {
+                table.reattach(event.keyValue.key, from: event.prevKV?.lease, to: event.kind == .put ? event.keyValue.lease : nil)
+            }
+            if let revoked { table.records.removeValue(forKey: revoked) }
+        }
+        return (result, events)
     }
 
     /// Removes history below `revision`, keeping each key's version live at `revision` (etcd

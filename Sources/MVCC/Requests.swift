@@ -169,6 +169,9 @@ package enum WriteRequest: Sendable, Equatable {
     case deleteRange(DeleteRangeRequest)
     case txn(TxnRequest)
     case compact(Revision, physical: Bool)
+    case leaseGrant(LeaseID, ttlSeconds: Int64)
+    /// Revokes the lease and deletes every key attached to it, in one revision.
+    case leaseRevoke(LeaseID)
 }
 
 package enum WriteResult: Sendable, Equatable {
@@ -176,6 +179,14 @@ package enum WriteResult: Sendable, Equatable {
     case deleteRange(DeleteRangeResult)
     case txn(TxnResult)
     case compact(CompactResult)
+    case leaseGrant(LeaseGrantResult)
+    case leaseRevoke(headerRevision: Revision)
+}
+
+package struct LeaseGrantResult: Sendable, Equatable {
+    package var id: LeaseID
+    package var ttlSeconds: Int64
+    package var headerRevision: Revision
 }
 
 /// One change to the key space, in revision order: what watchers will consume.

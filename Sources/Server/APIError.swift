@@ -13,6 +13,8 @@ package enum APIError: Error, Equatable, Sendable {
     case compacted
     case futureRevision
     case leaseNotFound
+    case leaseExists
+    case leaseTTLTooLarge
     case requestTooLarge
     case tooManyRequests
     case stopped
@@ -44,6 +46,8 @@ package enum APIError: Error, Equatable, Sendable {
         case .compacted: RPCError(code: .outOfRange, message: "etcdserver: mvcc: required revision has been compacted")
         case .futureRevision: RPCError(code: .outOfRange, message: "etcdserver: mvcc: required revision is a future revision")
         case .leaseNotFound: RPCError(code: .notFound, message: "etcdserver: requested lease not found")
+        case .leaseExists: RPCError(code: .failedPrecondition, message: "etcdserver: lease already exists")
+        case .leaseTTLTooLarge: RPCError(code: .outOfRange, message: "etcdserver: too large lease TTL")
         case .requestTooLarge: RPCError(code: .invalidArgument, message: "etcdserver: request is too large")
         case .tooManyRequests: RPCError(code: .resourceExhausted, message: "etcdserver: too many requests")
         case .stopped: RPCError(code: .unavailable, message: "etcdserver: server stopped")
@@ -74,6 +78,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .compacted: self = .compacted
         case .futureRevision: self = .futureRevision
         case .leaseNotFound: self = .leaseNotFound
+        case .leaseExists: self = .leaseExists
         case .keyNotFound: self = .keyNotFound
         case .storage(let message): self = .storage(message)
         }

@@ -87,6 +87,9 @@ package final class Member: Sendable {
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
             ClusterService(loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken),
+            LeaseService(loop: loop, store: store, header: header, peerTLS: configuration.peerTLS.map {
+                PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
+            }),
             WatchService(hub: hub, header: header, hasLeader: { [loop] in
                 let (leader, seen) = loop.facts.withLock { ($0.leader, $0.lastLeaderSeen) }
                 // etcd ends "hasleader" streams after three election timeouts without a leader.

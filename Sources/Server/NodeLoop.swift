@@ -85,6 +85,7 @@ final class NodeLoop: @unchecked Sendable {
     private let onApplied: @Sendable ([Event]) -> Void
     private let onSnapshotInstalled: @Sendable () -> Void
     let requestIDs: RequestIDs
+    let leases: LeaseKeeper
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
 
@@ -125,6 +126,7 @@ final class NodeLoop: @unchecked Sendable {
         self.onApplied = onApplied
         self.appliedIndex = appliedIndex
         requestIDs = RequestIDs(memberID: settings.memberID)
+        leases = LeaseKeeper(electionTimeoutMillis: Int64(settings.electionTicks) * Int64(settings.tickInterval.components.seconds * 1000 + settings.tickInterval.components.attoseconds / 1_000_000_000_000_000))
         lastSnapshotIndex = logStore.latestSnapshot.index
         var config = Config(id: NodeID(settings.memberID.value))
         config.electionTicks = settings.electionTicks
@@ -197,6 +199,7 @@ final class NodeLoop: @unchecked Sendable {
                 node.tick()
                 nextTick = now < nextTick + settings.tickInterval ? nextTick + settings.tickInterval : now + settings.tickInterval
                 expireWaiters(now)
+                proposeLeaseRevocations()
             }
             for input in inputs { handle(input, now: now) }
             proposeQueued()
@@ -314,6 +317,20 @@ final class NodeLoop: @unchecked Sendable {
         completeReads()
     }
 
+    /// The leader revokes expired leases through Raft, so every member deletes the same keys.
+    private func proposeLeaseRevocations() {
+        for id in leases.takeExpired() {
+            var revoke = Etcdserverpb_LeaseRevokeRequest()
+            revoke.id = id.value
+            var request = Kvdpb_InternalRequest()
+            request.id = requestIDs.make()
+            request.leaseRevoke = revoke
+            guard let data = try? request.serializedBytes() as [UInt8] else { continue }  // a built message always encodes
+            unproposed.append((request.id, data))
+            logger.info("lease expired; revoking", metadata: ["lease": "\(String(id.value, radix: 16))"])
+        }
+    }
+
     private func noteLeader(_ soft: SoftState) {
         if soft.leader != lastLeader {
             if soft.leader != .none { leaderChanges += 1 }
@@ -325,6 +342,13 @@ final class NodeLoop: @unchecked Sendable {
             }
             readsByContext.removeAll()
             lastLeader = soft.leader
+        }
+        // Only the leader tracks lease deadlines; a new leader restarts every lease's clock.
+        let leading = soft.role == .leader
+        if leading && !leases.isLeader {
+            leases.promote(store.leaseRecords())
+        } else if !leading && leases.isLeader {
+            leases.demote()
         }
     }
 
@@ -377,6 +401,13 @@ final class NodeLoop: @unchecked Sendable {
         func flush() {
             guard !requests.isEmpty else { return }
             let (results, events) = store.apply(requests, markers: markers, sync: false)
+            for (request, result) in zip(requests, results) {
+                switch (request, result) {
+                case (.leaseGrant(let id, let ttl), .success): leases.granted(id, ttlSeconds: ttl)
+                case (.leaseRevoke(let id), .success), (.leaseRevoke(let id), .failure(.leaseNotFound)): leases.revoked(id)
+                default: break
+                }
+            }
             onApplied(events)
             for (id, result) in zip(ids, results) {
                 proposalWaiters.removeValue(forKey: id)?.0.resume(returning: result.map { Optional($0) }.mapError(APIError.init))

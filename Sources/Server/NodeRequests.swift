@@ -105,6 +105,20 @@ extension NodeLoop {
     }
 }
 
+extension NodeLoop {
+    /// The leader's view of a lease (keep-alive when `renew`), for local and forwarded requests.
+    func answerLease(_ id: LeaseID, renew: Bool) -> LeaseAnswer {
+        guard leases.isLeader else { return LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
+        guard let record = store.leaseRecord(id) else { return LeaseAnswer(isLeader: true, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
+        if renew {
+            let renewed = leases.renew(id, ttlSeconds: record.ttlSeconds)
+            return LeaseAnswer(isLeader: true, found: renewed, ttlSeconds: renewed ? record.ttlSeconds : 0, grantedTTLSeconds: record.ttlSeconds)
+        }
+        let remaining = leases.remainingSeconds(id) ?? record.ttlSeconds
+        return LeaseAnswer(isLeader: true, found: true, ttlSeconds: remaining, grantedTTLSeconds: record.ttlSeconds)
+    }
+}
+
 /// Routes what the peer transport receives and reports into the node loop's inbox.
 struct NodeInbox: PeerInbox, PeerStatusSink {
     let loop: NodeLoop
@@ -129,6 +143,10 @@ struct NodeInbox: PeerInbox, PeerStatusSink {
 
     func reportUnreachable(_ id: NodeID) {
         loop.submit(.unreachable(id))
+    }
+
+    func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer {
+        loop.answerLease(LeaseID(id), renew: renew)
     }
 
     func reportSnapshot(to id: NodeID, failed: Bool) {

@@ -162,6 +162,8 @@ extension WriteRequest {
         case .deleteRange(let delete): self = .deleteRange(DeleteRangeRequest(delete))
         case .txn(let txn): self = .txn(TxnRequest(txn))
         case .compaction(let compaction): self = .compact(Revision(compaction.revision), physical: compaction.physical)
+        case .leaseGrant(let grant): self = .leaseGrant(LeaseID(grant.id), ttlSeconds: grant.ttl)
+        case .leaseRevoke(let revoke): self = .leaseRevoke(LeaseID(revoke.id))
         case .memberAttributes, nil: return nil
         }
     }

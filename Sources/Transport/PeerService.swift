@@ -100,6 +100,16 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         return response
     }
 
+    func leaseQuery(request: Kvdpb_LeaseQueryRequest, context: ServerContext) async throws -> Kvdpb_LeaseQueryResponse {
+        let answer = inbox.queryLease(request.id, renew: request.renew)
+        var response = Kvdpb_LeaseQueryResponse()
+        response.isLeader = answer.isLeader
+        response.found = answer.found
+        response.ttl = answer.ttlSeconds
+        response.grantedTtl = answer.grantedTTLSeconds
+        return response
+    }
+
     private func checkCluster(_ remote: UInt64, from: UInt64) throws {
         guard remote == clusterID else {
             logger.error("refused a peer of another cluster", metadata: [

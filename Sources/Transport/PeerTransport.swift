@@ -129,6 +129,23 @@ package final class PeerTransport: Sendable {
         }
     }
 
+    /// Forwards a lease keep-alive or TTL query to the leader at `address`.
+    package static func queryLease(at address: PeerAddress, tls: PeerTLS?, id: Int64, renew: Bool, timeout: Duration) async throws -> LeaseAnswer {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
+        )
+        return try await withGRPCClient(transport: transport) { client in
+            var options = CallOptions.defaults
+            options.timeout = timeout
+            var request = Kvdpb_LeaseQueryRequest()
+            request.id = id
+            request.renew = renew
+            let response = try await Kvdpb_Peer.Client(wrapping: client).leaseQuery(request, options: options)
+            return LeaseAnswer(isLeader: response.isLeader, found: response.found, ttlSeconds: response.ttl, grantedTTLSeconds: response.grantedTtl)
+        }
+    }
+
     private func serverTransport(_ address: PeerAddress) throws -> HTTP2ServerTransport.Posix {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = PeerSender.batchBytesMax + 4 * 1024 * 1024

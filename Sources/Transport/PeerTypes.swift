@@ -43,6 +43,24 @@ package protocol PeerInbox: Sendable {
     func isMember(_ id: NodeID) -> Bool
     /// The members and their peer URLs, for a member joining an existing cluster.
     func peerMembers() -> [PeerMemberInfo]
+    /// A keep-alive or TTL query forwarded by a follower (only the leader tracks deadlines).
+    func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer
+}
+
+/// The leader's answer about one lease.
+package struct LeaseAnswer: Sendable, Equatable {
+    package var isLeader: Bool
+    package var found: Bool
+    /// Seconds left (after a renewal: the full TTL).
+    package var ttlSeconds: Int64
+    package var grantedTTLSeconds: Int64
+
+    package init(isLeader: Bool, found: Bool, ttlSeconds: Int64, grantedTTLSeconds: Int64) {
+        self.isLeader = isLeader
+        self.found = found
+        self.ttlSeconds = ttlSeconds
+        self.grantedTTLSeconds = grantedTTLSeconds
+    }
 }
 
 /// One member as a joining member learns it.

@@ -222,3 +222,39 @@ extension MVCCStore {
         #expect(events[1].prevKV?.value == b("2"))
     }
 }
+
+@Suite struct MVCCLeaseTests {
+    @Test func revokeDeletesAttachedKeysInOneRevisionAndAttachmentsSurviveReopen() throws {
+        let path = NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+        do {
+            let store = try openStore(path)
+            var leased = PutRequest(key: b("a"), value: b("1"))
+            leased.lease = LeaseID(5)
+            #expect(store.write(.put(leased)) == .failure(.leaseNotFound(LeaseID(5))))
+            guard case .success(.leaseGrant(let grant)) = store.write(.leaseGrant(LeaseID(5), ttlSeconds: 10)) else {
+                Issue.record("grant failed")
+                return
+            }
+            #expect(grant.headerRevision == Revision(1))  // a grant takes no revision
+            #expect(store.write(.leaseGrant(LeaseID(5), ttlSeconds: 10)) == .failure(.leaseExists(LeaseID(5))))
+            _ = store.write(.put(leased))
+            leased.key = b("b")
+            _ = store.write(.put(leased))
+            store.put("c", "unleased")
+            // Re-putting "b" without a lease detaches it.
+            store.put("b", "2")
+            #expect(store.leaseRecord(LeaseID(5))?.keys == [b("a")])
+        }
+        let store = try openStore(path)
+        #expect(store.leaseRecord(LeaseID(5))?.keys == [b("a")])
+        let before = store.currentRevision
+        let (_, events) = store.apply([.leaseRevoke(LeaseID(5))], sync: true)
+        #expect(events.map(\.kind) == [.delete])
+        #expect(events.first?.prevKV?.lease == LeaseID(5))
+        #expect(store.currentRevision == before.next)
+        #expect(try store.get("a") == nil)
+        #expect(try store.get("b")?.value == b("2"))
+        #expect(store.leaseRecord(LeaseID(5)) == nil)
+        #expect(store.write(.leaseRevoke(LeaseID(5))) == .failure(.leaseNotFound(LeaseID(5))))
+    }
+}
