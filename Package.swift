@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),
         .target(name: "MVCC", dependencies: ["Storage"], swiftSettings: strictSettings),
+        .target(name: "Lease", swiftSettings: strictSettings),
         .target(
             name: "EtcdAPI",
             dependencies: [
@@ -65,7 +66,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Storage", "MVCC", "EtcdAPI", "Raft", "Transport",
+                "Storage", "MVCC", "Lease", "EtcdAPI", "Raft", "Transport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -109,9 +110,24 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strictSettings),
-        .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Storage"], swiftSettings: strictSettings),
+        .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server", "KVClient", "EtcdAPI"], swiftSettings: strictSettings),
+        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
+        // etcd's tools/benchmark request shapes against any etcd-compatible cluster (scripts/bench-cluster.sh).
+        .executableTarget(
+            name: "LoadGenerator",
+            dependencies: [
+                "EtcdAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/LoadGenerator",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "WritePathBenchmarks",
             dependencies: [
