@@ -113,6 +113,9 @@ let package = Package(
         .testTarget(
             name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Storage"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "TransportTests", dependencies: ["Transport", "Raft", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server", "KVClient", "EtcdAPI"], swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),

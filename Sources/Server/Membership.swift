@@ -23,6 +23,10 @@ struct Membership: Sendable, Equatable {
 
     static let family = "cluster"
     static let membersKey = Array("members".utf8)
+    /// The identity lives with the member's own Raft state, not in `cluster`: the `cluster` family
+    /// is part of the snapshot image, and installing a leader's image must not make this member
+    /// take the leader's ID.
+    static let identityFamily = "raft_state"
     static let identityKey = Array("identity".utf8)
 
     func member(_ id: MemberID) -> MemberRecord? { members.first { $0.id == id } }
@@ -71,13 +75,13 @@ struct Membership: Sendable, Equatable {
 
     /// The cluster ID and this member's ID, fixed at first start.
     static func loadIdentity(from database: Database) throws -> (cluster: MemberID, member: MemberID)? {
-        guard let bytes = try database.get(database.columnFamily(family), identityKey), bytes.count == 16 else { return nil }
+        guard let bytes = try database.get(database.columnFamily(identityFamily), identityKey), bytes.count == 16 else { return nil }
         let cluster = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let member = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return (MemberID(cluster), MemberID(member))
     }
 
     static func saveIdentity(cluster: MemberID, member: MemberID, into batch: WriteBatch, database: Database) {
-        batch.put(database.columnFamily(family), identityKey, RaftLogStore.key(LogIndex(cluster.value)) + RaftLogStore.key(LogIndex(member.value)))
+        batch.put(database.columnFamily(identityFamily), identityKey, RaftLogStore.key(LogIndex(cluster.value)) + RaftLogStore.key(LogIndex(member.value)))
     }
 }

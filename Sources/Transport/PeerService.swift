@@ -25,21 +25,7 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
                 logger.warning("dropped messages from a member not in the cluster", metadata: ["from": "\(String(batch.from, radix: 16))"])
                 continue
             }
-            var messages: [Message] = []
-            messages.reserveCapacity(batch.messages.count)
-            for encoded in batch.messages {
-                do {
-                    let message = try Message(decoding: Array(encoded))
-                    guard message.from == sender else {
-                        logger.warning("dropped a message whose sender does not match its stream", metadata: ["stream": "\(sender)", "from": "\(message.from)"])
-                        continue
-                    }
-                    messages.append(message)
-                } catch {
-                    logger.error("dropped an undecodable peer message", metadata: ["from": "\(sender)", "error": "\(error)"])
-                }
-            }
-            inbox.deliver(messages)
+            inbox.deliver(acceptedMessages(batch.messages, streamSender: sender))
             summary.batches += 1
         }
         return summary
@@ -108,6 +94,35 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         response.ttl = answer.ttlSeconds
         response.grantedTtl = answer.grantedTTLSeconds
         return response
+    }
+
+    /// Decodes one batch from `streamSender`'s stream, dropping (and logging) what must not reach Raft.
+    ///
+    /// A message normally comes from the member whose stream carries it. Forwarded proposals,
+    /// ReadIndex requests and leader transfers keep their origin instead (the core answers the
+    /// origin directly), and a member that has just lost leadership forwards such a message once
+    /// more: those are accepted from any member of the cluster.
+    func acceptedMessages(_ encodedMessages: [Data], streamSender: NodeID) -> [Message] {
+        var messages: [Message] = []
+        messages.reserveCapacity(encodedMessages.count)
+        for encoded in encodedMessages {
+            let message: Message
+            do {
+                message = try Message(decoding: Array(encoded))
+            } catch {
+                logger.error("dropped an undecodable peer message", metadata: ["from": "\(streamSender)", "error": "\(error)"])
+                continue
+            }
+            let forwardable = message.type == .propose || message.type == .readIndex || message.type == .transferLeader
+            guard message.from == streamSender || (forwardable && inbox.isMember(message.from)) else {
+                logger.warning("dropped a message whose sender does not match its stream", metadata: [
+                    "stream": "\(streamSender)", "from": "\(message.from)", "type": "\(message.type)",
+                ])
+                continue
+            }
+            messages.append(message)
+        }
+        return messages
     }
 
     private func checkCluster(_ remote: UInt64, from: UInt64) throws {
