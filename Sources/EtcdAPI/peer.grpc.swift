@@ -75,12 +75,26 @@ public enum Kvdpb_Peer: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "MemberPromote" metadata.
+        public enum MemberPromote: Sendable {
+            /// Request type for "MemberPromote".
+            public typealias Input = Kvdpb_MemberPromoteRequest
+            /// Response type for "MemberPromote".
+            public typealias Output = Kvdpb_MemberPromoteResponse
+            /// Descriptor for "MemberPromote".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "kvdpb.Peer"),
+                method: "MemberPromote",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "kvdpb.Peer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SendMessages.descriptor,
             SendSnapshot.descriptor,
             ClusterInfo.descriptor,
-            LeaseQuery.descriptor
+            LeaseQuery.descriptor,
+            MemberPromote.descriptor
         ]
     }
 }
@@ -182,6 +196,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.StreamingServerRequest<Kvdpb_LeaseQueryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_LeaseQueryResponse>
+
+        /// Handle the "MemberPromote" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+        /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Kvdpb_MemberPromoteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Kvdpb_MemberPromoteResponse` messages.
+        func memberPromote(
+            request: GRPCCore.StreamingServerRequest<Kvdpb_MemberPromoteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_MemberPromoteResponse>
     }
 
     /// Service protocol for the "kvdpb.Peer" service.
@@ -267,6 +300,25 @@ extension Kvdpb_Peer {
             request: GRPCCore.ServerRequest<Kvdpb_LeaseQueryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse>
+
+        /// Handle the "MemberPromote" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+        /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_MemberPromoteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Kvdpb_MemberPromoteResponse` message.
+        func memberPromote(
+            request: GRPCCore.ServerRequest<Kvdpb_MemberPromoteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Kvdpb_MemberPromoteResponse>
     }
 
     /// Simple service protocol for the "kvdpb.Peer" service.
@@ -350,6 +402,25 @@ extension Kvdpb_Peer {
             request: Kvdpb_LeaseQueryRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Kvdpb_LeaseQueryResponse
+
+        /// Handle the "MemberPromote" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+        /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+        ///
+        /// - Parameters:
+        ///   - request: A `Kvdpb_MemberPromoteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Kvdpb_MemberPromoteResponse` to respond with.
+        func memberPromote(
+            request: Kvdpb_MemberPromoteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Kvdpb_MemberPromoteResponse
     }
 }
 
@@ -401,6 +472,17 @@ extension Kvdpb_Peer.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Kvdpb_Peer.Method.MemberPromote.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_MemberPromoteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_MemberPromoteResponse>(),
+            handler: { request, context in
+                try await self.memberPromote(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -445,6 +527,17 @@ extension Kvdpb_Peer.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_LeaseQueryResponse> {
         let response = try await self.leaseQuery(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func memberPromote(
+        request: GRPCCore.StreamingServerRequest<Kvdpb_MemberPromoteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_MemberPromoteResponse> {
+        let response = try await self.memberPromote(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -500,6 +593,19 @@ extension Kvdpb_Peer.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse> {
         return GRPCCore.ServerResponse<Kvdpb_LeaseQueryResponse>(
             message: try await self.leaseQuery(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func memberPromote(
+        request: GRPCCore.ServerRequest<Kvdpb_MemberPromoteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Kvdpb_MemberPromoteResponse> {
+        return GRPCCore.ServerResponse<Kvdpb_MemberPromoteResponse>(
+            message: try await self.memberPromote(
                 request: request.message,
                 context: context
             ),
@@ -611,6 +717,30 @@ extension Kvdpb_Peer {
             deserializer: some GRPCCore.MessageDeserializer<Kvdpb_LeaseQueryResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_LeaseQueryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "MemberPromote" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+        /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_MemberPromoteRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_MemberPromoteRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_MemberPromoteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func memberPromote<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_MemberPromoteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_MemberPromoteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_MemberPromoteResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_MemberPromoteResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -769,6 +899,41 @@ extension Kvdpb_Peer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "MemberPromote" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+        /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_MemberPromoteRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_MemberPromoteRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_MemberPromoteResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func memberPromote<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_MemberPromoteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_MemberPromoteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_MemberPromoteResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_MemberPromoteResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Kvdpb_Peer.Method.MemberPromote.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -890,6 +1055,36 @@ extension Kvdpb_Peer.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_LeaseQueryRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_LeaseQueryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MemberPromote" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+    /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Kvdpb_MemberPromoteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func memberPromote<Result>(
+        request: GRPCCore.ClientRequest<Kvdpb_MemberPromoteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_MemberPromoteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.memberPromote(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_MemberPromoteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_MemberPromoteResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1031,6 +1226,40 @@ extension Kvdpb_Peer.ClientProtocol {
             metadata: metadata
         )
         return try await self.leaseQuery(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "MemberPromote" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A learner promotion asked of a follower: only the leader knows whether the learner has
+    /// > caught up (etcd forwards it the same way). Refusals come back as etcd's gRPC errors.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func memberPromote<Result>(
+        _ message: Kvdpb_MemberPromoteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_MemberPromoteResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Kvdpb_MemberPromoteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.memberPromote(
             request: request,
             options: options,
             onResponse: handleResponse

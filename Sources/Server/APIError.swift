@@ -33,6 +33,7 @@ package enum APIError: Error, Equatable, Sendable {
     case memberBadURLs
     case tooManyLearners
     case notEnoughStartedMembers
+    case unhealthy
     case storage(String)
 
     package var rpcError: RPCError {
@@ -69,6 +70,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .tooManyLearners: RPCError(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
         case .notEnoughStartedMembers:
             RPCError(code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
+        case .unhealthy: RPCError(code: .unavailable, message: "etcdserver: unhealthy cluster")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
         }
     }

@@ -6,6 +6,8 @@ internal import EtcdAPI
 internal import Foundation
 internal import GRPCCore
 internal import Raft
+internal import Transport
+internal import Logging
 
 /// etcd's Cluster service (etcd `api/v3rpc/member.go`): membership changes go through Raft as
 /// conf change entries, one at a time; the member list is the applied membership.
@@ -14,6 +16,29 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let memberID: MemberID
     let clusterID: MemberID
     let token: String
+    let transport: PeerTransport
+    let peerTLS: PeerTLS?
+    let logger: Logger
+    /// etcd's `HealthInterval`: a peer counts as connected once its stream has been up this long.
+    static let healthInterval = Duration.seconds(5)
+
+    private func isActive(_ id: MemberID) -> Bool {
+        id == memberID || transport.activeSince(NodeID(id.value)) != nil
+    }
+
+    /// For the log of a refused change: each voter and since when this member's stream to it is up.
+    private func connectivity(_ membership: Membership) -> String {
+        membership.members.filter { !$0.isLearner }.map { member in
+            let since = transport.activeSince(NodeID(member.id.value)).map { "up \($0.duration(to: .now))" } ?? "down"
+            return "\(member.id): \(member.id == memberID ? "self" : since)"
+        }.joined(separator: ", ")
+    }
+
+    private func isConnected(_ id: MemberID) -> Bool {
+        if id == memberID { return true }
+        guard let since = transport.activeSince(NodeID(id.value)) else { return false }
+        return since.duration(to: .now) >= Self.healthInterval
+    }
 
     func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
         try await edge {
@@ -26,6 +51,12 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
             if request.peerUrls.contains(where: taken.contains) { throw APIError.peerURLExists }
             if request.isLearner && facts.membership.members.filter(\.isLearner).count >= 1 {
                 throw APIError.tooManyLearners  // etcd allows one learner at a time
+            }
+            do {
+                try facts.membership.checkAdd(isLearner: request.isLearner, connected: isConnected)
+            } catch {
+                logger.warning("rejecting member add request", metadata: ["error": "\(error)", "voters": "\(connectivity(facts.membership))"])
+                throw error
             }
             // etcd: a new member's ID also hashes the current time, so that a re-added member
             // with the same URLs gets a new ID.
@@ -50,9 +81,17 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
             let id = MemberID(request.id)
             let membership = loop.facts.withLock { $0.membership }
             guard let member = membership.member(id) else { throw APIError.memberNotFound }
-            // etcd's strict reconfiguration check: never remove the last voter.
+            // Never remove the last voter, whatever the strict check says.
             if !member.isLearner && membership.members.filter({ !$0.isLearner }).count <= 1 {
                 throw APIError.notEnoughStartedMembers
+            }
+            do {
+                try membership.checkRemove(id, localID: memberID, active: isActive, connected: isConnected)
+            } catch {
+                logger.warning("rejecting member remove request", metadata: [
+                    "error": "\(error)", "member": "\(id)", "voters": "\(connectivity(membership))",
+                ])
+                throw error
             }
             var context = Kvdpb_MemberContext()
             context.memberID = id.value
@@ -94,18 +133,37 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
         try await edge {
-            let id = MemberID(request.id)
-            guard let member = loop.facts.withLock({ $0.membership.member(id) }) else { throw APIError.memberNotFound }
-            guard member.isLearner else { throw APIError.memberNotLearner }
-            try loop.checkLearnerReady(NodeID(id.value))
-            var context = Kvdpb_MemberContext()
-            context.memberID = id.value
-            try await loop.changeMembership(.promote(NodeID(id.value)), context: context)
+            do {
+                try await loop.promoteLearner(MemberID(request.id))
+            } catch APIError.notLeader {
+                try await forwardPromotion(request.id)
+            }
             var response = Etcdserverpb_MemberPromoteResponse()
             response.members = currentMembers()
             response.header = header()
             return response
         }
+    }
+
+    /// A follower cannot tell whether the learner has caught up: the leader decides (etcd
+    /// forwards over the peer port too).
+    private func forwardPromotion(_ id: UInt64) async throws {
+        let (leader, membership) = loop.facts.withLock { ($0.leader, $0.membership) }
+        guard leader != .none, let member = membership.member(MemberID(leader.rawValue)) else { throw APIError.noLeader }
+        var lastError: any Error = APIError.noLeader
+        for address in loop.peerAddresses(member.peerURLs) {
+            do {
+                try await PeerTransport.promoteMember(at: address, tls: peerTLS, id: id, timeout: loop.settings.requestTimeout)
+                // Answer with the membership as applied here, like any other member change.
+                try await loop.waitForReadIndex()
+                return
+            } catch let error as RPCError where error.code != .unavailable && error.code != .deadlineExceeded {
+                throw error
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
     }
 
     private func currentMembers() -> [Etcdserverpb_Member] {

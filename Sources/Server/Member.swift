@@ -78,6 +78,9 @@ package final class Member: Sendable {
     package func run() async throws {
         loop.start()
         defer { loop.stop() }
+        let peerTLS = configuration.peerTLS.map {
+            PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
+        }
         let header: @Sendable () -> HeaderFields = { [loop, clusterID, memberID] in
             HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
         }
@@ -86,10 +89,10 @@ package final class Member: Sendable {
             KVService(store: store, writes: loop, reads: loop, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
-            ClusterService(loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken),
-            LeaseService(loop: loop, store: store, header: header, peerTLS: configuration.peerTLS.map {
-                PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
-            }),
+            ClusterService(
+                loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken,
+                transport: transport, peerTLS: peerTLS, logger: logger),
+            LeaseService(loop: loop, store: store, header: header, peerTLS: peerTLS),
             WatchService(hub: hub, header: header, hasLeader: { [loop] in
                 let (leader, seen) = loop.facts.withLock { ($0.leader, $0.lastLeaderSeen) }
                 // etcd ends "hasleader" streams after three election timeouts without a leader.

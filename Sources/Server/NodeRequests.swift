@@ -86,6 +86,19 @@ extension NodeLoop {
         if Double(learnerMatch.rawValue) < Double(leaderMatch.rawValue) * 0.9 { throw .learnerNotReady }
     }
 
+    /// etcd `PromoteMember` on the leader: the learner must be in sync, and the started voters
+    /// plus the learner must make a quorum of the new cluster.
+    func promoteLearner(_ id: MemberID) async throws(APIError) {
+        let membership = facts.withLock { $0.membership }
+        guard let member = membership.member(id) else { throw .memberNotFound }
+        guard member.isLearner else { throw .memberNotLearner }
+        try checkLearnerReady(NodeID(id.value))
+        if !membership.isReadyToPromote() { throw .notEnoughStartedMembers }
+        var context = Kvdpb_MemberContext()
+        context.memberID = id.value
+        try await changeMembership(.promote(NodeID(id.value)), context: context)
+    }
+
     /// etcd `MoveLeader`: only on the leader, to a voting member; waits until the transferee leads.
     func moveLeader(to target: NodeID) async throws(APIError) {
         let (role, membership) = facts.withLock { ($0.role, $0.membership) }
@@ -147,6 +160,14 @@ struct NodeInbox: PeerInbox, PeerStatusSink {
 
     func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer {
         loop.answerLease(LeaseID(id), renew: renew)
+    }
+
+    func promoteMember(_ id: UInt64) async throws {
+        do {
+            try await loop.promoteLearner(MemberID(id))
+        } catch {
+            throw error.rpcError
+        }
     }
 
     func reportSnapshot(to id: NodeID, failed: Bool) {

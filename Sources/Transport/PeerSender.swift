@@ -32,6 +32,9 @@ final class PeerSender: Sendable {
         /// Wakes the current stream's writer. One per stream: an AsyncStream ends for good when
         /// its consumer is cancelled, so each reconnection makes a new one.
         var wake: AsyncStream<Void>.Continuation?
+        /// When the current message stream to the member opened; nil while there is none
+        /// (etcd's `ActiveSince`, which its reconfiguration checks rely on).
+        var activeSince: ContinuousClock.Instant?
     }
 
     init(id: NodeID, localID: NodeID, clusterID: UInt64, addresses: [PeerAddress], tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
@@ -64,6 +67,8 @@ final class PeerSender: Sendable {
     func enqueueSnapshot(_ message: Message, imagePath: String) {
         state.withLock { $0.snapshots.append((message, imagePath)) }
     }
+
+    var activeSince: ContinuousClock.Instant? { state.withLock { $0.activeSince } }
 
     private func takeOutbox() -> [Message] {
         state.withLock { state in
@@ -141,8 +146,15 @@ final class PeerSender: Sendable {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         state.withLock { $0.wake = wake }
         wake.yield()  // send whatever is already queued
-        defer { state.withLock { $0.wake = nil } }
+        defer {
+            state.withLock { state in
+                state.wake = nil
+                state.activeSince = nil
+            }
+        }
         _ = try await peer.sendMessages(options: options, requestProducer: { writer in
+            // The producer runs once the stream is open on a connection to the member.
+            self.state.withLock { $0.activeSince = .now }
             for await _ in wakeups {
                 var pending = self.takeOutbox()
                 while !pending.isEmpty {

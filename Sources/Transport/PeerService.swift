@@ -96,6 +96,11 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         return response
     }
 
+    func memberPromote(request: Kvdpb_MemberPromoteRequest, context: ServerContext) async throws -> Kvdpb_MemberPromoteResponse {
+        try await inbox.promoteMember(request.id)
+        return Kvdpb_MemberPromoteResponse()
+    }
+
     /// Decodes one batch from `streamSender`'s stream, dropping (and logging) what must not reach Raft.
     ///
     /// A message normally comes from the member whose stream carries it. Forwarded proposals,

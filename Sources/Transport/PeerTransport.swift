@@ -63,6 +63,11 @@ package final class PeerTransport: Sendable {
         }
     }
 
+    /// Since when the message stream to member `id` has been open, or nil if it is not.
+    package func activeSince(_ id: NodeID) -> ContinuousClock.Instant? {
+        senders.withLock { $0[id] }?.activeSince
+    }
+
     package func sendSnapshot(_ message: Message, imagePath: String) {
         guard let sender = senders.withLock({ $0[message.to] }) else {
             status.reportSnapshot(to: message.to, failed: true)
@@ -143,6 +148,22 @@ package final class PeerTransport: Sendable {
             request.renew = renew
             let response = try await Kvdpb_Peer.Client(wrapping: client).leaseQuery(request, options: options)
             return LeaseAnswer(isLeader: response.isLeader, found: response.found, ttlSeconds: response.ttl, grantedTTLSeconds: response.grantedTtl)
+        }
+    }
+
+    /// Forwards a learner promotion to the leader at `address`; the leader's refusal (an etcd
+    /// error) is rethrown as it is.
+    package static func promoteMember(at address: PeerAddress, tls: PeerTLS?, id: UInt64, timeout: Duration) async throws {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
+        )
+        try await withGRPCClient(transport: transport) { client in
+            var options = CallOptions.defaults
+            options.timeout = timeout
+            var request = Kvdpb_MemberPromoteRequest()
+            request.id = id
+            _ = try await Kvdpb_Peer.Client(wrapping: client).memberPromote(request, options: options)
         }
     }
 

@@ -45,6 +45,9 @@ package protocol PeerInbox: Sendable {
     func peerMembers() -> [PeerMemberInfo]
     /// A keep-alive or TTL query forwarded by a follower (only the leader tracks deadlines).
     func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer
+    /// A learner promotion forwarded by a follower (only the leader knows whether the learner
+    /// has caught up). Refusals are thrown as the client should see them.
+    func promoteMember(_ id: UInt64) async throws
 }
 
 /// The leader's answer about one lease.

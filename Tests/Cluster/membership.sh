@@ -87,6 +87,8 @@ wait_one_leader 10 n3 n4 >/dev/null || fail "no leader among n3 n4 after killing
 if out=$(cctl member remove "$id2" 2>&1); then pass "member remove of dead n2"; else fail "member remove n2: $out"; fi
 node_ports n5
 ic5=$(initial_cluster n3 n4 n5)
+# Adding a voter needs every voter connected for 5 s, and n4 started only seconds ago.
+reconfig_settle
 if out=$(cctl member add n5 --peer-urls="$(peer_url n5)" 2>&1); then pass "member add n5"; else fail "member add n5: $out"; fi
 node_start n5 existing "$ic5"
 if wait_caught_up 30 n5 base/ 50; then pass "replacement n5 caught up"; else fail "replacement n5 did not catch up"; fi

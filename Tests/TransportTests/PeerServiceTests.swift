@@ -13,6 +13,7 @@ private struct ThreeMembers: PeerInbox {
     func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer {
         LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0)
     }
+    func promoteMember(_ id: UInt64) async throws {}
 }
 
 @Suite struct PeerServiceTests {
