@@ -5,12 +5,12 @@ SWIFT ?= swift
 BIN := .build/debug
 # Debian packages the build and the tests need: RocksDB for storage, the real etcd and etcdctl 3.4
 # for compatibility and differential tests, openssl for test certificates, iproute2 for network
-# namespaces in partition tests.
-APT_PACKAGES := librocksdb-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps
+# namespaces in partition tests, python3 for the partition tests' client and linearizability checker.
+APT_PACKAGES := librocksdb-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps python3
 CLIENT_PORT ?= 2379
 DATA ?= ./data
 
-.PHONY: all deps build test test-unit test-compat run soak bench clean
+.PHONY: all deps build test test-unit test-compat test-cluster test-jepsen run soak jepsen bench clean
 
 all: build
 
@@ -28,13 +28,26 @@ build: deps
 	$(SWIFT) build --build-tests
 
 test: build
-	$(MAKE) --no-print-directory test-unit test-compat
+	$(MAKE) --no-print-directory test-unit test-compat test-cluster test-jepsen
 
 test-unit:
 	$(SWIFT) test --skip-build
 
 test-compat:
 	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl bash Tests/Compat/run-all.sh
+
+# Multi-process clusters on loopback (formation, failover, snapshots, membership, durability).
+test-cluster:
+	KVD_BIN=$(BIN)/kvd QUICK=1 bash Tests/Cluster/run-all.sh
+
+# Partition tests in network namespaces (root): the short version; `make jepsen` runs long.
+test-jepsen:
+	KVD_BIN=$(BIN)/kvd JEPSEN_DURATION=30 bash Tests/Jepsen/run-all.sh
+
+# Long partition runs: JEPSEN_DURATION=600 make jepsen
+JEPSEN_DURATION ?= 300
+jepsen: build
+	KVD_BIN=$(BIN)/kvd JEPSEN_DURATION=$(JEPSEN_DURATION) bash Tests/Jepsen/run-all.sh
 
 # Three members on loopback with mutual TLS (clients 2379/22379/32379, peers
 # 2380/22380/32380), data, logs and PIDs under $(DATA)/; they keep running in the

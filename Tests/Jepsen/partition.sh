@@ -38,9 +38,11 @@ JC_BG_PIDS+=("$LOAD_PID")
 sleep 2
 
 # --- isolate the leader -------------------------------------------------------------
-t_cut=$(mono_ns)
 cut_ms=$(now_ms)
 net_isolate "$L"
+# The cut is complete only once every rule is in: a put invoked while the rules were still
+# going in may rightly be committed (this once failed the "no put acked after the cut" check).
+t_cut=$(mono_ns)
 log "isolated leader n$L from ${others[*]}"
 # A put pending at the old leader, with a client deadline longer than etcd's own request
 # timeout (5 s + 2 election timeouts): the server itself must end it with an etcd error.
