@@ -32,12 +32,57 @@ extension ReadView {
             let iterator = store.database.makeIterator(store.kv, upperBound: RevisionKey(main: upTo.next, sub: 0).bytes, in: view)
             iterator.seekToFirst()
             while iterator.isValid {
-                crc.update(iterator.key)
-                crc.update(iterator.value)
+                let change = StoredChange(decoding: iterator.value)
+                crc.update(Self.etcdRevisionKey(RevisionKey(bytes: iterator.key), tombstone: change.isTombstone))
+                crc.update(Self.etcdKeyValueRecord(change))
                 iterator.next()
             }
             try iterator.checkError()
             return (crc.checksum, compacted)
         }
+    }
+}
+
+extension ReadView {
+    // HashKV hashes each record as etcd's bbolt `key` bucket holds it, so that a kvd member and
+    // an etcd member with the same history report the same hash (and operators can compare them
+    // during a migration).
+
+    /// etcd's revision key: main, '_', sub (big-endian), and 't' for a tombstone.
+    static func etcdRevisionKey(_ revision: RevisionKey, tombstone: Bool) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(18)
+        appendBigEndian(UInt64(bitPattern: revision.main.value), to: &out)
+        out.append(UInt8(ascii: "_"))
+        appendBigEndian(UInt64(bitPattern: revision.sub), to: &out)
+        if tombstone { out.append(UInt8(ascii: "t")) }
+        return out
+    }
+
+    /// The protobuf encoding of etcd's `mvccpb.KeyValue` for the record (proto3: zero fields are
+    /// omitted; a tombstone carries only its key).
+    static func etcdKeyValueRecord(_ change: StoredChange) -> [UInt8] {
+        let keyValue = change.keyValue
+        var out = [UInt8]()
+        out.reserveCapacity(keyValue.key.count + keyValue.value.count + 40)
+        func bytesField(_ number: UInt64, _ bytes: [UInt8]) {
+            guard !bytes.isEmpty else { return }
+            appendVarint(number << 3 | 2, to: &out)
+            appendVarint(UInt64(bytes.count), to: &out)
+            out.append(contentsOf: bytes)
+        }
+        func varintField(_ number: UInt64, _ value: Int64) {
+            guard value != 0 else { return }
+            appendVarint(number << 3, to: &out)
+            appendVarint(UInt64(bitPattern: value), to: &out)
+        }
+        bytesField(1, keyValue.key)
+        guard !change.isTombstone else { return out }
+        varintField(2, keyValue.createRevision.value)
+        varintField(3, keyValue.modRevision.value)
+        varintField(4, keyValue.version)
+        bytesField(5, keyValue.value)
+        varintField(6, keyValue.lease.value)
+        return out
     }
 }

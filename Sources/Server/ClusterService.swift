@@ -175,8 +175,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         header.clusterID = clusterID.value
         header.memberID = memberID.value
         header.raftTerm = loop.facts.withLock { $0.term.rawValue }
-        header.revision = loop.store.currentRevision.value
-        return header
+        return header  // etcd's Cluster service leaves the revision out
     }
 }
 

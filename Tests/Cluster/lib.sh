@@ -73,7 +73,8 @@ initial_cluster() {
     echo "$out"
 }
 
-# node_start NAME STATE INITIAL_CLUSTER [extra kvd flags...]: start one member (no wait).
+# node_start NAME STATE INITIAL_CLUSTER [extra kvd flags...]: start one member (no wait),
+# running $KVD_BIN (KVD_BIN=$ETCD_BIN node_start ... starts an etcd member instead).
 # The peer certificate/key/CA can be overridden with PEER_CERT/PEER_KEY/PEER_CA.
 node_start() {
     local name=$1 state=$2 ic=$3; shift 3
@@ -100,8 +101,8 @@ node_start() {
 _node_exec() {
     local name=$1 args
     eval "args=(${NODE_ARGS[$name]})"
-    echo "=== $(date -u +%T.%N) start: $KVD_BIN ${args[*]}" >>"${SERVER_LOG[$name]}"
-    setsid "$KVD_BIN" "${args[@]}" >>"${SERVER_LOG[$name]}" 2>&1 </dev/null &
+    echo "=== $(date -u +%T.%N) start: ${SERVER_BIN[$name]} ${args[*]}" >>"${SERVER_LOG[$name]}"
+    setsid "${SERVER_BIN[$name]}" "${args[@]}" >>"${SERVER_LOG[$name]}" 2>&1 </dev/null &
     SERVER_PID[$name]=$!
     vlog "started $name pid ${SERVER_PID[$name]}"
 }
