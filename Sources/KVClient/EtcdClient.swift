@@ -108,6 +108,7 @@ public final class EtcdClient: Sendable {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var backoff: Duration = .milliseconds(25)
         var first = preferred.withLock { $0 }
+        var connectionFailure: String? = nil
         while true {
             for offset in connections.indices {
                 let index = (first + offset) % connections.count
@@ -117,7 +118,9 @@ public final class EtcdClient: Sendable {
                 options.maxResponseMessageBytes = Self.responseBytesMax
                 if let deadline {
                     let remaining = deadline - .now
-                    guard remaining > .zero else { throw EtcdClientError.deadlinePassed(noEndpointReachable: true) }
+                    guard remaining > .zero else {
+                        throw EtcdClientError.deadlinePassed(noEndpointReachable: true, connectionFailure)
+                    }
                     options.timeout = remaining
                 }
                 do {
@@ -125,7 +128,10 @@ public final class EtcdClient: Sendable {
                     preferred.withLock { $0 = index }
                     return response
                 } catch let error as RPCError {
-                    if Self.isUnreachable(error) { continue }
+                    if Self.isUnreachable(error) {
+                        connectionFailure = String(describing: error)
+                        continue
+                    }
                     if error.code == .deadlineExceeded, let deadline, ContinuousClock.now >= deadline {
                         throw EtcdClientError.deadlinePassed(noEndpointReachable: false)
                     }
@@ -135,7 +141,9 @@ public final class EtcdClient: Sendable {
             first = 0
             if let deadline {
                 let remaining = deadline - .now
-                guard remaining > .zero else { throw EtcdClientError.deadlinePassed(noEndpointReachable: true) }
+                guard remaining > .zero else {
+                    throw EtcdClientError.deadlinePassed(noEndpointReachable: true, connectionFailure)
+                }
                 try await Task.sleep(for: min(backoff, remaining))
             } else {
                 try await Task.sleep(for: backoff)

@@ -14,12 +14,16 @@ public struct EtcdClientError: Error, Sendable, Hashable, CustomStringConvertibl
     public var isDeadlineExceededLocally: Bool
     /// True when the last attempt before the deadline failed to reach any endpoint.
     public var noEndpointReachable: Bool
+    /// The transport's account of the last failed connection attempt (with its cause, e.g. a refused connect), when
+    /// `noEndpointReachable`; Go's grpc puts the equivalent into its DeadlineExceeded message.
+    public var connectionFailure: String?
 
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
         self.isDeadlineExceededLocally = false
         self.noEndpointReachable = false
+        self.connectionFailure = nil
     }
 
     public var description: String { "\(code): \"\(message)\"" }
@@ -105,10 +109,11 @@ extension EtcdClientError {
     }
 
     /// The caller's deadline passed (Go clients print "context deadline exceeded").
-    static func deadlinePassed(noEndpointReachable: Bool) -> Self {
+    static func deadlinePassed(noEndpointReachable: Bool, _ connectionFailure: String? = nil) -> Self {
         var error = Self(code: .deadlineExceeded, message: "context deadline exceeded")
         error.isDeadlineExceededLocally = true
         error.noEndpointReachable = noEndpointReachable
+        error.connectionFailure = connectionFailure
         return error
     }
 }
