@@ -56,14 +56,41 @@ enum EtcdErrors {
     /// The zap warning clientv3's retry interceptor writes to stderr for every failed call attempt
     /// (clientv3/retry_interceptor.go:62). The timestamp and the client UUID differ from run to run, as in etcdctl.
     static func retryWarning(_ error: EtcdClientError, firstEndpoint: String) -> String {
+        let target = "endpoint://client-\(UUID().uuidString.lowercased())/\(firstEndpoint)"
+        return warning(target: target, error: grpcText(error))
+    }
+
+    /// The same warning for a Maintenance call (Status, HashKV) that clientv3 makes over its own connection to one
+    /// endpoint: the target is `passthrough:///<endpoint>`, and the connection's failure is in the message.
+    static func endpointRetryWarning(_ error: EtcdClientError, endpoint: String) -> String {
+        var text = grpcText(error)
+        if error.isDeadlineExceededLocally, error.noEndpointReachable, let reason = dialFailure(error),
+            let address = EtcdEndpoint(parsing: endpoint)
+        {
+            let dial = "transport: Error while dialing dial tcp \(address): \(reason)"
+            text = "rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc = "
+                + "\"\(dial)\""
+        }
+        return warning(target: "passthrough:///\(endpoint)", error: text)
+    }
+
+    /// Go's net package wording of why the last connection attempt failed, when the transport's account says.
+    static func dialFailure(_ error: EtcdClientError) -> String? {
+        guard let failure = error.connectionFailure?.lowercased() else { return nil }
+        if failure.contains("connection refused") || failure.contains("econnrefused") {
+            return "connect: connection refused"
+        }
+        return nil
+    }
+
+    private static func warning(target: String, error: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-        let target = "endpoint://client-\(UUID().uuidString.lowercased())/\(firstEndpoint)"
         return "{\"level\":\"warn\",\"ts\":\"\(formatter.string(from: Date()))\","
             + "\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\","
-            + "\"target\":\(goJSONString(target)),\"attempt\":0,\"error\":\(goJSONString(grpcText(error)))}\n"
+            + "\"target\":\(goJSONString(target)),\"attempt\":0,\"error\":\(goJSONString(error))}\n"
     }
 
     /// A string as Go's encoding/json writes it (HTML-safe: <, >, & escaped).

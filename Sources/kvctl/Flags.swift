@@ -232,6 +232,25 @@ enum GoParse {
         return Int64(magnitude)
     }
 
+    /// strconv.ParseUint(text, base, 64) for a fixed base (no prefix, no sign, no underscores), as etcdctl parses
+    /// hex member IDs. Like Go, it reports overflow as soon as it happens, before looking at later characters.
+    static func uint64(_ text: String, base: Int) throws(FlagError) -> UInt64 {
+        let quoted = GoFormat.quote(text)
+        let syntax = FlagError(message: "strconv.ParseUint: parsing \(quoted): invalid syntax")
+        guard !text.isEmpty else { throw syntax }
+        var value: UInt64 = 0
+        for character in text {
+            guard character.isASCII, let digit = character.hexDigitValue, digit < base else { throw syntax }
+            let (shifted, overflowShift) = value.multipliedReportingOverflow(by: UInt64(base))
+            let (sum, overflowAdd) = shifted.addingReportingOverflow(UInt64(digit))
+            guard !overflowShift && !overflowAdd else {
+                throw FlagError(message: "strconv.ParseUint: parsing \(quoted): value out of range")
+            }
+            value = sum
+        }
+        return value
+    }
+
     /// time.ParseDuration.
     static func duration(_ text: String) throws(FlagError) -> Duration {
         let invalid = FlagError(message: "time: invalid duration \(GoFormat.quote(text))")

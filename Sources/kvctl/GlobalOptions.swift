@@ -58,6 +58,8 @@ struct Session {
     let outputFormat: String
     /// The first endpoint as given, for the retry warning.
     let firstEndpoint: String
+    /// `--endpoints` as given, in order (the endpoint commands name each endpoint this way).
+    let endpoints: [String]
 
     /// Resolves the global flags the way etcdctl's `mustClientFromCmd` does, exiting with its messages and codes.
     static func make(_ flags: ParsedFlags, valueOnly: Bool = false) -> Session {
@@ -90,7 +92,17 @@ struct Session {
             commandTimeout: flags.duration("command-timeout"),
             printer: printer,
             outputFormat: outputFormat,
-            firstEndpoint: Self.targetName(endpoints.first ?? ""))
+            firstEndpoint: Self.targetName(endpoints.first ?? ""),
+            endpoints: flags.strings("endpoints"))
+    }
+
+    /// The configuration for talking to one endpoint only, as etcdctl's per-endpoint clients do; nil when the
+    /// endpoint does not parse.
+    func configuration(forEndpoint text: String) -> EtcdClientConfiguration? {
+        guard let endpoint = EtcdEndpoint(parsing: text.trimmingCharacters(in: .whitespaces)) else { return nil }
+        var single = configuration
+        single.endpoints = [endpoint]
+        return single
     }
 
     /// TLS when any of --cert/--key/--cacert is set; etcd's TLSInfo checks, in its order.
@@ -119,7 +131,7 @@ struct Session {
     }
 
     /// clientv3 names its gRPC target after the first endpoint without its scheme.
-    private static func targetName(_ endpoint: String) -> String {
+    static func targetName(_ endpoint: String) -> String {
         for scheme in ["http://", "https://"] where endpoint.hasPrefix(scheme) {
             return String(endpoint.dropFirst(scheme.count))
         }
@@ -130,15 +142,31 @@ struct Session {
     func call<Response: Sendable>(
         timeout: Duration?, _ body: @escaping @Sendable (EtcdClient, Duration?) async throws -> Response
     ) async -> Response {
-        do {
-            return try await EtcdClient.withClient(configuration: configuration) { client in
-                try await body(client, timeout)
-            }
-        } catch let error as EtcdClientError {
+        switch await Self.attempt(configuration, timeout: timeout, body) {
+        case .success(let response):
+            return response
+        case .failure(.call(let error)):
             Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint))
             exitWithError(.error, EtcdErrors.message(for: error))
+        case .failure(.setup(let text)):
+            exitWithError(.badConnection, text)
+        }
+    }
+
+    /// Runs one call with `configuration`, leaving the reporting of a failure to the caller.
+    static func attempt<Response: Sendable>(
+        _ configuration: EtcdClientConfiguration, timeout: Duration?,
+        _ body: @escaping @Sendable (EtcdClient, Duration?) async throws -> Response
+    ) async -> Result<Response, CallFailure> {
+        do {
+            return .success(
+                try await EtcdClient.withClient(configuration: configuration) { client in
+                    try await body(client, timeout)
+                })
+        } catch let error as EtcdClientError {
+            return .failure(.call(error))
         } catch {
-            exitWithError(.badConnection, "\(error)")
+            return .failure(.setup("\(error)"))
         }
     }
 
@@ -150,4 +178,10 @@ struct Session {
             exitWithError(error.code, error.message)
         }
     }
+}
+
+/// Why a call failed: the call itself (a gRPC status or a passed deadline), or the client could not be set up.
+enum CallFailure: Error {
+    case call(EtcdClientError)
+    case setup(String)
 }

@@ -1,5 +1,5 @@
 // Go's formatting rules that etcdctl's output depends on: `%q` quoting (strconv.Quote), `%x`, the `\x` hex form of
-// `--hex`, and strconv's unquoting of the txn input.
+// `--hex`, strconv's unquoting of the txn input, time.Duration's String and go-humanize's Bytes.
 
 import Foundation
 
@@ -100,4 +100,56 @@ enum GoFormat {
 
     /// Lower-case hex of all bytes (`hex.EncodeToString`).
     static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map(hex2).joined() }
+
+    /// `%16x`: lower-case hex, right-aligned in 16 columns with spaces (etcdctl's member add/remove lines).
+    static func hexPadded16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: " ", count: max(0, 16 - digits.count)) + digits
+    }
+
+    /// time.Duration.String: "0s", "812ns", "1.5µs", "3.412516ms", "2.000608801s", "1m2.5s", "1h0m0s".
+    static func duration(nanoseconds: Int64) -> String {
+        if nanoseconds == 0 { return "0s" }
+        let sign = nanoseconds < 0 ? "-" : ""
+        let magnitude = nanoseconds.magnitude
+        if magnitude < 1_000_000_000 {
+            let (unit, precision): (String, Int) =
+                switch magnitude {
+                case ..<1_000: ("ns", 0)
+                case ..<1_000_000: ("µs", 3)
+                default: ("ms", 6)
+                }
+            return sign + decimal(magnitude, fractionDigits: precision) + unit
+        }
+        var rest = magnitude / 1_000_000_000
+        var text = decimal(magnitude % 60_000_000_000, fractionDigits: 9) + "s"
+        rest /= 60
+        if rest > 0 {
+            text = "\(rest % 60)m" + text
+            rest /= 60
+            if rest > 0 { text = "\(rest)h" + text }
+        }
+        return sign + text
+    }
+
+    /// `value / 10^fractionDigits` with the fraction's trailing zeros (and a bare point) dropped (Go's fmtFrac).
+    private static func decimal(_ value: UInt64, fractionDigits: Int) -> String {
+        var scale: UInt64 = 1
+        for _ in 0..<fractionDigits { scale *= 10 }
+        let whole = value / scale
+        var fraction = String(value % scale)
+        fraction = String(repeating: "0", count: fractionDigits - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)"
+    }
+
+    /// go-humanize's Bytes (SI units, as etcdctl prints DB sizes): "9 B", "16 kB", "2.1 MB".
+    static func bytes(_ size: UInt64) -> String {
+        if size < 10 { return "\(size) B" }
+        let suffixes = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
+        let exponent = (log(Double(size)) / log(1000.0)).rounded(.down)
+        let value = (Double(size) / pow(1000.0, exponent) * 10 + 0.5).rounded(.down) / 10
+        let digits = String(format: value < 10 ? "%.1f" : "%.0f", value)
+        return digits + " " + suffixes[Int(exponent)]
+    }
 }

@@ -3,12 +3,28 @@
 import EtcdAPI
 import SwiftProtobuf
 
-/// Renders KV responses in one output format.
+/// Renders command results in one output format. A format etcdctl has no output for throws `unsupported(_:)`.
 protocol Printer {
     func put(_ response: Etcdserverpb_PutResponse) throws(CommandExit)
     func get(_ response: Etcdserverpb_RangeResponse) throws(CommandExit)
     func del(_ response: Etcdserverpb_DeleteRangeResponse) throws(CommandExit)
     func txn(_ response: Etcdserverpb_TxnResponse) throws(CommandExit)
+
+    func memberList(_ response: Etcdserverpb_MemberListResponse) throws(CommandExit)
+    func memberAdd(_ response: Etcdserverpb_MemberAddResponse) throws(CommandExit)
+    func memberRemove(id: UInt64, _ response: Etcdserverpb_MemberRemoveResponse) throws(CommandExit)
+    func memberUpdate(id: UInt64, _ response: Etcdserverpb_MemberUpdateResponse) throws(CommandExit)
+    func memberPromote(id: UInt64, _ response: Etcdserverpb_MemberPromoteResponse) throws(CommandExit)
+    func endpointHealth(_ list: [EndpointHealth]) throws(CommandExit)
+    func endpointStatus(_ list: [EndpointStatus]) throws(CommandExit)
+    func endpointHashKV(_ list: [EndpointHashKV]) throws(CommandExit)
+    func moveLeader(from leaderID: UInt64, to targetID: UInt64, _ response: Etcdserverpb_MoveLeaderResponse)
+        throws(CommandExit)
+}
+
+/// etcdctl's printerUnsupported: the format has no output for this result (exit code 4, after the call was made).
+func unsupported(_ format: OutputFormat) -> CommandExit {
+    CommandExit(.badFeature, "\(format.rawValue) not supported as output format")
 }
 
 /// The `--write-out` formats etcdctl 3.4 knows.
@@ -22,24 +38,40 @@ enum OutputFormat: String {
         case .json: JSONPrinter()
         case .fields: FieldsPrinter()
         case .protobuf: ProtobufPrinter()
-        case .table: UnsupportedPrinter(format: "table")
+        case .table: TablePrinter()
         case nil: nil
         }
     }
 }
 
-/// etcdctl's `table` printer has no KV output: it fails after the call, with exit code 4.
-struct UnsupportedPrinter: Printer {
-    /// The format name in the message.
-    let format: String
+/// `-w table` (etcdctl printer_table.go): member lists and endpoint results as ASCII tables; nothing else.
+struct TablePrinter: Printer {
+    func put(_ response: Etcdserverpb_PutResponse) throws(CommandExit) { throw unsupported(.table) }
+    func get(_ response: Etcdserverpb_RangeResponse) throws(CommandExit) { throw unsupported(.table) }
+    func del(_ response: Etcdserverpb_DeleteRangeResponse) throws(CommandExit) { throw unsupported(.table) }
+    func txn(_ response: Etcdserverpb_TxnResponse) throws(CommandExit) { throw unsupported(.table) }
 
-    private func fail() throws(CommandExit) {
-        throw CommandExit(.badFeature, "\(format) not supported as output format")
+    func memberList(_ response: Etcdserverpb_MemberListResponse) { render(ClusterRows.memberList(response)) }
+    func memberAdd(_ response: Etcdserverpb_MemberAddResponse) throws(CommandExit) { throw unsupported(.table) }
+    func memberRemove(id: UInt64, _ response: Etcdserverpb_MemberRemoveResponse) throws(CommandExit) {
+        throw unsupported(.table)
     }
-    func put(_ response: Etcdserverpb_PutResponse) throws(CommandExit) { try fail() }
-    func get(_ response: Etcdserverpb_RangeResponse) throws(CommandExit) { try fail() }
-    func del(_ response: Etcdserverpb_DeleteRangeResponse) throws(CommandExit) { try fail() }
-    func txn(_ response: Etcdserverpb_TxnResponse) throws(CommandExit) { try fail() }
+    func memberUpdate(id: UInt64, _ response: Etcdserverpb_MemberUpdateResponse) throws(CommandExit) {
+        throw unsupported(.table)
+    }
+    func memberPromote(id: UInt64, _ response: Etcdserverpb_MemberPromoteResponse) throws(CommandExit) {
+        throw unsupported(.table)
+    }
+    func endpointHealth(_ list: [EndpointHealth]) { render(ClusterRows.endpointHealth(list)) }
+    func endpointStatus(_ list: [EndpointStatus]) { render(ClusterRows.endpointStatus(list)) }
+    func endpointHashKV(_ list: [EndpointHashKV]) { render(ClusterRows.endpointHashKV(list)) }
+    func moveLeader(from leaderID: UInt64, to targetID: UInt64, _ response: Etcdserverpb_MoveLeaderResponse)
+        throws(CommandExit)
+    { throw unsupported(.table) }
+
+    private func render(_ table: (header: [String], rows: [[String]])) {
+        Console.out(TableWriter.render(header: table.header, rows: table.rows))
+    }
 }
 
 /// `-w protobuf`: the response's wire encoding, nothing else (etcdctl's `fmt.Print(string(b))`).
@@ -54,4 +86,17 @@ struct ProtobufPrinter: Printer {
     func get(_ response: Etcdserverpb_RangeResponse) { emit(response) }
     func del(_ response: Etcdserverpb_DeleteRangeResponse) { emit(response) }
     func txn(_ response: Etcdserverpb_TxnResponse) { emit(response) }
+
+    func memberList(_ response: Etcdserverpb_MemberListResponse) { emit(response) }
+    func memberAdd(_ response: Etcdserverpb_MemberAddResponse) { emit(response) }
+    func memberRemove(id: UInt64, _ response: Etcdserverpb_MemberRemoveResponse) { emit(response) }
+    func memberUpdate(id: UInt64, _ response: Etcdserverpb_MemberUpdateResponse) { emit(response) }
+    func memberPromote(id: UInt64, _ response: Etcdserverpb_MemberPromoteResponse) { emit(response) }
+    // etcdctl's endpoint lists are not protobuf messages, so it has no protobuf output for them.
+    func endpointHealth(_ list: [EndpointHealth]) throws(CommandExit) { throw unsupported(.protobuf) }
+    func endpointStatus(_ list: [EndpointStatus]) throws(CommandExit) { throw unsupported(.protobuf) }
+    func endpointHashKV(_ list: [EndpointHashKV]) throws(CommandExit) { throw unsupported(.protobuf) }
+    func moveLeader(from leaderID: UInt64, to targetID: UInt64, _ response: Etcdserverpb_MoveLeaderResponse) {
+        emit(response)
+    }
 }

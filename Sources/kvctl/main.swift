@@ -12,12 +12,37 @@ let etcdctlCommands = [
 ]
 
 /// Flags, usage and entry point of each implemented command.
-let implemented: [String: (flags: [FlagSpec], usage: String, run: (ParsedFlags) async -> Void)] = [
+typealias Command = (flags: [FlagSpec], usage: String, run: (ParsedFlags) async -> Void)
+let implemented: [String: Command] = [
     "get": (GetCommand.flags, UsageText.get, GetCommand.run),
     "put": (PutCommand.flags, UsageText.put, PutCommand.run),
     "del": (DelCommand.flags, UsageText.del, DelCommand.run),
     "txn": (TxnCommand.flags, UsageText.txn, TxnCommand.run),
     "compaction": (CompactionCommand.flags, UsageText.compaction, CompactionCommand.run),
+    "move-leader": (MoveLeaderCommand.flags, UsageText.moveLeader, MoveLeaderCommand.run),
+]
+
+/// Commands made of subcommands: the parent's usage (printed when no subcommand is found, as cobra prints the help
+/// of a command that cannot run) and each subcommand, in etcdctl's order.
+let groups: [String: (usage: String, subcommands: KeyValuePairs<String, Command>)] = [
+    "endpoint": (
+        UsageText.endpoint,
+        [
+            "health": (EndpointCommand.healthFlags, UsageText.endpointHealth, EndpointCommand.health),
+            "status": (EndpointCommand.statusFlags, UsageText.endpointStatus, EndpointCommand.status),
+            "hashkv": (EndpointCommand.hashKVFlags, UsageText.endpointHashKV, EndpointCommand.hashKV),
+        ]
+    ),
+    "member": (
+        UsageText.member,
+        [
+            "add": (MemberCommand.addFlags, UsageText.memberAdd, MemberCommand.add),
+            "remove": ([], UsageText.memberRemove, MemberCommand.remove),
+            "update": (MemberCommand.updateFlags, UsageText.memberUpdate, MemberCommand.update),
+            "list": ([], UsageText.memberList, MemberCommand.list),
+            "promote": ([], UsageText.memberPromote, MemberCommand.promote),
+        ]
+    ),
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -31,11 +56,27 @@ guard let name = CommandFinder.match(typed, among: etcdctlCommands) else {
     Console.err("Error: \(message)\nRun 'etcdctl --help' for usage.\n")
     exitWithError(.error, message)
 }
-guard let command = implemented[name] else {
-    exitWithError(.error, "kvctl does not implement \"\(name)\" yet")
-}
 var rest = arguments
 rest.remove(at: typedIndex)
+let command: Command
+if let group = groups[name] {
+    // Cobra finds the subcommand the same way: the next word that is not a flag, a unique prefix allowed.
+    let names = group.subcommands.map(\.key)
+    let groupFlags = rootFlags + group.subcommands.flatMap(\.value.flags)
+    guard let (typedSub, subIndex) = CommandFinder.firstWord(rest, flags: groupFlags),
+        let subName = CommandFinder.match(typedSub, among: names),
+        let found = group.subcommands.first(where: { $0.key == subName })
+    else {
+        Console.out(group.usage)
+        exit(ExitCode.success.rawValue)
+    }
+    rest.remove(at: subIndex)
+    command = found.value
+} else if let found = implemented[name] {
+    command = found
+} else {
+    exitWithError(.error, "kvctl does not implement \"\(name)\" yet")
+}
 let parsed: ParsedFlags
 do {
     parsed = try FlagParser(specs: command.flags + [GlobalFlags.help] + GlobalFlags.specs).parse(rest)
