@@ -134,6 +134,7 @@ enum GoFormat {
 
     /// `value / 10^fractionDigits` with the fraction's trailing zeros (and a bare point) dropped (Go's fmtFrac).
     private static func decimal(_ value: UInt64, fractionDigits: Int) -> String {
+        if fractionDigits == 0 { return "\(value)" }
         var scale: UInt64 = 1
         for _ in 0..<fractionDigits { scale *= 10 }
         let whole = value / scale
