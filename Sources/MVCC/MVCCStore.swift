@@ -113,9 +113,14 @@ package final class MVCCStore: @unchecked Sendable {
         return ReadView(store: self, view: database.makeConsistentView(), current: revisions.current, compacted: revisions.compacted)
     }
 
-    /// Applies `requests` in order, each atomically; a failed request changes nothing. With
-    /// `sync`, fsyncs once for the whole round before publishing it (group commit). Returns one
-    /// result per request and the events of the round in revision order.
+    /// Applies `requests` in order, each atomically; a failed request changes nothing. The round
+    /// goes to RocksDB as one write batch, each request's applied marker with it; with `sync`,
+    /// fsynced once before the round is published (group commit). Returns one result per
+    /// request and the events of the round in revision order.
+    ///
+    /// Requests read committed state straight from RocksDB, not from the round's batch: a
+    /// request that reads a key an earlier request of the round wrote has the batch written
+    /// first (rare on the hot path, where a round's writes are to different keys).
     ///
     /// Must be called from one thread at a time (the write path's single writer).
     package func apply(
@@ -127,20 +132,49 @@ package final class MVCCStore: @unchecked Sendable {
         var results: [Result<WriteResult, MVCCError>] = []
         results.reserveCapacity(requests.count)
         var events: [Event] = []
-        for (position, request) in requests.enumerated() {
+        let round = WriteBatch()
+        // Keys written by the round's batch and not yet in RocksDB.
+        var unwritten = Set<[UInt8]>()
+        func writeRound() {
+            guard round.count > 0 else { return }
             do {
-                let (result, requestEvents) = try applyOne(request, marker: markers?[position])
-                results.append(.success(result))
-                events.append(contentsOf: requestEvents)
-            } catch let error as MVCCError {
-                results.append(.failure(error))
-                if let marker = markers?[position] { writeMarker(marker) }
+                try database.write(round, sync: false)
             } catch {
                 // A failed write to the state store is fail-stop (STYLE §5): continuing would
                 // acknowledge writes that may not exist.
                 preconditionFailure("state store write failed: \(error)")
             }
+            round.clear()
+            unwritten.removeAll(keepingCapacity: true)
         }
+        for (position, request) in requests.enumerated() {
+            let marker = markers?[position]
+            if case .compact = request {
+                writeRound()
+            } else if !unwritten.isEmpty && readRanges(of: request).contains(where: { range in unwritten.contains(where: range.contains) }) {
+                writeRound()
+            }
+            round.setSavePoint()
+            do {
+                let (result, requestEvents) = try applyOne(request, marker: marker, into: round)
+                try round.popSavePoint()
+                results.append(.success(result))
+                for event in requestEvents { unwritten.insert(event.keyValue.key) }
+                events.append(contentsOf: requestEvents)
+            } catch let error as MVCCError {
+                do {
+                    try round.rollbackToSavePoint()
+                } catch {
+                    preconditionFailure("state store batch rollback failed: \(error)")
+                }
+                results.append(.failure(error))
+                // A rejected request changes nothing but still moves the marker, so it is not re-applied.
+                if let marker { round.put(meta, Self.appliedMarkerKey, marker) }
+            } catch {
+                preconditionFailure("state store write failed: \(error)")
+            }
+        }
+        writeRound()
         if sync {
             do {
                 try database.syncWAL()
@@ -153,22 +187,35 @@ package final class MVCCStore: @unchecked Sendable {
         return (results, events)
     }
 
-    /// A rejected request changes nothing but still moves the marker, so it is not re-applied.
-    private func writeMarker(_ marker: [UInt8]) {
-        let batch = WriteBatch()
-        batch.put(meta, Self.appliedMarkerKey, marker)
-        do {
-            try database.write(batch, sync: false)
-        } catch {
-            preconditionFailure("state store write failed: \(error)")
+    /// Every key range `request` may read (a superset is fine): a put reads its key's previous
+    /// version, a Txn its compares and all its branches, a revocation the lease's keys.
+    private func readRanges(of request: WriteRequest) -> [KeyRange] {
+        func ops(_ txn: TxnRequest) -> [KeyRange] {
+            txn.compares.map(\.range) + (txn.success + txn.failure).flatMap { op -> [KeyRange] in
+                switch op {
+                case .range(let range): [range.range]
+                case .put(let put): [.key(put.key)]
+                case .deleteRange(let delete): [delete.range]
+                case .txn(let nested): ops(nested)
+                }
+            }
+        }
+        switch request {
+        case .put(let put): return [.key(put.key)]
+        case .deleteRange(let delete): return [delete.range]
+        case .txn(let txn): return ops(txn)
+        case .leaseRevoke(let id): return leases.withLock { $0.records[id]?.keys.map { KeyRange.key($0) } ?? [] }
+        case .leaseGrant, .compact: return []
         }
     }
 
-    private func applyOne(_ request: WriteRequest, marker: [UInt8]?) throws -> (WriteResult, [Event]) {
+    private func applyOne(_ request: WriteRequest, marker: [UInt8]?, into round: WriteBatch) throws -> (WriteResult, [Event]) {
         if case .compact(let revision, _) = request {
             return (.compact(try compact(to: revision, marker: marker)), [])
         }
-        let txn = TxnWriter(store: self, beginRevision: writer.current, compacted: writer.compacted, leaseExists: { [self] in leaseExists($0) })
+        let txn = TxnWriter(
+            store: self, beginRevision: writer.current, compacted: writer.compacted, batch: round,
+            leaseExists: { [self] in leaseExists($0) })
         let result: WriteResult
         var grant: LeaseRecord?
         var revoked: LeaseID?
@@ -199,9 +246,6 @@ package final class MVCCStore: @unchecked Sendable {
         if let marker { txn.batch.put(meta, Self.appliedMarkerKey, marker) }
         if txn.hasChanges {
             txn.batch.put(meta, Self.currentRevisionKey, txn.revision.bytesBigEndian)
-        }
-        if txn.batch.count > 0 {
-            try database.write(txn.batch, sync: false)
         }
         if txn.hasChanges {
             writer.current = txn.revision

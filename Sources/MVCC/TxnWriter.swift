@@ -11,7 +11,8 @@ final class TxnWriter {
     let beginRevision: Revision
     let compacted: Revision
     let leaseExists: (LeaseID) -> Bool
-    let batch = WriteBatch()
+    /// Where the changes go: the request's own batch, or the apply round's shared one.
+    let batch: WriteBatch
     /// The latest state of each key this request changed (nil: deleted).
     private var overlay: [[UInt8]: KeyValue?] = [:]
     private var sub: Int64 = 0
@@ -19,9 +20,10 @@ final class TxnWriter {
 
     init(
         store: MVCCStore, view: ConsistentView? = nil, beginRevision: Revision, compacted: Revision,
-        leaseExists: @escaping (LeaseID) -> Bool
+        batch: WriteBatch = WriteBatch(), leaseExists: @escaping (LeaseID) -> Bool
     ) {
         self.store = store
+        self.batch = batch
         self.reader = KeySpaceReader(store: store, view: view)
         self.beginRevision = beginRevision
         self.compacted = compacted

@@ -48,6 +48,25 @@ package final class WriteBatch {
         }
     }
 
+    /// Marks the current end of the batch, so that what follows can be undone on its own.
+    package func setSavePoint() {
+        rocksdb_writebatch_set_save_point(batch)
+    }
+
+    /// Undoes everything added since the latest save point, and drops that save point.
+    package func rollbackToSavePoint() throws {
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_writebatch_rollback_to_save_point(batch, &error)
+        if let error { throw StorageError(takeMessage(error)) }
+    }
+
+    /// Keeps everything added since the latest save point, and drops that save point.
+    package func popSavePoint() throws {
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_writebatch_pop_save_point(batch, &error)
+        if let error { throw StorageError(takeMessage(error)) }
+    }
+
     package func clear() {
         rocksdb_writebatch_clear(batch)
     }

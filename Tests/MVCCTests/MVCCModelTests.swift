@@ -50,13 +50,35 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
     var rng = SeededGenerator(state: seed)
     let store = try openStore()
     var model = Model()
+    // Writes are applied in rounds of up to 8 requests (as the node loop applies a batch of
+    // committed entries): the model advances at once, the results are checked after the round.
+    var round: [(request: WriteRequest, step: Int, check: (Result<WriteResult, MVCCError>) -> String?)] = []
+    var roundSize = 1
+    func applyRound() throws {
+        guard !round.isEmpty else { return }
+        let (results, _) = store.apply(round.map(\.request), sync: false)
+        for (queued, result) in zip(round, results) {
+            if let mismatch = queued.check(result) { throw ModelMismatch(seed: seed, step: queued.step, detail: mismatch) }
+        }
+        round.removeAll()
+        guard store.currentRevision.value == model.current else {
+            throw ModelMismatch(seed: seed, step: steps, detail: "revision \(store.currentRevision) vs \(model.current)")
+        }
+    }
     for step in 0..<steps {
+        if round.count >= roundSize {
+            try applyRound()
+            roundSize = Int.random(in: 1...8, using: &rng)
+        }
         let choice = Int.random(in: 0..<10, using: &rng)
         switch choice {
         case 0...3:
             let key = modelKeys.randomElement(using: &rng)!
             let value = Array("v\(step)".utf8)
-            _ = store.write(.put(PutRequest(key: key, value: value)))
+            round.append((.put(PutRequest(key: key, value: value)), step, { result in
+                guard case .success(.put) = result else { return "put \(result)" }
+                return nil
+            }))
             var next = model.latest
             let previous = next[key]
             next[key] = KeyValue(
@@ -66,11 +88,13 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
             model.commit(next)
         case 4, 5:
             let range = randomRange(&rng)
-            let result = store.write(.deleteRange(DeleteRangeRequest(range: range)))
             let victims = model.range(range, at: model.current)
-            guard case .success(.deleteRange(let deleted)) = result, deleted.deleted == Int64(victims.count) else {
-                throw ModelMismatch(seed: seed, step: step, detail: "delete \(range): \(result) vs \(victims.count)")
-            }
+            round.append((.deleteRange(DeleteRangeRequest(range: range)), step, { result in
+                guard case .success(.deleteRange(let deleted)) = result, deleted.deleted == Int64(victims.count) else {
+                    return "delete \(range): \(result) vs \(victims.count)"
+                }
+                return nil
+            }))
             if !victims.isEmpty {
                 var next = model.latest
                 for victim in victims { next[victim.key] = nil }
@@ -87,12 +111,13 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
                 success: [.put(PutRequest(key: first, value: b("t\(step)"))), .put(PutRequest(key: second, value: b("u\(step)")))],
                 failure: [.deleteRange(DeleteRangeRequest(range: .key(key)))]
             )
-            let result = store.write(.txn(txn))
-            guard case .success(.txn(let outcome)) = result, outcome.succeeded == (guess == expected) else {
-                throw ModelMismatch(seed: seed, step: step, detail: "txn \(result)")
-            }
+            let succeeds = guess == expected
+            round.append((.txn(txn), step, { result in
+                guard case .success(.txn(let outcome)) = result, outcome.succeeded == succeeds else { return "txn \(result)" }
+                return nil
+            }))
             var next = model.latest
-            if outcome.succeeded {
+            if succeeds {
                 for (k, v) in [(first, "t\(step)"), (second, "u\(step)")] {
                     let previous = next[k]
                     next[k] = KeyValue(
@@ -107,22 +132,20 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
             }
         case 7:
             let target = Int64.random(in: 0...(model.current + 1), using: &rng)
-            let result = store.write(.compact(Revision(target), physical: true))
-            if target <= model.compacted {
-                guard result == .failure(.compacted) else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
-            } else if target > model.current {
-                guard result == .failure(.futureRevision) else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
-            } else {
-                guard case .success = result else { throw ModelMismatch(seed: seed, step: step, detail: "compact \(target): \(result)") }
-                model.compacted = target
-            }
+            let want: Result<WriteResult, MVCCError>? =
+                target <= model.compacted ? .failure(.compacted) : target > model.current ? .failure(.futureRevision) : nil
+            round.append((.compact(Revision(target), physical: true), step, { result in
+                if let want { return result == want ? nil : "compact \(target): \(result)" }
+                guard case .success = result else { return "compact \(target): \(result)" }
+                return nil
+            }))
+            if want == nil { model.compacted = target }
         default:
+            try applyRound()
             try checkReads(store, model, &rng, seed: seed, step: step)
         }
-        guard store.currentRevision.value == model.current else {
-            throw ModelMismatch(seed: seed, step: step, detail: "revision \(store.currentRevision) vs \(model.current)")
-        }
     }
+    try applyRound()
     try checkReads(store, model, &rng, seed: seed, step: steps)
 }
 

@@ -258,3 +258,40 @@ extension MVCCStore {
         #expect(store.write(.leaseRevoke(LeaseID(5))) == .failure(.leaseNotFound(LeaseID(5))))
     }
 }
+
+/// The node loop applies each round of committed entries as one call: requests in a round see
+/// the ones before them, a rejected one changes nothing, and the round survives a reopen with
+/// its last applied marker.
+@Suite struct MVCCApplyRoundTests {
+    @Test("requests of one round see the earlier ones; a rejected one changes nothing")
+    func dependentRequestsInOneRound() throws {
+        let path = NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+        var store: MVCCStore? = try openStore(path)
+        let marker = { (index: UInt8) in [UInt8](repeating: 0, count: 7) + [index] }
+        let (results, events) = store!.apply([
+            .put(PutRequest(key: b("k"), value: b("1"))),
+            .put(PutRequest(key: b("other"), value: b("x"))),
+            .put(PutRequest(key: b("k"), value: b("2"))),
+            // Its compare only holds if it sees the second put of k (revision 4).
+            .txn(TxnRequest(
+                compares: [Compare(range: .key(b("k")), target: .mod(Revision(4)), result: .equal)],
+                success: [.put(PutRequest(key: b("k"), value: b("3")))], failure: [])),
+            // Rejected: compacting a future revision. Nothing of it may remain.
+            .compact(Revision(99), physical: true),
+            .deleteRange(DeleteRangeRequest(range: .from(b("o")))),
+        ], markers: (1...6).map { marker($0) }, sync: true)
+        #expect(results.map { (try? $0.get()) != nil } == [true, true, true, true, false, true])
+        guard case .success(.txn(let txn)) = results[3] else { Issue.record("txn failed: \(results[3])"); return }
+        #expect(txn.succeeded)
+        #expect(events.map(\.keyValue.modRevision.value) == [2, 3, 4, 5, 6])
+        store = nil  // closes RocksDB
+        let reopened = try openStore(path)
+        #expect(reopened.currentRevision == Revision(6))
+        #expect(try reopened.appliedMarker() == marker(6))
+        let k = try #require(try reopened.get("k"))
+        #expect(k.value == b("3"))
+        #expect(k.version == 3)
+        #expect(try reopened.get("other") == nil)
+        #expect(try reopened.get("other", revision: 3)?.value == b("x"))
+    }
+}
