@@ -16,6 +16,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
 
     /// The etcd version kvd reports: the one whose API and behaviour it reproduces.
     static let etcdVersion = "3.4.23"
+    /// The cluster version etcd 3.4 members agree on (`/version`'s "etcdcluster").
+    static let clusterVersion = "3.4.0"
 
     func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
         let facts = loop.facts.withLock { $0 }

@@ -107,7 +107,9 @@ package final class Member: Sendable {
                 try await self.transport.serve(on: peerAddresses, inbox: NodeInbox(loop: self.loop), incomingDirectory: self.configuration.dataDirectory + "/member/snap")
             }
             for url in configuration.listenClientURLs {
-                let server = GRPCServer(transport: try makeClientTransport(url), services: services)
+                let server = GRPCServer(
+                    transport: try makeClientTransport(url), services: services,
+                    interceptors: [RequestMetrics(registry: loop.metrics.registry)])
                 group.addTask { try await server.serve() }
                 group.addTask { [logger] in
                     if let address = try await server.listeningAddress {
@@ -117,6 +119,10 @@ package final class Member: Sendable {
             }
             group.addTask { await self.publishAttributes() }
             group.addTask { await self.runWatchSyncer() }
+            let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
+            for url in configuration.listenMetricsURLs {
+                group.addTask { try await endpoints.serve(host: url.host, port: url.port) }
+            }
             group.addTask {
                 let interval = Duration.milliseconds(self.configuration.watchProgressNotifyIntervalMilliseconds)
                 while !Task.isCancelled {

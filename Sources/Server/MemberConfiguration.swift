@@ -72,6 +72,8 @@ package struct MemberConfiguration: Sendable {
     package var name = "default"
     package var dataDirectory = "default.etcd"
     package var listenClientURLs: [MemberURL] = []
+    /// `--listen-metrics-urls`: plain HTTP for health probes and Prometheus.
+    package var listenMetricsURLs: [MemberURL] = []
     package var advertiseClientURLs: [String] = []
     package var initialAdvertisePeerURLs: [String] = []
     /// name → peer URLs, in the order given.

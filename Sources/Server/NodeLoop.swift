@@ -6,6 +6,7 @@ internal import MVCC
 internal import Raft
 internal import Storage
 internal import SwiftProtobuf
+internal import Prometheus
 internal import Synchronization
 internal import Transport
 
@@ -40,6 +41,8 @@ struct NodeFacts: Sendable {
     var lastIndex = LogIndex.zero
     var membership = Membership()
     var leaderChanges = 0
+    /// Proposals waiting to be applied here.
+    var pendingProposals = 0
     var removed = false
     /// Each member's match index, on the leader only.
     var progress: [NodeID: LogIndex] = [:]
@@ -86,6 +89,7 @@ final class NodeLoop: @unchecked Sendable {
     private let onSnapshotInstalled: @Sendable () -> Void
     let requestIDs: RequestIDs
     let leases: LeaseKeeper
+    let metrics = NodeMetrics()
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
 
@@ -384,7 +388,10 @@ final class NodeLoop: @unchecked Sendable {
         if let hardState = ready.hardState { logStore.setHardState(hardState, into: batch) }
         guard batch.count > 0 else { return }
         do {
-            try database.write(batch, sync: ready.mustSync || installed)
+            let sync = ready.mustSync || installed
+            let started = ContinuousClock.now
+            try database.write(batch, sync: sync)
+            if sync { metrics.walFsyncDuration.record(started.duration(to: .now)) }
         } catch {
             // Fail-stop (STYLE §5): a lost raft log write breaks safety.
             preconditionFailure("raft log write failed: \(error)")
@@ -400,7 +407,9 @@ final class NodeLoop: @unchecked Sendable {
         var ids: [UInt64] = []
         func flush() {
             guard !requests.isEmpty else { return }
+            let started = ContinuousClock.now
             let (results, events) = store.apply(requests, markers: markers, sync: false)
+            metrics.backendCommitDuration.record(started.duration(to: .now))
             for (request, result) in zip(requests, results) {
                 switch (request, result) {
                 case (.leaseGrant(let id, let ttl), .success): leases.granted(id, ttlSeconds: ttl)
@@ -535,6 +544,7 @@ final class NodeLoop: @unchecked Sendable {
             proposalWaiters.removeValue(forKey: id)
             waiter.resume(returning: .failure(.timeout))
         }
+        if !expired.isEmpty { metrics.proposalsFailed.increment(by: Int64(expired.count)) }
         unproposed.removeAll { id, _ in expired[id] != nil }
         if let (_, _, waiter, deadline) = pendingConfChange, deadline <= now {
             pendingConfChange = nil
@@ -579,6 +589,7 @@ final class NodeLoop: @unchecked Sendable {
         let membership = self.membership
         let applied = appliedIndex
         let changes = leaderChanges
+        let pending = proposalWaiters.count
         let last = logStore.lastIndex()
         facts.withLock { facts in
             facts.leader = status.softState.leader
@@ -589,6 +600,7 @@ final class NodeLoop: @unchecked Sendable {
             facts.lastIndex = last
             facts.membership = membership
             facts.leaderChanges = changes
+            facts.pendingProposals = pending
             facts.progress = status.progress.mapValues(\.match)
             if status.softState.leader != .none { facts.lastLeaderSeen = .now }
         }

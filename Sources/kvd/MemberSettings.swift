@@ -9,6 +9,7 @@ struct MemberSettings {
     var name = "default"
     var dataDirectory: String?
     var listenClientURLs = "http://localhost:2379"
+    var listenMetricsURLs = ""
     var advertiseClientURLs = "http://localhost:2379"
     var listenPeerURLs = "http://localhost:2380"
     var initialAdvertisePeerURLs = "http://localhost:2380"
@@ -35,6 +36,7 @@ struct MemberSettings {
         name = flags.name
         dataDirectory = flags.dataDirectory
         listenClientURLs = flags.listenClientURLs
+        listenMetricsURLs = flags.listenMetricsURLs
         advertiseClientURLs = flags.advertiseClientURLs
         listenPeerURLs = flags.listenPeerURLs
         initialAdvertisePeerURLs = flags.initialAdvertisePeerURLs
@@ -66,6 +68,7 @@ struct MemberSettings {
             case "name": name = string(value)
             case "data-dir": dataDirectory = string(value)
             case "listen-client-urls": listenClientURLs = string(value)
+            case "listen-metrics-urls": listenMetricsURLs = string(value)
             case "advertise-client-urls": advertiseClientURLs = string(value)
             case "listen-peer-urls": listenPeerURLs = string(value)
             case "initial-advertise-peer-urls": initialAdvertisePeerURLs = string(value)
@@ -116,6 +119,10 @@ struct MemberSettings {
         configuration.name = name
         configuration.dataDirectory = dataDirectory ?? "\(name).etcd"
         configuration.listenClientURLs = try list(listenClientURLs).map { try MemberURL(parsing: $0) }
+        configuration.listenMetricsURLs = try list(listenMetricsURLs).map { try MemberURL(parsing: $0) }
+        if let secure = configuration.listenMetricsURLs.first(where: \.isTLS) {
+            throw ValidationError("--listen-metrics-urls \(secure): only http:// is supported")
+        }
         configuration.advertiseClientURLs = list(advertiseClientURLs)
         configuration.listenPeerURLs = try list(listenPeerURLs).map { try MemberURL(parsing: $0) }
         configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)

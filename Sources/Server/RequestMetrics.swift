@@ -1,0 +1,90 @@
+internal import GRPCCore
+internal import Prometheus
+
+/// go-grpc-prometheus' server counters, as etcd exports them: every RPC started and every RPC
+/// handled, by service, method, type and (when handled) status code.
+struct RequestMetrics: ServerInterceptor {
+    let registry: PrometheusCollectorRegistry
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let labels = [
+            ("grpc_method", context.descriptor.method),
+            ("grpc_service", context.descriptor.service.fullyQualifiedService),
+            ("grpc_type", Self.type(of: context.descriptor.method)),
+        ]
+        registry.makeCounter(descriptor: Self.started, labels: labels).increment()
+        let handled: @Sendable (String) -> Void = { [registry] code in
+            registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", code)] + labels).increment()
+        }
+        let response: StreamingServerResponse<Output>
+        do {
+            response = try await next(request, context)
+        } catch {
+            handled(Self.goName((error as? RPCError)?.code ?? .unknown))
+            throw error
+        }
+        switch response.accepted {
+        case .failure(let error):
+            handled(Self.goName(error.code))
+            return response
+        case .success(var contents):
+            let producer = contents.producer
+            contents.producer = { writer in
+                do {
+                    let trailers = try await producer(writer)
+                    handled("OK")
+                    return trailers
+                } catch {
+                    handled(Self.goName((error as? RPCError)?.code ?? .unknown))
+                    throw error
+                }
+            }
+            return StreamingServerResponse(accepted: .success(contents))
+        }
+    }
+
+    private static var started: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "grpc_server_started_total", unitName: "", helpText: "Total number of RPCs started on the server.")
+    }
+    private static var handled: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "grpc_server_handled_total", unitName: "",
+            helpText: "Total number of RPCs completed on the server, regardless of success or failure.")
+    }
+
+    /// The streaming kind of each etcd method kvd serves (all others are unary).
+    private static func type(of method: String) -> String {
+        switch method {
+        case "Watch", "LeaseKeepAlive": "bidi_stream"
+        case "Snapshot": "server_stream"
+        default: "unary"
+        }
+    }
+
+    /// Go's `codes.Code.String()`, the label values etcd's dashboards expect.
+    private static func goName(_ code: RPCError.Code) -> String {
+        switch code {
+        case .cancelled: "Canceled"
+        case .unknown: "Unknown"
+        case .invalidArgument: "InvalidArgument"
+        case .deadlineExceeded: "DeadlineExceeded"
+        case .notFound: "NotFound"
+        case .alreadyExists: "AlreadyExists"
+        case .permissionDenied: "PermissionDenied"
+        case .resourceExhausted: "ResourceExhausted"
+        case .failedPrecondition: "FailedPrecondition"
+        case .aborted: "Aborted"
+        case .outOfRange: "OutOfRange"
+        case .unimplemented: "Unimplemented"
+        case .internalError: "Internal"
+        case .unavailable: "Unavailable"
+        case .dataLoss: "DataLoss"
+        case .unauthenticated: "Unauthenticated"
+        default: "Unknown"
+        }
+    }
+}

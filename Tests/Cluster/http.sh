@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Tests/Cluster/http.sh: etcd's HTTP endpoints on --listen-metrics-urls, kvd beside etcd 3.4.
+# Three kvd members and three etcd members, each with a metrics URL:
+#   - /health is 200 {"health":"true"} with a leader, 503 {"health":"false"} (plus a newline, as
+#     Go's http.Error writes it) once a member has lost its quorum; POST is 405; an unknown
+#     path is 404 with Go's body. kvd's /version (etcd serves it on the client port, which kvd
+#     keeps for gRPC) is etcd's client-port answer.
+#   - /metrics is Prometheus text and carries the metric names the issue lists, as etcd's does,
+#     with values that follow the cluster (has_leader 1, applied proposals growing).
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init http
+[[ -x $ETCD_BIN ]] || die "etcd binary '$ETCD_BIN' not found (apt-get install etcd-server)"
+declare -A MPORT=()
+
+# start_cluster P BIN: members P1..P3 running BIN, each with a metrics port.
+start_cluster() {
+    local p=$1 bin=$2 n ic
+    for n in 1 2 3; do node_ports "$p$n"; MPORT[$p$n]=$(_new_port); done
+    ic=$(initial_cluster "${p}1" "${p}2" "${p}3")
+    for n in 1 2 3; do
+        KVD_BIN=$bin node_start "$p$n" new "$ic" --listen-metrics-urls "http://127.0.0.1:${MPORT[$p$n]}"
+    done
+    wait_healthy "$START_TIMEOUT" "${p}1" "${p}2" "${p}3" || die "cluster $p did not become healthy"
+}
+
+# http NAME METHOD PATH: "<status> <body>" from NAME's metrics URL.
+http() {
+    curl -s -X "$2" -o "$COMPAT_TMP/body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:${MPORT[$1]}$3" || true
+    printf ' '; cat "$COMPAT_TMP/body"
+}
+
+metric() { curl -s --max-time 5 "http://127.0.0.1:${MPORT[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2 + 0}'; }
+
+NAMES=(etcd_server_has_leader etcd_server_is_leader etcd_server_leader_changes_seen_total
+    etcd_server_proposals_committed_total etcd_server_proposals_applied_total etcd_server_proposals_pending
+    etcd_server_proposals_failed_total etcd_disk_wal_fsync_duration_seconds_bucket
+    etcd_disk_backend_commit_duration_seconds_bucket etcd_mvcc_db_total_size_in_bytes
+    etcd_debugging_mvcc_keys_total grpc_server_started_total grpc_server_handled_total)
+
+declare -A GOT=()
+for side in e k; do
+    if [[ $side == e ]]; then start_cluster e "$ETCD_BIN"; else start_cluster k "$KVD_BIN"; fi
+    nctl "${side}1" put foo bar >/dev/null || fail "$side: put"
+    nctl "${side}2" get foo >/dev/null || fail "$side: get"
+    GOT[$side.health]=$(http "${side}1" GET /health)
+    GOT[$side.post]=$(http "${side}1" POST /health | head -c 4)
+    if [[ $side == e ]]; then
+        GOT[$side.version]="200 $(curl -s --max-time 5 --cacert "$PKI/etcd/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" \
+            --key "$PKI/apiserver-etcd-client.key" "${SERVER_EP[e2]}/version")"
+    else
+        GOT[$side.version]=$(http "${side}2" GET /version)
+    fi
+    GOT[$side.missing]=$(http "${side}3" GET /nope)
+    curl -s --max-time 5 "http://127.0.0.1:${MPORT[${side}1]}/metrics" >"$COMPAT_TMP/metrics.$side"
+    GOT[$side.has_leader]=$(metric "${side}1" etcd_server_has_leader)
+    a1=$(metric "${side}1" etcd_server_proposals_applied_total)
+    nctl "${side}1" put foo baz >/dev/null || fail "$side: second put"
+    sleep 0.3
+    a2=$(metric "${side}1" etcd_server_proposals_applied_total)
+    if ((a2 > a1)); then pass "$side: proposals_applied_total grows with a put ($a1 -> $a2)"; else fail "$side: proposals_applied_total $a1 -> $a2"; fi
+    # Without a quorum the survivor reports itself unhealthy.
+    node_kill9 "${side}2"; node_kill9 "${side}3"
+    sleep 3
+    GOT[$side.lost]=$(http "${side}1" GET /health)
+    GOT[$side.lost_leader]=$(metric "${side}1" etcd_server_has_leader)
+    node_kill9 "${side}1"
+done
+
+for check in health post version missing has_leader lost lost_leader; do
+    if [[ ${GOT[e.$check]} == "${GOT[k.$check]}" ]]; then pass "$check: ${GOT[k.$check]//$'\n'/\\n}"
+    else fail "$check: etcd '${GOT[e.$check]//$'\n'/\\n}', kvd '${GOT[k.$check]//$'\n'/\\n}'"; fi
+done
+expect_eq "health with a leader" '200 {"health":"true"}' "${GOT[k.health]}"
+for name in "${NAMES[@]}"; do
+    in_etcd=0; in_kvd=0
+    grep -q "^$name[ {]" "$COMPAT_TMP/metrics.e" && in_etcd=1
+    grep -q "^$name[ {]" "$COMPAT_TMP/metrics.k" && in_kvd=1
+    if ((in_etcd && in_kvd)); then pass "metric $name"; else fail "metric $name: in etcd $in_etcd, in kvd $in_kvd"; fi
+done
+summary http
