@@ -14,10 +14,12 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     let memberID: MemberID
     let clusterID: MemberID
 
-    /// The etcd version kvd reports: the one whose API and behaviour it reproduces.
-    static let etcdVersion = "3.4.23"
-    /// The cluster version etcd 3.4 members agree on (`/version`'s "etcdcluster").
-    static let clusterVersion = "3.4.0"
+    /// The etcd version kvd reports. Kubernetes reads it from Status to decide whether it may
+    /// serve consistent lists from its watch cache (etcd >= 3.5.13, whose RequestProgress
+    /// semantics kvd's watch follows); the wire API is etcd 3.4's, which 3.6 clients speak too.
+    static let etcdVersion = "3.6.0"
+    /// The cluster version the members agree on (`/version`'s "etcdcluster").
+    static let clusterVersion = "3.6.0"
 
     func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
         let facts = loop.facts.withLock { $0 }
