@@ -1,3 +1,5 @@
+internal import Crypto
+internal import Foundation
 internal import Storage
 internal import SwiftProtobuf
 internal import Synchronization
@@ -13,6 +15,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     let store: MVCCStore
     let memberID: MemberID
     let clusterID: MemberID
+    /// Where client snapshots are written before they are streamed.
+    let snapshotDirectory: String
 
     /// The etcd version kvd reports. Kubernetes reads it from Status to decide whether it may
     /// serve consistent lists from its watch cache (etcd >= 3.5.13, whose RequestProgress
@@ -49,8 +53,16 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Alarm is not implemented yet")
     }
 
+    /// etcd rewrites its bbolt file; kvd compacts the state column families, which drops what
+    /// deletes and MVCC compaction left behind. Runs off the cooperative pool (it can take long).
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
-        throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Defragment is not implemented yet")
+        let database = loop.database
+        await Self.offPool {
+            for family in NodeLoop.stateFamilies { database.compact(database.columnFamily(family)) }
+        }
+        var response = Etcdserverpb_DefragmentResponse()
+        response.header = header(term: loop.facts.withLock { $0.term })
+        return response
     }
 
     /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
@@ -77,8 +89,60 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         }
     }
 
+    /// A consistent point-in-time image of this member's state, streamed as etcd does: 32 KiB
+    /// blobs with `remaining_bytes`, then the SHA-256 of everything sent as the last blob. etcd's
+    /// clients accept a snapshot only if its size is a multiple of 512 plus the digest, so the
+    /// image is padded after its end marker.
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
-        throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Snapshot is not implemented yet")
+        let database = loop.database
+        let view = database.makeConsistentView()
+        let path = snapshotDirectory + "/client-\(UUID().uuidString).snap"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await Self.offPool {
+            try SnapshotImage.write(database, families: NodeLoop.stateFamilies, view: view, to: path)
+            try SnapshotImage.padForClients(path)
+        }
+        guard let file = FileHandle(forReadingAtPath: path) else {
+            throw RPCError(code: .internalError, message: "etcdserver: cannot read snapshot image")
+        }
+        defer { try? file.close() }  // read-only: nothing to lose
+        let total = try file.seekToEnd()
+        try file.seek(toOffset: 0)
+        var digest = SHA256()
+        var sent: UInt64 = 0
+        while sent < total {
+            let blob = try file.read(upToCount: 32 * 1024) ?? Data()
+            if blob.isEmpty { break }
+            digest.update(data: blob)
+            sent += UInt64(blob.count)
+            var message = Etcdserverpb_SnapshotResponse()
+            message.remainingBytes = total - sent
+            message.blob = blob
+            try await response.write(message)
+        }
+        var last = Etcdserverpb_SnapshotResponse()
+        last.blob = Data(digest.finalize())
+        try await response.write(last)
+    }
+
+    /// Runs blocking storage work on its own thread, keeping Swift's cooperative pool free.
+    private static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.name = "kvd-maintenance"
+            thread.start()
+        }
+    }
+
+    private static func offPool(_ work: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                work()
+                continuation.resume()
+            }
+            thread.name = "kvd-maintenance"
+            thread.start()
+        }
     }
 
     private func header(term: Term) -> Etcdserverpb_ResponseHeader {

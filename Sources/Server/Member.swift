@@ -98,7 +98,9 @@ package final class Member: Sendable {
                 // etcd ends "hasleader" streams after three election timeouts without a leader.
                 return leader != .none || seen.duration(to: .now) < .milliseconds(3 * electionTimeout)
             }),
-            MaintenanceService(loop: loop, store: store, memberID: memberID, clusterID: clusterID),
+            MaintenanceService(
+                loop: loop, store: store, memberID: memberID, clusterID: clusterID,
+                snapshotDirectory: configuration.dataDirectory + "/member/snap"),
         ]
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.transport.runSenders() }
