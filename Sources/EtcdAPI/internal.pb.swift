@@ -90,6 +90,15 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     set {request = .leaseRevoke(newValue)}
   }
 
+  /// Raises or clears an alarm (NOSPACE when a member's database exceeds its quota).
+  public var alarm: Etcdserverpb_AlarmRequest {
+    get {
+      if case .alarm(let v)? = request {return v}
+      return Etcdserverpb_AlarmRequest()
+    }
+    set {request = .alarm(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -100,6 +109,8 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     case memberAttributes(Kvdpb_MemberAttributes)
     case leaseGrant(Etcdserverpb_LeaseGrantRequest)
     case leaseRevoke(Etcdserverpb_LeaseRevokeRequest)
+    /// Raises or clears an alarm (NOSPACE when a member's database exceeds its quota).
+    case alarm(Etcdserverpb_AlarmRequest)
 
   }
 
@@ -158,6 +169,9 @@ public nonisolated struct Kvdpb_MemberList: Sendable {
   /// Members removed from the cluster: never allowed back under the same ID.
   public var removed: [UInt64] = []
 
+  /// Active alarms, per member: replicated cluster state, as etcd keeps them in its backend.
+  public var alarms: [Etcdserverpb_AlarmMember] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -189,7 +203,7 @@ fileprivate nonisolated let _protobuf_package = "kvdpb"
 
 nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InternalRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0\u{1}alarm\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -289,6 +303,19 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
           self.request = .leaseRevoke(v)
         }
       }()
+      case 9: try {
+        var v: Etcdserverpb_AlarmRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .alarm(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .alarm(v)
+        }
+      }()
       default: break
       }
     }
@@ -330,6 +357,10 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
     case .leaseRevoke?: try {
       guard case .leaseRevoke(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .alarm?: try {
+      guard case .alarm(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     }()
     case nil: break
     }
@@ -441,7 +472,7 @@ nonisolated extension Kvdpb_MemberContext: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Kvdpb_MemberList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberList"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}members\0\u{1}removed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}members\0\u{1}removed\0\u{1}alarms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -451,6 +482,7 @@ nonisolated extension Kvdpb_MemberList: SwiftProtobuf.Message, SwiftProtobuf._Me
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
       case 2: try { try decoder.decodeRepeatedUInt64Field(value: &self.removed) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.alarms) }()
       default: break
       }
     }
@@ -463,12 +495,16 @@ nonisolated extension Kvdpb_MemberList: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.removed.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.removed, fieldNumber: 2)
     }
+    if !self.alarms.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.alarms, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Kvdpb_MemberList, rhs: Kvdpb_MemberList) -> Bool {
     if lhs.members != rhs.members {return false}
     if lhs.removed != rhs.removed {return false}
+    if lhs.alarms != rhs.alarms {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -8,6 +8,8 @@ package enum MVCCError: Error, Equatable, Sendable {
     case leaseNotFound(LeaseID)
     /// A grant names a lease ID already in use.
     case leaseExists(LeaseID)
+    /// The NOSPACE alarm is active: Puts, Txns that put, and lease grants are refused.
+    case noSpace
     /// `ignore_value` / `ignore_lease` on a key that does not exist.
     case keyNotFound
     /// Storage failed underneath; carries RocksDB's message.

@@ -123,10 +123,13 @@ package final class MVCCStore: @unchecked Sendable {
     /// first (rare on the hot path, where a round's writes are to different keys).
     ///
     /// Must be called from one thread at a time (the write path's single writer).
+    /// With `capped` (the NOSPACE alarm is active), requests that would add data fail with
+    /// `noSpace` while deletes and compactions go on, as etcd's capped applier does.
     package func apply(
         _ requests: [WriteRequest],
         markers: [[UInt8]]? = nil,
-        sync: Bool
+        sync: Bool,
+        capped: Bool = false
     ) -> (results: [Result<WriteResult, MVCCError>], events: [Event]) {
         precondition(markers == nil || markers!.count == requests.count, "one marker per request")
         var results: [Result<WriteResult, MVCCError>] = []
@@ -156,6 +159,7 @@ package final class MVCCStore: @unchecked Sendable {
             }
             round.setSavePoint()
             do {
+                if capped && request.addsData { throw MVCCError.noSpace }
                 let (result, requestEvents) = try applyOne(request, marker: marker, into: round)
                 try round.popSavePoint()
                 results.append(.success(result))

@@ -174,6 +174,27 @@ package enum WriteRequest: Sendable, Equatable {
     case leaseRevoke(LeaseID)
 }
 
+extension WriteRequest {
+    /// Whether the request may grow the database (etcd's quota cost > 0): a Put, a Txn with a
+    /// Put in either branch, a lease grant.
+    package var addsData: Bool {
+        func puts(_ txn: TxnRequest) -> Bool {
+            (txn.success + txn.failure).contains { op in
+                switch op {
+                case .put: true
+                case .txn(let nested): puts(nested)
+                case .range, .deleteRange: false
+                }
+            }
+        }
+        switch self {
+        case .put, .leaseGrant: return true
+        case .txn(let txn): return puts(txn)
+        case .deleteRange, .compact, .leaseRevoke: return false
+        }
+    }
+}
+
 package enum WriteResult: Sendable, Equatable {
     case put(PutResult)
     case deleteRange(DeleteRangeResult)

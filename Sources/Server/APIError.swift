@@ -34,6 +34,7 @@ package enum APIError: Error, Equatable, Sendable {
     case tooManyLearners
     case notEnoughStartedMembers
     case unhealthy
+    case noSpace
     case storage(String)
 
     package var rpcError: RPCError {
@@ -71,6 +72,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .notEnoughStartedMembers:
             RPCError(code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
         case .unhealthy: RPCError(code: .unavailable, message: "etcdserver: unhealthy cluster")
+        case .noSpace: RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
         }
     }
@@ -82,6 +84,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .leaseNotFound: self = .leaseNotFound
         case .leaseExists: self = .leaseExists
         case .keyNotFound: self = .keyNotFound
+        case .noSpace: self = .noSpace
         case .storage(let message): self = .storage(message)
         }
     }

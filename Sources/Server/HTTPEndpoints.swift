@@ -24,10 +24,12 @@ struct HTTPEndpoints: Sendable {
         var body: [UInt8]
     }
 
-    /// etcd's `checkHealth`: unhealthy without a leader, or when a linearizable read does not
-    /// complete within a second.
+    /// etcd's `checkHealth`: unhealthy with an active alarm, without a leader, or when a
+    /// linearizable read does not complete within a second.
     func health() async -> (healthy: Bool, reason: String) {
-        if loop.facts.withLock({ $0.leader }) == NodeID.none { return (false, "no leader") }
+        let (leader, alarms) = loop.facts.withLock { ($0.leader, $0.membership.alarms) }
+        if let alarm = alarms.first { return (false, "alarm \(alarm.description)") }
+        if leader == NodeID.none { return (false, "no leader") }
         // The read cannot be cancelled (it ends at the request timeout): race it against one
         // second and let a late one finish on its own.
         let (outcomes, outcome) = AsyncStream<String?>.makeStream()

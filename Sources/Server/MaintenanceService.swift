@@ -37,6 +37,9 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         response.raftTerm = facts.term.rawValue
         response.raftAppliedIndex = facts.appliedIndex.rawValue
         response.isLearner = facts.membership.member(memberID)?.isLearner ?? false
+        // etcd lists "no leader" and every active alarm.
+        if facts.leader == NodeID.none { response.errors.append(APIError.noLeader.rpcError.message) }
+        response.errors += facts.membership.alarms.map(\.description)
         return response
     }
 
@@ -49,8 +52,29 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         }
     }
 
+    /// etcd's Alarm: GET lists the alarms (of one type, or all for NONE) as of a linearizable
+    /// point; ACTIVATE and DEACTIVATE go through Raft and answer with the alarm they changed.
     func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
-        throw RPCError(code: .unimplemented, message: "kvd: Maintenance.Alarm is not implemented yet")
+        try await edge {
+            var response = Etcdserverpb_AlarmResponse()
+            let wanted = ActiveAlarm(member: MemberID(request.memberID), alarm: request.alarm)
+            switch request.action {
+            case .get:
+                try await loop.waitForReadIndex()
+                let alarms = loop.facts.withLock { $0.membership.alarms }
+                response.alarms = alarms.filter { request.alarm == .none || $0.alarm == request.alarm }.map(Etcdserverpb_AlarmMember.init)
+            case .activate, .deactivate:
+                let before = loop.facts.withLock { $0.membership.alarms }
+                _ = try await loop.propose(.with { $0.alarm = request })
+                let after = loop.facts.withLock { $0.membership.alarms }
+                let changed = request.action == .activate ? !before.contains(wanted) && after.contains(wanted) : before.contains(wanted) && !after.contains(wanted)
+                if changed { response.alarms = [Etcdserverpb_AlarmMember(wanted)] }
+            case .UNRECOGNIZED:
+                throw RPCError(code: .invalidArgument, message: "etcdserver: unknown alarm action")
+            }
+            response.header = header(term: loop.facts.withLock { $0.term })
+            return response
+        }
     }
 
     /// etcd rewrites its bbolt file; kvd compacts the state column families, which drops what
@@ -152,5 +176,13 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         header.raftTerm = term.rawValue
         header.revision = store.currentRevision.value
         return header
+    }
+}
+
+extension Etcdserverpb_AlarmMember {
+    init(_ alarm: ActiveAlarm) {
+        self.init()
+        memberID = alarm.member.value
+        self.alarm = alarm.alarm
     }
 }

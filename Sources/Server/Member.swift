@@ -48,7 +48,9 @@ package final class Member: Sendable {
             snapshotCount: max(1, configuration.snapshotCount),
             catchUpEntries: min(5_000, max(1, configuration.snapshotCount / 2)),
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
-            snapshotDirectory: configuration.dataDirectory + "/member/snap"
+            snapshotDirectory: configuration.dataDirectory + "/member/snap",
+            quotaBytes: configuration.quotaBackendBytes < 0 ? nil
+                : configuration.quotaBackendBytes == 0 ? 2 * 1024 * 1024 * 1024 : configuration.quotaBackendBytes
         )
         let hub = WatchHub(store: store, fragmentBytesMax: configuration.limits.requestBytesMax)
         self.hub = hub

@@ -93,6 +93,8 @@ package struct MemberConfiguration: Sendable {
     package var snapshotCount: UInt64 = 100_000
     /// `--experimental-watch-progress-notify-interval` (etcd default 10 minutes).
     package var watchProgressNotifyIntervalMilliseconds = 600_000
+    /// `--quota-backend-bytes`: 0 means etcd's default (2 GiB), negative disables the quota.
+    package var quotaBackendBytes: Int64 = 0
 
     package init() {}
 }

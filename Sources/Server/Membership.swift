@@ -14,12 +14,37 @@ package struct MemberRecord: Sendable, Equatable {
     package var isLearner: Bool
 }
 
+/// An alarm raised by one member (etcd `AlarmMember`).
+struct ActiveAlarm: Sendable, Hashable {
+    var member: MemberID
+    var alarm: Etcdserverpb_AlarmType
+
+    /// Go's text form of `AlarmMember`, as etcd lists alarms in Status errors.
+    var description: String { "memberID:\(member.value) alarm:\(alarm.goName) " }
+}
+
+extension Etcdserverpb_AlarmType {
+    var goName: String {
+        switch self {
+        case .none: "NONE"
+        case .nospace: "NOSPACE"
+        case .corrupt: "CORRUPT"
+        case .UNRECOGNIZED(let value): "\(value)"
+        }
+    }
+}
+
 /// The membership as of the applied index, stored in the `cluster` column family in the same
 /// batch as the applied index, so that a restart sees exactly the membership it applied.
 struct Membership: Sendable, Equatable {
     var members: [MemberRecord] = []
     /// IDs removed from the cluster; they may never rejoin under the same ID (etcd rule).
     var removed: Set<UInt64> = []
+    /// Active alarms, in the order raised (etcd's alarm store).
+    var alarms: [ActiveAlarm] = []
+
+    /// The NOSPACE alarm is active on some member: writes that add data are refused everywhere.
+    var isCapped: Bool { alarms.contains { $0.alarm == .nospace } }
 
     static let family = "cluster"
     static let membersKey = Array("members".utf8)
@@ -53,6 +78,7 @@ struct Membership: Sendable, Equatable {
             MemberRecord(id: MemberID($0.id), name: $0.name, peerURLs: $0.peerUrls, clientURLs: $0.clientUrls, isLearner: $0.isLearner)
         }
         membership.removed = Set(list.removed)
+        membership.alarms = list.alarms.map { ActiveAlarm(member: MemberID($0.memberID), alarm: $0.alarm) }
         return membership
     }
 
@@ -68,6 +94,12 @@ struct Membership: Sendable, Equatable {
             return member
         }
         list.removed = removed.sorted()
+        list.alarms = alarms.map { alarm in
+            var member = Etcdserverpb_AlarmMember()
+            member.memberID = alarm.member.value
+            member.alarm = alarm.alarm
+            return member
+        }
         // Serializing a message we built cannot fail.
         let bytes: [UInt8] = (try? list.serializedBytes()) ?? []
         batch.put(database.columnFamily(Self.family), Self.membersKey, bytes)

@@ -29,6 +29,8 @@ struct NodeSettings: Sendable {
     var requestTimeout: Duration
     /// Where snapshot images live.
     var snapshotDirectory: String
+    /// `--quota-backend-bytes`: above it this member raises the NOSPACE alarm; nil: no quota.
+    var quotaBytes: Int64? = nil
 }
 
 /// What services read about the node: published by the loop after every turn that changed it.
@@ -113,6 +115,7 @@ final class NodeLoop: @unchecked Sendable {
     private var incomingImages: [LogIndex: String] = [:]
     private var appliedIndex: LogIndex
     private var lastLeader = NodeID.none
+    private var spaceAlarmProposed = false
     private var leaderChanges = 0
 
     init(
@@ -204,6 +207,7 @@ final class NodeLoop: @unchecked Sendable {
                 nextTick = now < nextTick + settings.tickInterval ? nextTick + settings.tickInterval : now + settings.tickInterval
                 expireWaiters(now)
                 proposeLeaseRevocations()
+                checkQuota()
             }
             for input in inputs { handle(input, now: now) }
             proposeQueued()
@@ -335,9 +339,31 @@ final class NodeLoop: @unchecked Sendable {
         }
     }
 
+    /// etcd raises NOSPACE when a member's backend outgrows its quota; the alarm goes through
+    /// Raft so that every member caps writes at the same log index. Proposed once until applied.
+    private func checkQuota() {
+        guard let quota = settings.quotaBytes, !spaceAlarmProposed, lastLeader != .none else { return }
+        let me = settings.memberID
+        guard !membership.alarms.contains(ActiveAlarm(member: me, alarm: .nospace)) else { return }
+        let size = database.approximateSizeBytes()
+        guard size > quota else { return }
+        var alarm = Etcdserverpb_AlarmRequest()
+        alarm.action = .activate
+        alarm.memberID = me.value
+        alarm.alarm = .nospace
+        var request = Kvdpb_InternalRequest()
+        request.id = requestIDs.make()
+        request.alarm = alarm
+        guard let data = try? request.serializedBytes() as [UInt8] else { return }  // a built message always encodes
+        unproposed.append((request.id, data))
+        spaceAlarmProposed = true
+        logger.warning("database space exceeded; raising the NOSPACE alarm", metadata: ["size": "\(size)", "quota": "\(quota)"])
+    }
+
     private func noteLeader(_ soft: SoftState) {
         if soft.leader != lastLeader {
             if soft.leader != .none { leaderChanges += 1 }
+            spaceAlarmProposed = false  // a proposal in flight may have been lost with the old leader
             logger.info("leader changed", metadata: ["leader": "\(MemberID(soft.leader.rawValue))", "role": "\(soft.role)"])
             // Reads waiting on the old leader's confirmation can no longer be trusted (etcd
             // answers them with "leader changed").
@@ -408,7 +434,7 @@ final class NodeLoop: @unchecked Sendable {
         func flush() {
             guard !requests.isEmpty else { return }
             let started = ContinuousClock.now
-            let (results, events) = store.apply(requests, markers: markers, sync: false)
+            let (results, events) = store.apply(requests, markers: markers, sync: false, capped: membership.isCapped)
             metrics.backendCommitDuration.record(started.duration(to: .now))
             for (request, result) in zip(requests, results) {
                 switch (request, result) {
@@ -437,6 +463,9 @@ final class NodeLoop: @unchecked Sendable {
                     requests.append(write)
                     markers.append(marker)
                     ids.append(request.id)
+                } else if case .alarm(let alarm) = request.request {
+                    flush()
+                    applyAlarm(alarm, requestID: request.id, marker: marker)
                 } else {
                     flush()
                     applyMemberAttributes(request, marker: marker)
@@ -465,6 +494,31 @@ final class NodeLoop: @unchecked Sendable {
         }
         writeMembership(marker: marker)
         proposalWaiters.removeValue(forKey: request.id)?.0.resume(returning: .success(nil))
+    }
+
+    /// etcd's alarm store: ACTIVATE adds (member, alarm) once, DEACTIVATE removes it. The facts
+    /// are updated before the proposer is answered, so it reads the new alarm list.
+    private func applyAlarm(_ alarm: Etcdserverpb_AlarmRequest, requestID: UInt64, marker: [UInt8]) {
+        let entry = ActiveAlarm(member: MemberID(alarm.memberID), alarm: alarm.alarm)
+        switch alarm.action {
+        case .activate:
+            if !membership.alarms.contains(entry) {
+                membership.alarms.append(entry)
+                logger.warning("alarm raised", metadata: ["alarm": "\(entry.alarm.goName)", "from": "\(entry.member)"])
+            }
+        case .deactivate:
+            if let index = membership.alarms.firstIndex(of: entry) {
+                membership.alarms.remove(at: index)
+                logger.warning("alarm disarmed", metadata: ["alarm": "\(entry.alarm.goName)", "from": "\(entry.member)"])
+            }
+            if entry.member == settings.memberID && entry.alarm == .nospace { spaceAlarmProposed = false }
+        case .get, .UNRECOGNIZED:
+            break
+        }
+        writeMembership(marker: marker)
+        let membership = self.membership
+        facts.withLock { $0.membership = membership }
+        proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: .success(nil))
     }
 
     private func applyConfChange(_ entry: Entry, marker: [UInt8]) {

@@ -164,7 +164,7 @@ extension WriteRequest {
         case .compaction(let compaction): self = .compact(Revision(compaction.revision), physical: compaction.physical)
         case .leaseGrant(let grant): self = .leaseGrant(LeaseID(grant.id), ttlSeconds: grant.ttl)
         case .leaseRevoke(let revoke): self = .leaseRevoke(LeaseID(revoke.id))
-        case .memberAttributes, nil: return nil
+        case .memberAttributes, .alarm, nil: return nil
         }
     }
 }

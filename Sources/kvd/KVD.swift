@@ -22,6 +22,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("listen-client-urls"), help: "Comma-separated URLs to listen on for client traffic.")
     var listenClientURLs = "http://localhost:2379"
 
+    @Option(name: .customLong("quota-backend-bytes"), help: "Raise the NOSPACE alarm when the database exceeds this size (0: 2 GiB).")
+    var quotaBackendBytes: Int64 = 0
+
     @Option(name: .customLong("listen-metrics-urls"), help: "Comma-separated http:// URLs for /health, /livez, /readyz, /version and /metrics.")
     var listenMetricsURLs = ""
 
@@ -90,7 +93,7 @@ struct KVD: AsyncParsableCommand {
 
     /// etcd flags kvd does not implement yet: refused by name rather than ignored.
     static let unsupportedEtcdFlags: Set<String> = [
-        "quota-backend-bytes", "auto-tls", "peer-auto-tls", "auto-compaction-mode", "auto-compaction-retention",
+        "auto-tls", "peer-auto-tls", "auto-compaction-mode", "auto-compaction-retention",
         "discovery", "discovery-srv", "proxy", "enable-v2", "wal-dir", "max-snapshots", "max-wals",
         "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout", "client-crl-file",
         "peer-crl-file", "cipher-suites", "experimental-initial-corrupt-check", "enable-pprof", "metrics",

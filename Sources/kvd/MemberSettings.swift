@@ -10,6 +10,7 @@ struct MemberSettings {
     var dataDirectory: String?
     var listenClientURLs = "http://localhost:2379"
     var listenMetricsURLs = ""
+    var quotaBackendBytes: Int64 = 0
     var advertiseClientURLs = "http://localhost:2379"
     var listenPeerURLs = "http://localhost:2380"
     var initialAdvertisePeerURLs = "http://localhost:2380"
@@ -37,6 +38,7 @@ struct MemberSettings {
         dataDirectory = flags.dataDirectory
         listenClientURLs = flags.listenClientURLs
         listenMetricsURLs = flags.listenMetricsURLs
+        quotaBackendBytes = flags.quotaBackendBytes
         advertiseClientURLs = flags.advertiseClientURLs
         listenPeerURLs = flags.listenPeerURLs
         initialAdvertisePeerURLs = flags.initialAdvertisePeerURLs
@@ -69,6 +71,9 @@ struct MemberSettings {
             case "data-dir": dataDirectory = string(value)
             case "listen-client-urls": listenClientURLs = string(value)
             case "listen-metrics-urls": listenMetricsURLs = string(value)
+            case "quota-backend-bytes":
+                guard let bytes = Int64(string(value)) else { throw ValidationError("quota-backend-bytes: \(value) is not a number") }
+                quotaBackendBytes = bytes
             case "advertise-client-urls": advertiseClientURLs = string(value)
             case "listen-peer-urls": listenPeerURLs = string(value)
             case "initial-advertise-peer-urls": initialAdvertisePeerURLs = string(value)
@@ -124,6 +129,7 @@ struct MemberSettings {
             throw ValidationError("--listen-metrics-urls \(secure): only http:// is supported")
         }
         configuration.advertiseClientURLs = list(advertiseClientURLs)
+        configuration.quotaBackendBytes = quotaBackendBytes
         configuration.listenPeerURLs = try list(listenPeerURLs).map { try MemberURL(parsing: $0) }
         configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)
         configuration.initialClusterToken = initialClusterToken

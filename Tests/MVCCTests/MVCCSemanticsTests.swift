@@ -294,4 +294,26 @@ extension MVCCStore {
         #expect(try reopened.get("other") == nil)
         #expect(try reopened.get("other", revision: 3)?.value == b("x"))
     }
+
+    @Test("a capped round (NOSPACE) refuses what adds data and applies the rest")
+    func cappedRound() throws {
+        let store = try openStore()
+        store.put("a", "1")
+        store.put("b", "2")
+        let putInFailureBranch = TxnRequest(
+            compares: [], success: [.deleteRange(DeleteRangeRequest(range: .key(b("a"))))],
+            failure: [.put(PutRequest(key: b("c"), value: b("3")))])
+        let (results, _) = store.apply([
+            .put(PutRequest(key: b("a"), value: b("x"))),
+            .txn(putInFailureBranch),
+            .leaseGrant(LeaseID(7), ttlSeconds: 60),
+            .deleteRange(DeleteRangeRequest(range: .key(b("b")))),
+            .txn(TxnRequest(compares: [], success: [.range(RangeRequest(range: .key(b("a"))))], failure: [])),
+        ], sync: false, capped: true)
+        #expect(results.map { (try? $0.get()) == nil ? "refused" : "applied" } == ["refused", "refused", "refused", "applied", "applied"])
+        #expect(results[0] == .failure(.noSpace))
+        #expect(try store.get("a")?.value == b("1"))
+        #expect(try store.get("b") == nil)
+        #expect(store.currentRevision == Revision(4))
+    }
 }
