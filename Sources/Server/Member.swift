@@ -123,6 +123,9 @@ package final class Member: Sendable {
             }
             group.addTask { await self.publishAttributes() }
             group.addTask { await self.runWatchSyncer() }
+            if let mode = configuration.autoCompaction {
+                group.addTask { await self.runAutoCompaction(mode) }
+            }
             let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             for url in configuration.listenMetricsURLs {
                 group.addTask { try await endpoints.serve(host: url.host, port: url.port) }
@@ -153,6 +156,26 @@ package final class Member: Sendable {
                 try? await Task.sleep(for: .milliseconds(10))  // cancellation ends the loop
             } else if await wakeups.next() == nil {
                 return
+            }
+        }
+    }
+
+    private func runAutoCompaction(_ mode: AutoCompaction.Mode) async {
+        var schedule = AutoCompaction(mode: mode, now: .now)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: schedule.pollInterval)  // cancellation ends the loop
+            let isLeader = loop.facts.withLock { $0.role == .leader }
+            guard let target = schedule.poll(currentRevision: store.currentRevision.value, isLeader: isLeader, now: .now) else { continue }
+            var compaction = Etcdserverpb_CompactionRequest()
+            compaction.revision = target
+            do {
+                _ = try await loop.propose(.with { $0.compaction = compaction })
+                schedule.compacted(to: target, now: .now)
+                logger.info("completed auto compaction", metadata: ["revision": "\(target)"])
+            } catch .compacted {
+                schedule.compacted(to: target, now: .now)
+            } catch {
+                logger.warning("failed auto compaction", metadata: ["revision": "\(target)", "error": "\(error)"])
             }
         }
     }

@@ -95,6 +95,8 @@ package struct MemberConfiguration: Sendable {
     package var watchProgressNotifyIntervalMilliseconds = 600_000
     /// `--quota-backend-bytes`: 0 means etcd's default (2 GiB), negative disables the quota.
     package var quotaBackendBytes: Int64 = 0
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`; nil: no automatic compaction.
+    package var autoCompaction: AutoCompaction.Mode?
 
     package init() {}
 }

@@ -25,6 +25,12 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("quota-backend-bytes"), help: "Raise the NOSPACE alarm when the database exceeds this size (0: 2 GiB).")
     var quotaBackendBytes: Int64 = 0
 
+    @Option(name: .customLong("auto-compaction-mode"), help: "periodic or revision.")
+    var autoCompactionMode = "periodic"
+
+    @Option(name: .customLong("auto-compaction-retention"), help: "Hours (periodic), revisions (revision) or a duration such as 30m; 0 disables.")
+    var autoCompactionRetention = "0"
+
     @Option(name: .customLong("listen-metrics-urls"), help: "Comma-separated http:// URLs for /health, /livez, /readyz, /version and /metrics.")
     var listenMetricsURLs = ""
 
@@ -93,7 +99,7 @@ struct KVD: AsyncParsableCommand {
 
     /// etcd flags kvd does not implement yet: refused by name rather than ignored.
     static let unsupportedEtcdFlags: Set<String> = [
-        "auto-tls", "peer-auto-tls", "auto-compaction-mode", "auto-compaction-retention",
+        "auto-tls", "peer-auto-tls",
         "discovery", "discovery-srv", "proxy", "enable-v2", "wal-dir", "max-snapshots", "max-wals",
         "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout", "client-crl-file",
         "peer-crl-file", "cipher-suites", "experimental-initial-corrupt-check", "enable-pprof", "metrics",

@@ -11,6 +11,8 @@ struct MemberSettings {
     var listenClientURLs = "http://localhost:2379"
     var listenMetricsURLs = ""
     var quotaBackendBytes: Int64 = 0
+    var autoCompactionMode = "periodic"
+    var autoCompactionRetention = "0"
     var advertiseClientURLs = "http://localhost:2379"
     var listenPeerURLs = "http://localhost:2380"
     var initialAdvertisePeerURLs = "http://localhost:2380"
@@ -39,6 +41,8 @@ struct MemberSettings {
         listenClientURLs = flags.listenClientURLs
         listenMetricsURLs = flags.listenMetricsURLs
         quotaBackendBytes = flags.quotaBackendBytes
+        autoCompactionMode = flags.autoCompactionMode
+        autoCompactionRetention = flags.autoCompactionRetention
         advertiseClientURLs = flags.advertiseClientURLs
         listenPeerURLs = flags.listenPeerURLs
         initialAdvertisePeerURLs = flags.initialAdvertisePeerURLs
@@ -71,6 +75,8 @@ struct MemberSettings {
             case "data-dir": dataDirectory = string(value)
             case "listen-client-urls": listenClientURLs = string(value)
             case "listen-metrics-urls": listenMetricsURLs = string(value)
+            case "auto-compaction-mode": autoCompactionMode = string(value)
+            case "auto-compaction-retention": autoCompactionRetention = string(value)
             case "quota-backend-bytes":
                 guard let bytes = Int64(string(value)) else { throw ValidationError("quota-backend-bytes: \(value) is not a number") }
                 quotaBackendBytes = bytes
@@ -130,6 +136,7 @@ struct MemberSettings {
         }
         configuration.advertiseClientURLs = list(advertiseClientURLs)
         configuration.quotaBackendBytes = quotaBackendBytes
+        configuration.autoCompaction = try AutoCompaction.parse(mode: autoCompactionMode, retention: autoCompactionRetention)
         configuration.listenPeerURLs = try list(listenPeerURLs).map { try MemberURL(parsing: $0) }
         configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)
         configuration.initialClusterToken = initialClusterToken

@@ -14,6 +14,7 @@
 #   maintenance snapshot save, defrag --cluster, hashkv equal on all members after a restart
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
+#   compaction --auto-compaction-mode periodic beside etcd 3.4; a bad retention is refused
 # Each suite's failures go to stderr; its result line is printed here, then
 #   cluster: N passed, M failed
 # (exit non-zero if any failed). A suite that dies without a result line counts as one
@@ -22,7 +23,7 @@
 # About 100 s on a 2-core machine (QUICK=1: about 85 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
