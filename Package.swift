@@ -123,6 +123,20 @@ let package = Package(
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server", "KVClient", "EtcdAPI"], swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
+        // kube-apiserver's etcd3 storage patterns against a three-member cluster (Tests/Cluster/kube-patterns.sh).
+        .executableTarget(
+            name: "KubePatterns",
+            dependencies: [
+                "EtcdAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/KubePatterns",
+            swiftSettings: strictSettings
+        ),
         // etcd's tools/benchmark request shapes against any etcd-compatible cluster (scripts/bench-cluster.sh).
         .executableTarget(
             name: "LoadGenerator",
