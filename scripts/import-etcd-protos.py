@@ -50,11 +50,39 @@ def clean(text):
     return text
 
 
+# etcd 3.5's Auth.AuthStatus, which newer clients call first: added to the 3.4 service with 3.5's
+# method path and message field numbers.
+AUTH_STATUS_RPC = """
+  // AuthStatus displays authentication status (etcd 3.5).
+  rpc AuthStatus(AuthStatusRequest) returns (AuthStatusResponse) {}
+"""
+AUTH_STATUS_MESSAGES = """
+message AuthStatusRequest {
+}
+
+message AuthStatusResponse {
+  ResponseHeader header = 1;
+  bool enabled = 2;
+  // authRevision is the current revision of auth store
+  uint64 authRevision = 3;
+}
+"""
+
+
+def add_auth_status(text):
+    anchor = "  rpc AuthDisable(AuthDisableRequest) returns (AuthDisableResponse) {}\n"
+    assert anchor in text, "AuthDisable rpc not found"
+    text = text.replace(anchor, anchor + AUTH_STATUS_RPC, 1)
+    return text + AUTH_STATUS_MESSAGES
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "Protos"
     for rel in FILES:
         with open(os.path.join(SRC, rel)) as f:
             text = clean(f.read())
+        if rel.endswith("rpc.proto"):
+            text = add_auth_status(text)
         dest = os.path.join(root, "etcd", rel)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(dest, "w") as f:

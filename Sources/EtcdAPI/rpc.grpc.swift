@@ -5814,6 +5814,19 @@ public enum Etcdserverpb_Auth: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "AuthStatus" metadata.
+        public enum AuthStatus: Sendable {
+            /// Request type for "AuthStatus".
+            public typealias Input = Etcdserverpb_AuthStatusRequest
+            /// Response type for "AuthStatus".
+            public typealias Output = Etcdserverpb_AuthStatusResponse
+            /// Descriptor for "AuthStatus".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Auth"),
+                method: "AuthStatus",
+                type: .unary
+            )
+        }
         /// Namespace for "Authenticate" metadata.
         public enum Authenticate: Sendable {
             /// Request type for "Authenticate".
@@ -6000,6 +6013,7 @@ public enum Etcdserverpb_Auth: Sendable {
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             AuthEnable.descriptor,
             AuthDisable.descriptor,
+            AuthStatus.descriptor,
             Authenticate.descriptor,
             UserAdd.descriptor,
             UserGet.descriptor,
@@ -6075,6 +6089,24 @@ extension Etcdserverpb_Auth {
             request: GRPCCore.StreamingServerRequest<Etcdserverpb_AuthDisableRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_AuthDisableResponse>
+
+        /// Handle the "AuthStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > AuthStatus displays authentication status (etcd 3.5).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Etcdserverpb_AuthStatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Etcdserverpb_AuthStatusResponse` messages.
+        func authStatus(
+            request: GRPCCore.StreamingServerRequest<Etcdserverpb_AuthStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_AuthStatusResponse>
 
         /// Handle the "Authenticate" method.
         ///
@@ -6373,6 +6405,24 @@ extension Etcdserverpb_Auth {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Etcdserverpb_AuthDisableResponse>
 
+        /// Handle the "AuthStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > AuthStatus displays authentication status (etcd 3.5).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_AuthStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Etcdserverpb_AuthStatusResponse` message.
+        func authStatus(
+            request: GRPCCore.ServerRequest<Etcdserverpb_AuthStatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Etcdserverpb_AuthStatusResponse>
+
         /// Handle the "Authenticate" method.
         ///
         /// > Source IDL Documentation:
@@ -6668,6 +6718,24 @@ extension Etcdserverpb_Auth {
             context: GRPCCore.ServerContext
         ) async throws -> Etcdserverpb_AuthDisableResponse
 
+        /// Handle the "AuthStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > AuthStatus displays authentication status (etcd 3.5).
+        ///
+        /// - Parameters:
+        ///   - request: A `Etcdserverpb_AuthStatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Etcdserverpb_AuthStatusResponse` to respond with.
+        func authStatus(
+            request: Etcdserverpb_AuthStatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Etcdserverpb_AuthStatusResponse
+
         /// Handle the "Authenticate" method.
         ///
         /// > Source IDL Documentation:
@@ -6949,6 +7017,17 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Etcdserverpb_Auth.Method.AuthStatus.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthStatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthStatusResponse>(),
+            handler: { request, context in
+                try await self.authStatus(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.Authenticate.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthenticateRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthenticateResponse>(),
@@ -7124,6 +7203,17 @@ extension Etcdserverpb_Auth.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_AuthDisableResponse> {
         let response = try await self.authDisable(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func authStatus(
+        request: GRPCCore.StreamingServerRequest<Etcdserverpb_AuthStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_AuthStatusResponse> {
+        let response = try await self.authStatus(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -7307,6 +7397,19 @@ extension Etcdserverpb_Auth.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Etcdserverpb_AuthDisableResponse> {
         return GRPCCore.ServerResponse<Etcdserverpb_AuthDisableResponse>(
             message: try await self.authDisable(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func authStatus(
+        request: GRPCCore.ServerRequest<Etcdserverpb_AuthStatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Etcdserverpb_AuthStatusResponse> {
+        return GRPCCore.ServerResponse<Etcdserverpb_AuthStatusResponse>(
+            message: try await self.authStatus(
                 request: request.message,
                 context: context
             ),
@@ -7550,6 +7653,29 @@ extension Etcdserverpb_Auth {
             deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_AuthDisableResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_AuthDisableResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AuthStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > AuthStatus displays authentication status (etcd 3.5).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_AuthStatusRequest` message.
+        ///   - serializer: A serializer for `Etcdserverpb_AuthStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Etcdserverpb_AuthStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func authStatus<Result>(
+            request: GRPCCore.ClientRequest<Etcdserverpb_AuthStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Etcdserverpb_AuthStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_AuthStatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_AuthStatusResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Authenticate" method.
@@ -7952,6 +8078,40 @@ extension Etcdserverpb_Auth {
             try await self.client.unary(
                 request: request,
                 descriptor: Etcdserverpb_Auth.Method.AuthDisable.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AuthStatus" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > AuthStatus displays authentication status (etcd 3.5).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_AuthStatusRequest` message.
+        ///   - serializer: A serializer for `Etcdserverpb_AuthStatusRequest` messages.
+        ///   - deserializer: A deserializer for `Etcdserverpb_AuthStatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func authStatus<Result>(
+            request: GRPCCore.ClientRequest<Etcdserverpb_AuthStatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Etcdserverpb_AuthStatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_AuthStatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_AuthStatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Etcdserverpb_Auth.Method.AuthStatus.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -8498,6 +8658,35 @@ extension Etcdserverpb_Auth.ClientProtocol {
         )
     }
 
+    /// Call the "AuthStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > AuthStatus displays authentication status (etcd 3.5).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Etcdserverpb_AuthStatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func authStatus<Result>(
+        request: GRPCCore.ClientRequest<Etcdserverpb_AuthStatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_AuthStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.authStatus(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthStatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthStatusResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "Authenticate" method.
     ///
     /// > Source IDL Documentation:
@@ -8968,6 +9157,39 @@ extension Etcdserverpb_Auth.ClientProtocol {
             metadata: metadata
         )
         return try await self.authDisable(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AuthStatus" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > AuthStatus displays authentication status (etcd 3.5).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func authStatus<Result>(
+        _ message: Etcdserverpb_AuthStatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_AuthStatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Etcdserverpb_AuthStatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.authStatus(
             request: request,
             options: options,
             onResponse: handleResponse

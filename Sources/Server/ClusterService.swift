@@ -15,7 +15,6 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let loop: NodeLoop
     let memberID: MemberID
     let clusterID: MemberID
-    let token: String
     let transport: PeerTransport
     let peerTLS: PeerTLS?
     let logger: Logger
@@ -58,10 +57,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
                 logger.warning("rejecting member add request", metadata: ["error": "\(error)", "voters": "\(connectivity(facts.membership))"])
                 throw error
             }
-            // etcd: a new member's ID also hashes the current time, so that a re-added member
-            // with the same URLs gets a new ID.
-            let id = ClusterIdentity.memberID(peerURLs: request.peerUrls, token: token + String(Int(Date().timeIntervalSince1970)))
-            if facts.membership.member(id) != nil || facts.membership.removed.contains(id.value) { throw APIError.memberExists }
+            let id = Self.newMemberID(peerURLs: request.peerUrls, membership: facts.membership, now: Int64(Date().timeIntervalSince1970))
             var context = Kvdpb_MemberContext()
             context.memberID = id.value
             context.peerUrls = request.peerUrls
@@ -142,6 +138,18 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
             response.members = currentMembers()
             response.header = header()
             return response
+        }
+    }
+
+    /// etcd's MemberAdd ID: SHA-1 of the sorted peer URLs and the Unix time in seconds (no cluster
+    /// token), so that a member re-added with the same URLs gets a new ID. etcd refuses a re-add
+    /// within the same second (the ID is the removed one's); kvd takes the next second's ID.
+    static func newMemberID(peerURLs: [String], membership: Membership, now: Int64) -> MemberID {
+        var seconds = now
+        while true {
+            let id = ClusterIdentity.memberID(peerURLs: peerURLs, token: String(seconds))
+            if membership.member(id) == nil && !membership.removed.contains(id.value) { return id }
+            seconds += 1
         }
     }
 

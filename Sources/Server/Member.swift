@@ -92,7 +92,7 @@ package final class Member: Sendable {
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
             ClusterService(
-                loop: loop, memberID: memberID, clusterID: clusterID, token: configuration.initialClusterToken,
+                loop: loop, memberID: memberID, clusterID: clusterID,
                 transport: transport, peerTLS: peerTLS, logger: logger),
             LeaseService(loop: loop, store: store, header: header, peerTLS: peerTLS),
             WatchService(hub: hub, header: header, hasLeader: { [loop] in
@@ -100,6 +100,7 @@ package final class Member: Sendable {
                 // etcd ends "hasleader" streams after three election timeouts without a leader.
                 return leader != .none || seen.duration(to: .now) < .milliseconds(3 * electionTimeout)
             }),
+            AuthService(header: header),
             MaintenanceService(
                 loop: loop, store: store, memberID: memberID, clusterID: clusterID,
                 snapshotDirectory: configuration.dataDirectory + "/member/snap"),
@@ -113,7 +114,7 @@ package final class Member: Sendable {
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url), services: services,
-                    interceptors: [RequestMetrics(registry: loop.metrics.registry)])
+                    interceptors: [RequestMetrics(registry: loop.metrics.registry), ClientIdentityLog(logger: logger)])
                 group.addTask { try await server.serve() }
                 group.addTask { [logger] in
                     if let address = try await server.listeningAddress {

@@ -49,4 +49,8 @@ for n in "${nodes[@]}"; do
 done
 set -- $revs
 if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "same revision everywhere ($1)"; else fail "revisions differ: $revs"; fi
+# Each client connection is logged with its certificate's CN (the apiserver client's is
+# "kube-apiserver-etcd-client" in this PKI).
+if grep -q 'cn=kube-apiserver-etcd-client .*client connected' "${SERVER_LOG[n1]}"; then pass "client identity (certificate CN) logged"
+else fail "no 'client connected' line with the client's CN in n1's log"; fi
 summary formation

@@ -25,6 +25,8 @@
 #                      kvctl-vs-etcdctl skips these steps.
 #   etcdctl34_lacks    a flag etcdctl 3.4 does not have (get --count-only, added in
 #                      3.5): etcdctl prints usage and exits 1; kvctl-vs-etcdctl skips.
+#   kvctl_lacks        a command kvctl does not have (auth, user, role): only the
+#                      server differential runs it.
 
 STEP_ARGS=()
 STEP_STDIN=()
@@ -186,3 +188,27 @@ step compaction 0
 step compaction abc                                # exit 1 (parse error)
 step compaction                                    # exit 128
 step get after -w json
+
+# ---- auth (disabled; kvd keeps no users or roles) -------------------------------
+step auth enable                                   # root user does not exist
+mark kvctl_lacks
+step auth disable
+mark kvctl_lacks
+step user list
+mark kvctl_lacks
+step role list
+mark kvctl_lacks
+step user get alice                                # user name not found
+mark kvctl_lacks
+step role get readers                              # role name not found
+mark kvctl_lacks
+step user delete alice
+mark kvctl_lacks
+step user grant-role alice readers
+mark kvctl_lacks
+step role delete readers
+mark kvctl_lacks
+step role grant-permission readers read foo
+mark kvctl_lacks
+stepi "secret" user passwd alice --interactive=false
+mark kvctl_lacks

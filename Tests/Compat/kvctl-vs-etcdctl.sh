@@ -20,7 +20,7 @@ target=${TARGET:-kvd}
 compat_init kvctl-vs-etcdctl
 [[ -x $KVCTL_BIN ]] || die "kvctl binary '$KVCTL_BIN' not found (set KVCTL_BIN)"
 export NORMALISE_IDS=0
-skip="client_only_panic etcdctl34_lacks"
+skip="client_only_panic etcdctl34_lacks kvctl_lacks"
 
 # one_side LABEL CLIENT_BIN MODE: a fresh server (same name/ports each time), the sequence, stop.
 one_side() {

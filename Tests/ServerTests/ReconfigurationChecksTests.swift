@@ -59,3 +59,17 @@ import Testing
         #expect(!membership(started: [1], unstarted: [2, 3, 5], learners: [4]).isReadyToPromote())
     }
 }
+
+@Suite struct MemberAddIDTests {
+    @Test("a member re-added with a removed member's URLs in the same second gets a new ID")
+    func reAddSameSecond() {
+        let urls = ["https://127.0.0.1:29999"]
+        var membership = Membership()
+        let first = ClusterService.newMemberID(peerURLs: urls, membership: membership, now: 1_700_000_000)
+        #expect(first == ClusterIdentity.memberID(peerURLs: urls, token: "1700000000"))
+        membership.removed.insert(first.value)
+        let second = ClusterService.newMemberID(peerURLs: urls, membership: membership, now: 1_700_000_000)
+        #expect(second != first)
+        #expect(second == ClusterIdentity.memberID(peerURLs: urls, token: "1700000001"))
+    }
+}
