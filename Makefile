@@ -38,7 +38,7 @@ test-compat:
 
 # Multi-process clusters on loopback (formation, failover, snapshots, membership, durability).
 test-cluster:
-	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl QUICK=1 bash Tests/Cluster/run-all.sh
+	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl KUBE_PATTERNS_BIN=$(BIN)/KubePatterns QUICK=1 bash Tests/Cluster/run-all.sh
 
 # Partition tests in network namespaces (root): the short version; `make jepsen` runs long.
 test-jepsen:

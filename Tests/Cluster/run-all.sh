@@ -15,15 +15,16 @@
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
 #   compaction --auto-compaction-mode periodic beside etcd 3.4; a bad retention is refused
+#   kube-patterns  kube-apiserver's etcd3 storage patterns (Tests/KubePatterns), one member kill -9'd mid-run
 # Each suite's failures go to stderr; its result line is printed here, then
 #   cluster: N passed, M failed
 # (exit non-zero if any failed). A suite that dies without a result line counts as one
-# failure. Environment: KVD_BIN, KVCTL_BIN, ETCDCTL_BIN, QUICK=1 (shorter durability run),
+# failure. Environment: KVD_BIN, KVCTL_BIN, KUBE_PATTERNS_BIN, ETCDCTL_BIN, QUICK=1 (shorter durability run),
 # SUITES="formation failover" (a subset), VERBOSE=1, KEEP_TMP=1.
 # About 100 s on a 2-core machine (QUICK=1: about 85 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction kube-patterns}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
