@@ -45,7 +45,9 @@ struct WatchCheck {
     private(set) var periodicProgress = 0
     private(set) var sessions = 0
 
-    /// The guarantees checked, each reported as one line.
+    /// The guarantees checked, each reported as one line. "start revision - 1": a watch from the
+    /// list revision + 1 on a store that has not moved since reports the list revision, which is
+    /// what the watcher already has; anything lower would take the watch cache backwards.
     static let guarantees = [
         "every stream starts with a created response whose header revision >= start revision - 1",
         "events in revision order, exactly once, none before the stream's start revision",
