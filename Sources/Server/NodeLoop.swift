@@ -116,6 +116,8 @@ final class NodeLoop: @unchecked Sendable {
     private var appliedIndex: LogIndex
     private var lastLeader = NodeID.none
     private var spaceAlarmProposed = false
+    /// When the oldest unanswered heartbeat to each peer was sent (peer round-trip metric).
+    private var heartbeatsSent: [NodeID: ContinuousClock.Instant] = [:]
     private var leaderChanges = 0
 
     init(
@@ -233,6 +235,9 @@ final class NodeLoop: @unchecked Sendable {
             newReads.append((waiter, deadline))
         case .messages(let messages):
             for message in messages {
+                if message.type == .heartbeatResponse, let sent = heartbeatsSent.removeValue(forKey: message.from) {
+                    metrics.peerRoundTrip(to: message.from).record(sent.duration(to: now))
+                }
                 do {
                     try node.step(message)
                 } catch {
@@ -364,6 +369,7 @@ final class NodeLoop: @unchecked Sendable {
         if soft.leader != lastLeader {
             if soft.leader != .none { leaderChanges += 1 }
             spaceAlarmProposed = false  // a proposal in flight may have been lost with the old leader
+            heartbeatsSent.removeAll()
             logger.info("leader changed", metadata: ["leader": "\(MemberID(soft.leader.rawValue))", "role": "\(soft.role)"])
             // Reads waiting on the old leader's confirmation can no longer be trusted (etcd
             // answers them with "leader changed").
@@ -395,6 +401,9 @@ final class NodeLoop: @unchecked Sendable {
                     node.reportSnapshot(to: message.to, failed: true)
                 }
             } else {
+                // The leader's heartbeat round trips are etcd's peer RTT: time only the first
+                // unanswered heartbeat to each peer, so a slow peer shows as slow.
+                if message.type == .heartbeat, heartbeatsSent[message.to] == nil { heartbeatsSent[message.to] = .now }
                 regular.append(message)
             }
         }

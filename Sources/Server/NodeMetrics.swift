@@ -46,6 +46,17 @@ final class NodeMetrics: Sendable {
         healthFailures = registry.makeCounter(descriptor: Self.named("etcd_server_health_failures", "The total number of failed health checks"))
     }
 
+    /// etcd's peer round-trip histogram, per peer (label `To`, the member ID in hex).
+    func peerRoundTrip(to peer: NodeID) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: Self.named(
+                "etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers"),
+            labels: [("To", String(peer.rawValue, radix: 16))], buckets: Self.roundTripBuckets)
+    }
+
+    /// etcd's RTT buckets: 0.1 ms doubling to about 0.8 s.
+    private static let roundTripBuckets: [Duration] = (0..<14).map { .microseconds(100 << $0) }
+
     /// Refreshes the state gauges, then renders every metric in Prometheus' text format.
     func render(facts: NodeFacts, databaseBytes: Int64, keys: Int64) -> [UInt8] {
         hasLeader.set(Int64(facts.leader == NodeID.none ? 0 : 1))
