@@ -16,7 +16,6 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let memberID: MemberID
     let clusterID: MemberID
     let transport: PeerTransport
-    let peerTLS: PeerTLS?
     let logger: Logger
     /// etcd's `HealthInterval`: a peer counts as connected once its stream has been up this long.
     static let healthInterval = Duration.seconds(5)
@@ -161,7 +160,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         var lastError: any Error = APIError.noLeader
         for address in loop.peerAddresses(member.peerURLs) {
             do {
-                try await PeerTransport.promoteMember(at: address, tls: peerTLS, id: id, timeout: loop.settings.requestTimeout)
+                try await transport.promoteMember(at: address, id: id, timeout: loop.settings.requestTimeout)
                 // Answer with the membership as applied here, like any other member change.
                 try await loop.waitForReadIndex()
                 return

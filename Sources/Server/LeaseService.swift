@@ -14,7 +14,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     let loop: NodeLoop
     let store: MVCCStore
     let header: @Sendable () -> HeaderFields
-    let peerTLS: PeerTLS?
+    let transport: PeerTransport
 
     func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
         try await edge {
@@ -104,7 +104,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         var lastError: (any Error)?
         for address in loop.peerAddresses(member.peerURLs) {
             do {
-                let answer = try await PeerTransport.queryLease(at: address, tls: peerTLS, id: id.value, renew: renew, timeout: loop.settings.requestTimeout)
+                let answer = try await transport.queryLease(at: address, id: id.value, renew: renew, timeout: loop.settings.requestTimeout)
                 if answer.isLeader { return answer }
                 throw APIError.leaderChanged
             } catch {

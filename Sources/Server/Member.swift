@@ -76,13 +76,18 @@ package final class Member: Sendable {
         ])
     }
 
+    /// Creates a data directory from a client snapshot (etcdctl `snapshot restore`); see
+    /// `Bootstrap.restore`.
+    package static func restoreSnapshot(
+        from imagePath: String, configuration: MemberConfiguration, skipHashCheck: Bool, logger: Logger
+    ) throws {
+        try Bootstrap.restore(imagePath: imagePath, configuration: configuration, skipHashCheck: skipHashCheck, logger: logger)
+    }
+
     /// Serves peers and clients until the surrounding task is cancelled or this member is removed.
     package func run() async throws {
         loop.start()
         defer { loop.stop() }
-        let peerTLS = configuration.peerTLS.map {
-            PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
-        }
         let header: @Sendable () -> HeaderFields = { [loop, clusterID, memberID] in
             HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
         }
@@ -93,8 +98,8 @@ package final class Member: Sendable {
             }),
             ClusterService(
                 loop: loop, memberID: memberID, clusterID: clusterID,
-                transport: transport, peerTLS: peerTLS, logger: logger),
-            LeaseService(loop: loop, store: store, header: header, peerTLS: peerTLS),
+                transport: transport, logger: logger),
+            LeaseService(loop: loop, store: store, header: header, transport: transport),
             WatchService(hub: hub, header: header, hasLeader: { [loop] in
                 let (leader, seen) = loop.facts.withLock { ($0.leader, $0.lastLeaderSeen) }
                 // etcd ends "hasleader" streams after three election timeouts without a leader.

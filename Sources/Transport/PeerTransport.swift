@@ -17,6 +17,9 @@ package final class PeerTransport: Sendable {
     /// Senders created after `run` started and not yet running.
     private let newSenders: AsyncStream<PeerSender>
     private let newSender: AsyncStream<PeerSender>.Continuation
+    private let forwardingClients = Mutex<[String: GRPCClient<HTTP2ClientTransport.Posix>]>([:])
+    private let newForwardingClients: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>
+    private let newForwardingClient: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>.Continuation
 
     package init(localID: NodeID, clusterID: UInt64, tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
         self.localID = localID
@@ -25,6 +28,7 @@ package final class PeerTransport: Sendable {
         self.status = status
         self.logger = logger
         (newSenders, newSender) = AsyncStream<PeerSender>.makeStream()
+        (newForwardingClients, newForwardingClient) = AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>.makeStream()
     }
 
     /// Adds or updates a member's addresses.
@@ -79,6 +83,13 @@ package final class PeerTransport: Sendable {
     /// Runs every sender until cancelled (senders removed later stop at the next cancellation).
     package func runSenders() async {
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                await withDiscardingTaskGroup { clients in
+                    for await client in self.newForwardingClients {
+                        clients.addTask { try? await client.runConnections() }
+                    }
+                }
+            }
             for sender in senders.withLock({ Array($0.values) }) {
                 group.addTask { await self.runWhileMember(sender) }
             }
@@ -135,36 +146,43 @@ package final class PeerTransport: Sendable {
     }
 
     /// Forwards a lease keep-alive or TTL query to the leader at `address`.
-    package static func queryLease(at address: PeerAddress, tls: PeerTLS?, id: Int64, renew: Bool, timeout: Duration) async throws -> LeaseAnswer {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
-        )
-        return try await withGRPCClient(transport: transport) { client in
-            var options = CallOptions.defaults
-            options.timeout = timeout
-            var request = Kvdpb_LeaseQueryRequest()
-            request.id = id
-            request.renew = renew
-            let response = try await Kvdpb_Peer.Client(wrapping: client).leaseQuery(request, options: options)
-            return LeaseAnswer(isLeader: response.isLeader, found: response.found, ttlSeconds: response.ttl, grantedTTLSeconds: response.grantedTtl)
-        }
+    package func queryLease(at address: PeerAddress, id: Int64, renew: Bool, timeout: Duration) async throws -> LeaseAnswer {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        var request = Kvdpb_LeaseQueryRequest()
+        request.id = id
+        request.renew = renew
+        let response = try await Kvdpb_Peer.Client(wrapping: try forwardingClient(address)).leaseQuery(request, options: options)
+        return LeaseAnswer(isLeader: response.isLeader, found: response.found, ttlSeconds: response.ttl, grantedTTLSeconds: response.grantedTtl)
     }
 
     /// Forwards a learner promotion to the leader at `address`; the leader's refusal (an etcd
     /// error) is rethrown as it is.
-    package static func promoteMember(at address: PeerAddress, tls: PeerTLS?, id: UInt64, timeout: Duration) async throws {
+    package func promoteMember(at address: PeerAddress, id: UInt64, timeout: Duration) async throws {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        var request = Kvdpb_MemberPromoteRequest()
+        request.id = id
+        _ = try await Kvdpb_Peer.Client(wrapping: try forwardingClient(address)).memberPromote(request, options: options)
+    }
+
+    /// One long-lived client per peer address for requests forwarded to the leader (lease
+    /// keep-alives arrive continuously on followers): a TLS handshake per request would cost
+    /// more than the request. Clients run until the transport's `runSenders` task ends.
+    private func forwardingClient(_ address: PeerAddress) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
+        if let client = forwardingClients.withLock({ $0[address.description] }) { return client }
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
             transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
         )
-        try await withGRPCClient(transport: transport) { client in
-            var options = CallOptions.defaults
-            options.timeout = timeout
-            var request = Kvdpb_MemberPromoteRequest()
-            request.id = id
-            _ = try await Kvdpb_Peer.Client(wrapping: client).memberPromote(request, options: options)
+        let client = GRPCClient(transport: transport)
+        let (stored, isNew) = forwardingClients.withLock { clients in
+            if let existing = clients[address.description] { return (existing, false) }
+            clients[address.description] = client
+            return (client, true)
         }
+        if isNew { newForwardingClient.yield(stored) }
+        return stored
     }
 
     private func serverTransport(_ address: PeerAddress) throws -> HTTP2ServerTransport.Posix {

@@ -49,6 +49,24 @@ for n in "${nodes[@]}"; do
 done
 set -- $revs
 if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "same revision everywhere ($1)"; else fail "revisions differ: $revs"; fi
+# Leases through followers: only the leader tracks deadlines, so keep-alives and TTL queries
+# sent to a follower are forwarded (twice each, over the follower's cached peer connection).
+leader=$(wait_one_leader 10 "${nodes[@]}")
+read -r f1 f2 <<<"$(others "$leader" "${nodes[@]}")"
+lease=$(nctl "$f1" lease grant 600 | awk '{print $2}')
+if [[ -n $lease ]]; then pass "lease grant through follower $f1 ($lease)"; else fail "lease grant through $f1"; fi
+nctl "$f1" put leased/k v --lease="$lease" >/dev/null || fail "put with the lease"
+for n in "$f1" "$f2" "$f2"; do
+    out=$(nctl "$n" lease keep-alive --once "$lease" 2>&1)
+    expect_eq "keep-alive --once through $n" "lease $lease keepalived with TTL(600)" "$out"
+done
+out=$(nctl "$f2" lease timetolive "$lease" --keys 2>&1)
+if [[ $out =~ ^lease\ $lease\ granted\ with\ TTL\(600s\),\ remaining\(([0-9]+)s\),\ attached\ keys\(\[leased/k\]\)$ ]] && ((BASH_REMATCH[1] >= 590)); then
+    pass "timetolive --keys through $f2: $out"
+else
+    fail "timetolive through $f2: $out"
+fi
+
 # Each client connection is logged with its certificate's CN (the apiserver client's is
 # "kube-apiserver-etcd-client" in this PKI).
 if grep -q 'cn=kube-apiserver-etcd-client .*client connected' "${SERVER_LOG[n1]}"; then pass "client identity (certificate CN) logged"
