@@ -1,3 +1,4 @@
+internal import Crypto
 internal import Foundation
 internal import Logging
 internal import MVCC
@@ -32,6 +33,44 @@ enum Bootstrap {
         return configuration.joinExisting
             ? try await join(configuration: configuration, database: database, logger: logger)
             : try create(configuration: configuration, database: database, logStore: logStore, logger: logger)
+    }
+
+    /// etcdctl's `snapshot restore`: a new data directory whose key space (history, leases) is
+    /// the image's and whose membership is a new cluster's, from `--initial-cluster` (the
+    /// image's members and alarms are dropped). Every member of the new cluster is restored from
+    /// the same image with its own `--name`, then they start as a new cluster does.
+    static func restore(imagePath: String, configuration: MemberConfiguration, skipHashCheck: Bool, logger: Logger) throws {
+        guard let data = FileManager.default.contents(atPath: imagePath) else {
+            throw ConfigurationError.invalid("open \(imagePath): no such file or directory")
+        }
+        let bytes = [UInt8](data)
+        // etcd's snapshot stream ends with the SHA-256 of what precedes it.
+        guard bytes.count >= 32, bytes.count % 512 == 32 else {
+            throw ConfigurationError.invalid("snapshot file \(imagePath) has no SHA-256 checksum (size \(bytes.count))")
+        }
+        if !skipHashCheck {
+            let body = bytes.prefix(bytes.count - 32)
+            let expected = Array(bytes.suffix(32))
+            let actual = Array(SHA256.hash(data: body))
+            guard actual == expected else {
+                throw ConfigurationError.invalid("expected sha256 \(expected), got \(actual)")
+            }
+        }
+        let memberDirectory = configuration.dataDirectory + "/member"
+        if FileManager.default.fileExists(atPath: configuration.dataDirectory) {
+            throw ConfigurationError.invalid("data-dir \"\(configuration.dataDirectory)\" exists")
+        }
+        try FileSystem.createDirectory(memberDirectory + "/snap")
+        let database = try Database(path: memberDirectory + "/db", columnFamilies: Member.columnFamilies)
+        let image = WriteBatch()
+        try SnapshotImage.install(from: imagePath, into: image, database: database, families: NodeLoop.stateFamilies)
+        try database.write(image, sync: true)
+        guard let local = configuration.initialCluster.first(where: { $0.name == configuration.name }) else {
+            throw ConfigurationError.invalid("couldn't find local name \"\(configuration.name)\" in the initial cluster configuration")
+        }
+        var own = configuration
+        own.initialAdvertisePeerURLs = local.peerURLs
+        _ = try create(configuration: own, database: database, logStore: try RaftLogStore(database: database), logger: logger)
     }
 
     /// A new cluster: every initial member writes the same bootstrap log (one committed conf
