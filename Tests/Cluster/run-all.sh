@@ -15,6 +15,7 @@
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
 #   compaction --auto-compaction-mode periodic beside etcd 3.4; a bad retention is refused
+#   watch-lease etcdctl watch and lease commands, kvd beside etcd 3.4: identical outputs
 #   kube-patterns  kube-apiserver's etcd3 storage patterns (Tests/KubePatterns), one member kill -9'd mid-run
 # Each suite's failures go to stderr; its result line is printed here, then
 #   cluster: N passed, M failed
@@ -24,7 +25,7 @@
 # About 100 s on a 2-core machine (QUICK=1: about 85 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction kube-patterns}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction kube-patterns watch-lease}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
