@@ -32,3 +32,47 @@ extension EtcdClient {
         }
     }
 }
+
+extension EtcdClient {
+    /// Maintenance/Alarm: lists (GET), raises (ACTIVATE) or clears (DEACTIVATE) alarms; a zero member ID and the
+    /// NONE alarm type in a DEACTIVATE match every alarm (what `etcdctl alarm disarm` sends).
+    public func alarm(
+        _ request: Etcdserverpb_AlarmRequest, timeout: Duration? = nil
+    ) async throws -> Etcdserverpb_AlarmResponse {
+        try await call(timeout: timeout) { connection, options in
+            try await Etcdserverpb_Maintenance.Client(wrapping: connection).alarm(request, options: options)
+        }
+    }
+
+    /// Maintenance/Defragment of the member that answers.
+    public func defragment(timeout: Duration? = nil) async throws -> Etcdserverpb_DefragmentResponse {
+        try await call(timeout: timeout) { connection, options in
+            try await Etcdserverpb_Maintenance.Client(wrapping: connection).defragment(
+                Etcdserverpb_DefragmentRequest(), options: options)
+        }
+    }
+
+    /// Maintenance/Snapshot of the member that answers: each blob in order to `onBlob`, with the bytes the
+    /// server says remain. The last blob is the SHA-256 of the ones before it.
+    public func snapshot(
+        timeout: Duration? = nil,
+        onBlob: @escaping @Sendable (_ blob: [UInt8], _ remainingBytes: UInt64) async throws -> Void
+    ) async throws {
+        try await call(timeout: timeout) { connection, options in
+            try await Etcdserverpb_Maintenance.Client(wrapping: connection).snapshot(
+                Etcdserverpb_SnapshotRequest(), options: options,
+                onResponse: { response in
+                    var received = false
+                    do {
+                        for try await message in response.messages {
+                            received = true
+                            try await onBlob(Array(message.blob), message.remainingBytes)
+                        }
+                    } catch let error as RPCError where received {
+                        // Blobs already went to the caller: a failover would send them again from the start.
+                        throw EtcdClientError(error)
+                    }
+                })
+        }
+    }
+}
