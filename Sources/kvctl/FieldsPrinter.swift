@@ -94,14 +94,17 @@ struct FieldsPrinter: Printer {
         }
     }
 
-    private func header(_ header: Etcdserverpb_ResponseHeader) {
-        Console.out(
-            "\"ClusterID\" : \(header.clusterID)\n\"MemberID\" : \(header.memberID)\n"
-                + "\"Revision\" : \(header.revision)\n\"RaftTerm\" : \(header.raftTerm)\n")
+    private func header(_ header: Etcdserverpb_ResponseHeader) { Console.out(Self.headerLines(header)) }
+
+    private func kv(_ prefix: String, _ kv: Mvccpb_KeyValue) { Console.out(Self.kvLines(prefix, kv)) }
+
+    static func headerLines(_ header: Etcdserverpb_ResponseHeader) -> String {
+        "\"ClusterID\" : \(header.clusterID)\n\"MemberID\" : \(header.memberID)\n"
+            + "\"Revision\" : \(header.revision)\n\"RaftTerm\" : \(header.raftTerm)\n"
     }
 
-    private func kv(_ prefix: String, _ kv: Mvccpb_KeyValue) {
-        Console.out(
+    static func kvLines(_ prefix: String, _ kv: Mvccpb_KeyValue) -> String {
+        (
             "\"\(prefix)Key\" : \(GoFormat.quote(Array(kv.key)))\n"
                 + "\"\(prefix)CreateRevision\" : \(kv.createRevision)\n"
                 + "\"\(prefix)ModRevision\" : \(kv.modRevision)\n"

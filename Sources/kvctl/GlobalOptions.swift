@@ -60,6 +60,8 @@ struct Session {
     let firstEndpoint: String
     /// `--endpoints` as given, in order (the endpoint commands name each endpoint this way).
     let endpoints: [String]
+    /// `--hex`.
+    let isHex: Bool
 
     /// Resolves the global flags the way etcdctl's `mustClientFromCmd` does, exiting with its messages and codes.
     static func make(_ flags: ParsedFlags, valueOnly: Bool = false) -> Session {
@@ -93,7 +95,8 @@ struct Session {
             printer: printer,
             outputFormat: outputFormat,
             firstEndpoint: Self.targetName(endpoints.first ?? ""),
-            endpoints: flags.strings("endpoints"))
+            endpoints: flags.strings("endpoints"),
+            isHex: flags.bool("hex"))
     }
 
     /// The configuration for talking to one endpoint only, as etcdctl's per-endpoint clients do; nil when the

@@ -180,7 +180,7 @@ extension JSONPrinter {
 }
 
 /// Builds one JSON object with Go's `omitempty` rules.
-private struct JSONObject {
+struct JSONObject {
     /// Members so far, already encoded as `"name":value`.
     private var members: [String] = []
 

@@ -96,11 +96,15 @@ struct SimplePrinter: Printer {
     }
 
     private func printKV(_ kv: Mvccpb_KeyValue) {
-        if !valueOnly { Console.out(bytes: render(kv.key) + [0x0A]) }
-        Console.out(bytes: render(kv.value) + [0x0A])
+        Console.out(bytes: Self.kvBytes(kv, isHex: isHex, valueOnly: valueOnly))
     }
 
-    private func render(_ data: Data) -> [UInt8] {
+    /// etcdctl's printKV: the key line (unless value-only), then the value line.
+    static func kvBytes(_ kv: Mvccpb_KeyValue, isHex: Bool, valueOnly: Bool) -> [UInt8] {
+        (valueOnly ? [] : render(kv.key, isHex: isHex) + [0x0A]) + render(kv.value, isHex: isHex) + [0x0A]
+    }
+
+    private static func render(_ data: Data, isHex: Bool) -> [UInt8] {
         guard isHex else { return Array(data) }
         return Array(data.map { "\\x" + GoFormat.hex2($0) }.joined().utf8)
     }

@@ -20,6 +20,8 @@ let implemented: [String: Command] = [
     "txn": (TxnCommand.flags, UsageText.txn, TxnCommand.run),
     "compaction": (CompactionCommand.flags, UsageText.compaction, CompactionCommand.run),
     "move-leader": (MoveLeaderCommand.flags, UsageText.moveLeader, MoveLeaderCommand.run),
+    "watch": (WatchCommand.flags, UsageText.watch, WatchCommand.run),
+    "defrag": (DefragCommand.flags, UsageText.defrag, DefragCommand.run),
 ]
 
 /// Commands made of subcommands: the parent's usage (printed when no subcommand is found, as cobra prints the help
@@ -41,6 +43,31 @@ let groups: [String: (usage: String, subcommands: KeyValuePairs<String, Command>
             "update": (MemberCommand.updateFlags, UsageText.memberUpdate, MemberCommand.update),
             "list": ([], UsageText.memberList, MemberCommand.list),
             "promote": ([], UsageText.memberPromote, MemberCommand.promote),
+        ]
+    ),
+    "lease": (
+        UsageText.lease,
+        [
+            "grant": ([], UsageText.leaseGrant, LeaseCommand.grant),
+            "revoke": ([], UsageText.leaseRevoke, LeaseCommand.revoke),
+            "timetolive": (LeaseCommand.timeToLiveFlags, UsageText.leaseTimeToLive, LeaseCommand.timeToLive),
+            "list": ([], UsageText.leaseList, LeaseCommand.list),
+            "keep-alive": (LeaseCommand.keepAliveFlags, UsageText.leaseKeepAlive, LeaseCommand.keepAlive),
+        ]
+    ),
+    "alarm": (
+        UsageText.alarm,
+        [
+            "disarm": ([], UsageText.alarmDisarm, AlarmCommand.disarm),
+            "list": ([], UsageText.alarmList, AlarmCommand.list),
+        ]
+    ),
+    "snapshot": (
+        UsageText.snapshot,
+        [
+            "save": ([], UsageText.snapshotSave, SnapshotCommand.save),
+            "restore": (SnapshotCommand.restoreFlags, UsageText.snapshotRestore, SnapshotCommand.restore),
+            "status": ([], UsageText.snapshotStatus, SnapshotCommand.status),
         ]
     ),
 ]
