@@ -1,0 +1,87 @@
+import EtcdAPI
+import Foundation
+import MVCC
+@testable import Server
+import Storage
+import Testing
+
+@Suite struct WatchHubTests {
+    private func openStore() throws -> MVCCStore {
+        let path = NSTemporaryDirectory() + "kvd-watch-\(UUID().uuidString)"
+        return try MVCCStore(database: try Database(path: path, columnFamilies: MVCCStore.columnFamilies))
+    }
+
+    private func watch(_ hub: WatchHub, _ stream: WatchStreamID, prefix: String, fragment: Bool = false) {
+        var request = Etcdserverpb_WatchCreateRequest()
+        request.key = Data(prefix.utf8)
+        request.rangeEnd = Data((prefix.dropLast() + String(UnicodeScalar(prefix.last!.asciiValue! + 1))).utf8)
+        request.fragment = fragment
+        hub.create(request, on: stream)
+    }
+
+    private func put(_ store: MVCCStore, _ hub: WatchHub, _ key: String, _ value: [UInt8]) {
+        let (_, events) = store.apply([.put(PutRequest(key: Array(key.utf8), value: value))], sync: false)
+        hub.publish(events, revision: store.currentRevision)
+    }
+
+    private static func revisions(_ responses: [Etcdserverpb_WatchResponse]) -> [Int64] {
+        responses.flatMap { $0.events.map(\.kv.modRevision) }
+    }
+
+    @Test("a stalled watcher never blocks writes or other watchers, and catches up from storage exactly once")
+    func stalledWatcher() throws {
+        let store = try openStore()
+        let hub = WatchHub(store: store, fragmentBytesMax: 1 << 20)
+        let (stalled, _) = hub.openStream()
+        let (live, _) = hub.openStream()
+        watch(hub, stalled, prefix: "k/")
+        watch(hub, live, prefix: "k/")
+        let writes = WatchHub.outboxEventsMax * 3
+        var liveResponses: [Etcdserverpb_WatchResponse] = []
+        for index in 0..<writes {
+            put(store, hub, "k/\(index % 50)", Array("v\(index)".utf8))
+            if index % 100 == 0 { liveResponses += hub.drain(live) }
+        }
+        liveResponses += hub.drain(live)
+        let expected = Array(2...Int64(writes + 1))
+        #expect(Self.revisions(liveResponses) == expected)
+        // The stalled stream's outbox stayed bounded; its watcher moved to the storage path.
+        var stalledResponses = hub.drain(stalled)
+        #expect(Self.revisions(stalledResponses).count <= WatchHub.outboxEventsMax)
+        var rounds = 0
+        while hub.syncUnsynced() || rounds == 0 {
+            stalledResponses += hub.drain(stalled)
+            rounds += 1
+            #expect(rounds < 1_000, "the stalled watcher never caught up")
+            if rounds >= 1_000 { break }
+        }
+        stalledResponses += hub.drain(stalled)
+        #expect(Self.revisions(stalledResponses) == expected)
+        // Back on the live feed: the next write arrives without the storage path.
+        put(store, hub, "k/next", [1])
+        #expect(Self.revisions(hub.drain(stalled)) == [Int64(writes + 2)])
+    }
+
+    @Test("a fragment watcher gets a large round in pieces under the limit, all but the last flagged")
+    func fragments() throws {
+        let store = try openStore()
+        let hub = WatchHub(store: store, fragmentBytesMax: 1_000)
+        let (stream, _) = hub.openStream()
+        watch(hub, stream, prefix: "f/", fragment: true)
+        _ = hub.drain(stream)  // the created response
+        let requests = (0..<10).map { WriteRequest.put(PutRequest(key: Array("f/\($0)".utf8), value: [UInt8](repeating: 120, count: 300))) }
+        let (_, events) = store.apply([.txn(TxnRequest(compares: [], success: requests.map {
+            guard case .put(let put) = $0 else { preconditionFailure() }
+            return .put(put)
+        }, failure: []))], sync: false)
+        hub.publish(events, revision: store.currentRevision)
+        let pieces = hub.drain(stream)
+        #expect(pieces.count > 1)
+        let flagged = pieces.dropLast().allSatisfy { $0.fragment }
+        #expect(flagged)
+        #expect(pieces.last?.fragment == false)
+        let underLimit = pieces.allSatisfy { $0.events.count == 1 || $0.serializedSizeBytes < 1_000 }
+        #expect(underLimit)
+        #expect(pieces.flatMap { $0.events.map { String(decoding: $0.kv.key, as: UTF8.self) } } == (0..<10).map { "f/\($0)" })
+    }
+}
