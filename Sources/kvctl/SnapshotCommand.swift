@@ -175,6 +175,13 @@ struct SnapshotStatus: Equatable {
     static let currentRevisionKey = Array("current_revision".utf8)
     static let digestBytes = 32
 
+    init(hash: UInt32, revision: Int64, totalKey: Int, totalSize: Int64) {
+        self.hash = hash
+        self.revision = revision
+        self.totalKey = totalKey
+        self.totalSize = totalSize
+    }
+
     init(image: [UInt8]) throws(CommandExit) {
         let size = image.count
         guard size % 512 == Self.digestBytes else {
