@@ -10,6 +10,10 @@
 # flag are skipped (see commands.sh).
 # Part 2, mutual TLS: global TLS flags (--cacert/--cert/--key,
 # --insecure-skip-tls-verify) and refused clients, same method.
+# Part 3, a granted lease: put --lease, timetolive --keys, list, keep-alive
+# (--once and until revoked), revoke, in each output format; alarm list and a
+# compacted watch as json; a fresh server per client, the lease ID (hex and
+# decimal) and the remaining TTL (timing) masked.
 #
 #   TARGET=kvd|etcd (server, default kvd)  KVCTL_BIN=...  (to validate the harness:
 #   TARGET=etcd KVCTL_BIN=/usr/bin/etcdctl)  KEEP_TMP=1 keeps outputs.
@@ -69,5 +73,74 @@ step "${fast[@]}" get tk                                     # no TLS flags at a
 NO_AUTO_TLS=1 one_side tls-etcdctl "$ETCDCTL_BIN" tls
 NO_AUTO_TLS=1 one_side tls-kvctl "$KVCTL_BIN" tls
 compare_sequences "$COMPAT_TMP/out.tls-etcdctl" "$COMPAT_TMP/out.tls-kvctl" etcdctl kvctl "<client> (tls)"
+
+# ---- part 3: a granted lease, ID masked ------------------------------------------
+# lease_flow LABEL CLIENT_BIN: a fresh server, one lease used by every step; each step's
+# report (stdout, normalised stderr, exit code) in $COMPAT_TMP/lease.LABEL/N.
+lease_flow() {
+    local label=$1 bin=$2 dir=$COMPAT_TMP/lease.$1 ep id dec n=0
+    SERVER_NODE[$label]=node1
+    SERVER_CPORT[$label]=$cport
+    SERVER_PPORT[$label]=$pport
+    server_start "$label" "$target" plain "$COMPAT_TMP/$label.data"
+    ep=${SERVER_EP[$label]}
+    mkdir -p "$dir"
+    id=$("$bin" --endpoints="$ep" lease grant 100 | awk '{print $2}')
+    dec=$((16#${id:-0}))
+    lstep() {
+        local rc=0
+        n=$((n + 1))
+        timeout -k 2 "$CMD_TIMEOUT" "$bin" --endpoints="$ep" "$@" >"$dir/$n.out" 2>"$dir/$n.err" || rc=$?
+        {
+            echo "args: ${*//$id/<lease>}"
+            sed -E -e "s/$id/<lease>/g" -e "s/$dec/<lease>/g" -e 's/remaining\([0-9]+s\)/remaining(<ttl>)/' \
+                -e 's/"ttl":[0-9]+/"ttl":<ttl>/' -e 's/^"TTL" : [0-9]+$/"TTL" : <ttl>/' "$dir/$n.out"
+            echo "stderr:"
+            normalise_stderr <"$dir/$n.err"
+            echo "exit: $rc"
+        } >"$dir/$n"
+    }
+    lstep put --lease="$id" lk1 v1
+    lstep put --lease="$id" lk2 v2 -w json
+    lstep get lk --prefix -w json
+    lstep lease timetolive "$id"
+    lstep lease timetolive "$id" --keys
+    lstep lease timetolive "$id" --keys -w json
+    lstep lease timetolive "$id" --keys -w fields
+    lstep lease timetolive "$id" -w protobuf
+    lstep lease list
+    lstep lease list -w json
+    lstep lease list -w fields
+    lstep lease list -w table
+    lstep lease keep-alive --once "$id"
+    lstep lease keep-alive --once "$id" -w json
+    lstep lease keep-alive --once "$id" -w fields
+    lstep lease keep-alive --once "$id" -w protobuf
+    lstep lease revoke "$id" -w json
+    lstep get lk --prefix -w json                  # the lease's keys went with it
+    lstep lease timetolive "$id" --keys            # already expired
+    lstep lease keep-alive "$id"                   # at once "expired or revoked.", exit 0
+    lstep lease keep-alive --once "$id"            # lease not found, exit 2
+    lstep lease revoke "$id"                       # lease not found, exit 1
+    lstep lease revoke "$id" -w protobuf
+    lstep alarm list -w json
+    lstep alarm list -w protobuf
+    lstep compaction 3
+    lstep watch --rev 2 lk1 -w json                # compacted: canceled, exit 5
+    lstep watch --rev 2 lk1 -w protobuf
+    server_stop "$label"
+}
+lease_flow lease-etcdctl "$ETCDCTL_BIN"
+lease_flow lease-kvctl "$KVCTL_BIN"
+for report in "$COMPAT_TMP"/lease.lease-etcdctl/*; do
+    [[ $report == *.out || $report == *.err ]] && continue
+    other=$COMPAT_TMP/lease.lease-kvctl/${report##*/}
+    if diff -q "$report" "$other" >/dev/null 2>&1; then
+        pass "lease step ${report##*/}"
+    else
+        fail "lease step ${report##*/}: $(head -n 1 "$report")"
+        diff -u --label etcdctl --label kvctl "$report" "$other" | sed 's/^/    /' >&2 || true
+    fi
+done
 
 summary kvctl-vs-etcdctl
