@@ -9,6 +9,7 @@
 #   rogue      (g) a member with a rogue-CA peer certificate cannot join
 #   durability (h) no acknowledged put lost across kill -9 of a minority and of all three
 #   kvctl      kvctl's endpoint, member and move-leader commands print what etcdctl 3.4 prints
+#   kvctl-watch kvctl's watch, lease, snapshot, alarm and defrag beside etcdctl 3.4 (watches side by side)
 #   etcdctl    Debian etcdctl against kvd, differential against a three-member etcd 3.4
 #   http       /health, /version, /metrics on --listen-metrics-urls beside etcd 3.4
 #   maintenance snapshot save, defrag --cluster, hashkv equal on all members after a restart
@@ -22,10 +23,10 @@
 # (exit non-zero if any failed). A suite that dies without a result line counts as one
 # failure. Environment: KVD_BIN, KVCTL_BIN, KUBE_PATTERNS_BIN, ETCDCTL_BIN, QUICK=1 (shorter durability run),
 # SUITES="formation failover" (a subset), VERBOSE=1, KEEP_TMP=1.
-# About 100 s on a 2-core machine (QUICK=1: about 85 s).
+# About 110 s on a 2-core machine (QUICK=1: about 95 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl compaction kube-patterns watch-lease}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
