@@ -62,6 +62,12 @@ let groups: [String: (usage: String, subcommands: KeyValuePairs<String, Command>
             "list": ([], UsageText.alarmList, AlarmCommand.list),
         ]
     ),
+    "check": (
+        UsageText.check,
+        [
+            "perf": (CheckCommand.perfFlags, UsageText.checkPerf, CheckCommand.perf),
+        ]
+    ),
     "snapshot": (
         UsageText.snapshot,
         [

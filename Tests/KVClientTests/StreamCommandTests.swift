@@ -273,4 +273,32 @@ import Testing
         short[4] = 200
         #expect(throws: CommandExit.self) { try SnapshotStatus(image: short + SHA256Digest.hash(short)) }
     }
+
+    // MARK: check perf
+
+    @Test func perfVerdictAsEtcdctl() {
+        var samples = PerfStats.Samples()
+        samples.total = .seconds(2)
+        for _ in 0..<150 { samples.add(.milliseconds(10), error: nil) }
+        for _ in 0..<150 { samples.add(.milliseconds(30), error: nil) }
+        let passing = PerfStats(samples, limit: 150)
+        #expect(passing.requestsPerSecond == 150)
+        #expect(abs(passing.stddevSeconds - 0.01) < 1e-9)
+        #expect(
+            passing.verdict() == (
+                "PASS: Throughput is 151 writes/s\nPASS: Slowest request took 0.030000s\nPASS: Stddev is 0.010000s\n"
+                    + "PASS\n", true
+            ))
+
+        samples.add(.milliseconds(700), error: nil)
+        samples.add(.milliseconds(5), error: "etcdserver: too many requests")
+        samples.total = .seconds(3)
+        let failing = PerfStats(samples, limit: 150)
+        #expect(
+            failing.verdict().text
+                == "FAIL: too many errors\nFAIL: ERROR(etcdserver: too many requests) -> 1\n"
+                + "FAIL: Throughput too low: 101 writes/s\nSlowest request took too long: 0.700000s\n"
+                + "PASS: Stddev is 0.040383s\nFAIL\n")
+        #expect(!failing.verdict().isPass)
+    }
 }
