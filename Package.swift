@@ -110,6 +110,9 @@ let package = Package(
             name: "kvctl",
             dependencies: [
                 "KVClient", "EtcdAPI",
+                // snapshot restore writes a data directory as a member would.
+                "Server",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -99,4 +99,22 @@ package struct MemberConfiguration: Sendable {
     package var autoCompaction: AutoCompaction.Mode?
 
     package init() {}
+
+    /// etcd's `--initial-cluster`: `name=url,...`, a name repeated for each of its URLs.
+    package static func parseInitialCluster(_ text: String) throws(ConfigurationError) -> [(name: String, peerURLs: [String])] {
+        var members: [(name: String, peerURLs: [String])] = []
+        for piece in text.split(separator: ",") {
+            let entry = String(piece.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            if entry.isEmpty { continue }
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw .invalid("invalid --initial-cluster entry \"\(entry)\": want name=url") }
+            do { _ = try MemberURL(parsing: parts[1]) } catch { throw .invalid("invalid --initial-cluster entry \"\(entry)\": \(error)") }
+            if let index = members.firstIndex(where: { $0.name == parts[0] }) {
+                members[index].peerURLs.append(parts[1])
+            } else {
+                members.append((parts[0], [parts[1]]))
+            }
+        }
+        return members
+    }
 }

@@ -505,8 +505,7 @@ final class NodeLoop: @unchecked Sendable {
         proposalWaiters.removeValue(forKey: request.id)?.0.resume(returning: .success(nil))
     }
 
-    /// etcd's alarm store: ACTIVATE adds (member, alarm) once, DEACTIVATE removes it. The facts
-    /// are updated before the proposer is answered, so it reads the new alarm list.
+    /// etcd's alarm store: ACTIVATE adds (member, alarm) once, DEACTIVATE removes it.
     private func applyAlarm(_ alarm: Etcdserverpb_AlarmRequest, requestID: UInt64, marker: [UInt8]) {
         let entry = ActiveAlarm(member: MemberID(alarm.memberID), alarm: alarm.alarm)
         switch alarm.action {
@@ -525,8 +524,6 @@ final class NodeLoop: @unchecked Sendable {
             break
         }
         writeMembership(marker: marker)
-        let membership = self.membership
-        facts.withLock { $0.membership = membership }
         proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: .success(nil))
     }
 
@@ -571,6 +568,7 @@ final class NodeLoop: @unchecked Sendable {
         } catch {
             preconditionFailure("membership write failed: \(error)")
         }
+        publishMembership()
         if let (waitingFor, waiter, _) = confChangeWaiter, waitingFor == id {
             confChangeWaiter = nil
             waiter.resume(returning: .success(nil))
@@ -586,6 +584,15 @@ final class NodeLoop: @unchecked Sendable {
         } catch {
             preconditionFailure("membership write failed: \(error)")
         }
+        publishMembership()
+    }
+
+    /// The services answer a membership change (or an alarm) with the member list they read
+    /// from the facts once their waiter resumes: publish it before resuming, not at the end of
+    /// the turn (a MemberAdd response once lacked the member it had just added).
+    private func publishMembership() {
+        let membership = self.membership
+        facts.withLock { $0.membership = membership }
     }
 
     func peerAddresses(_ urls: [String]) -> [PeerAddress] {

@@ -324,7 +324,7 @@ final class WatchHub: Sendable {
         state.withLock { state in
             guard state.watchers.removeValue(forKey: key) != nil else { return }
             var response = Etcdserverpb_WatchResponse()
-            response.header.revision = state.current.value
+            // etcd's cancel of a compacted watcher carries no revision in its header.
             response.watchID = key.watchID
             response.canceled = true
             response.compactRevision = compactRevision.value

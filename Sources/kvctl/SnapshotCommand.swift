@@ -1,9 +1,12 @@
 // `snapshot save FILE` and `snapshot status FILE` (etcdctl snapshot_command.go over clientv3/snapshot). kvd's
 // snapshot is its own image format, not a bbolt file (Sources/Server/SnapshotImage.swift), so status reads that
-// image; `snapshot restore` belongs to kvd's own tooling and is not offered yet.
+// image, and restore writes a kvd data directory (Server's restore: the image's key space, a new cluster's
+// membership from --initial-cluster).
 
 import Foundation
 import KVClient
+import Logging
+import Server
 import Synchronization
 
 enum SnapshotCommand {
@@ -113,7 +116,25 @@ enum SnapshotCommand {
     }
 
     static func restore(_ flags: ParsedFlags) async {
-        exitWithError(.badFeature, "kvctl does not support \"snapshot restore\" yet")
+        guard flags.positional.count == 1 else { exitWithError(.badArgs, "snapshot restore requires exactly one argument") }
+        let name = flags.string("name")
+        var configuration = MemberConfiguration()
+        configuration.name = name
+        configuration.dataDirectory = flags.string("data-dir").isEmpty ? name + ".etcd" : flags.string("data-dir")
+        configuration.initialClusterToken = flags.string("initial-cluster-token")
+        configuration.initialAdvertisePeerURLs = flags.string("initial-advertise-peer-urls").split(separator: ",").map(String.init)
+        do {
+            configuration.initialCluster = try MemberConfiguration.parseInitialCluster(flags.string("initial-cluster"))
+            try Member.restoreSnapshot(
+                from: flags.positional[0], configuration: configuration, skipHashCheck: flags.bool("skip-hash-check"),
+                logger: Logger(label: "kvctl"))
+        } catch {
+            exitWithError(.error, "\(error)")
+        }
+        ZapLog.epoch("snapshot/v3_snapshot.go:300", "restored snapshot", [
+            "path": flags.positional[0], "wal-dir": configuration.dataDirectory + "/member/wal",
+            "data-dir": configuration.dataDirectory, "snap-dir": configuration.dataDirectory + "/member/snap",
+        ])
     }
 }
 

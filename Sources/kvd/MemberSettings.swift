@@ -190,17 +190,10 @@ struct MemberSettings {
     }
 
     private func parseInitialCluster(_ text: String) throws -> [(name: String, peerURLs: [String])] {
-        var members: [(name: String, peerURLs: [String])] = []
-        for entry in list(text) {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("invalid --initial-cluster entry \"\(entry)\": want name=url") }
-            _ = try MemberURL(parsing: parts[1])
-            if let index = members.firstIndex(where: { $0.name == parts[0] }) {
-                members[index].peerURLs.append(parts[1])
-            } else {
-                members.append((parts[0], [parts[1]]))
-            }
+        do {
+            return try MemberConfiguration.parseInitialCluster(text)
+        } catch {
+            throw ValidationError(error.description)
         }
-        return members
     }
 }

@@ -240,3 +240,7 @@ step role grant-permission readers read foo
 mark kvctl_lacks
 stepi "secret" user passwd alice --interactive=false
 mark kvctl_lacks
+
+# ---- headers etcd leaves out ------------------------------------------------------
+step alarm list -w json                            # no header at all
+step watch foo --rev 1 -w json                     # compacted: the cancel carries no revision
