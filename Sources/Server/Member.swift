@@ -210,10 +210,12 @@ package final class Member: Sendable {
 
     private func makeClientTransport(_ url: MemberURL) throws -> HTTP2ServerTransport.Posix {
         var config = HTTP2ServerTransport.Posix.Config.defaults
-        // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
-        // lets clients ping every 5 s even without streams (--grpc-keepalive-min-time).
+        // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead.
+        // Keepalive pings: etcd 3.4 acknowledges them at any rate, with or without streams
+        // (Tests/Cluster/pings.sh), and etcdctl pings an idle connection every 2 s by default,
+        // which a 5 s policy answers with GOAWAY "too_many_pings" after three strikes.
         config.rpc.maxRequestPayloadSize = configuration.limits.requestBytesMax + 512 * 1024
-        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
+        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
         let host = url.host == "localhost" ? "127.0.0.1" : url.host
         let address: GRPCNIOTransportHTTP2Posix.SocketAddress = host.contains(":")
             ? .ipv6(host: host, port: url.port) : .ipv4(host: host, port: url.port)

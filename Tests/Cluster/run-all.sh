@@ -19,6 +19,7 @@
 #   watch-lease etcdctl watch and lease commands, kvd beside etcd 3.4: identical outputs
 #   restore    snapshot save, kvctl snapshot restore into a new three-member cluster
 #   noleader   a member without quorum beside etcd 3.4: hasleader watches canceled, etcd's errors
+#   pings      HTTP/2 keepalive pings without RPCs beside etcd 3.4: acknowledged, no GOAWAY
 #   kube-patterns  kube-apiserver's etcd3 storage patterns (Tests/KubePatterns), one member kill -9'd mid-run
 # Each suite's failures go to stderr; its result line is printed here, then
 #   cluster: N passed, M failed
@@ -28,7 +29,7 @@
 # About 110 s on a 2-core machine (QUICK=1: about 95 s).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease restore noleader}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease restore noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Tests/Cluster/pings.sh: gRPC keepalive pings with no RPC open, kvd beside etcd 3.4 (one mTLS
+# member each; Tests/Cluster/pings.py speaks HTTP/2 directly). Pings 6 s apart (clientv3 with
+# PermitWithoutStream, like kube-apiserver's every 30 s) are all acknowledged and never answered
+# with GOAWAY "too_many_pings"; a flood of pings half a second apart gets the same answer from
+# both servers.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init pings
+[[ -x $ETCD_BIN ]] || die "etcd binary '$ETCD_BIN' not found (apt-get install etcd-server)"
+PY=/usr/bin/python3
+$PY -c 'import h2' 2>/dev/null || die "python3-h2 is not installed (apt-get install python3-h2)"
+
+probe() {  # probe NAME INTERVAL COUNT
+    $PY "$CLUSTER_DIR/pings.py" 127.0.0.1 "${SERVER_CPORT[$1]}" "$PKI/etcd/ca.crt" \
+        "$PKI/apiserver-etcd-client.crt" "$PKI/apiserver-etcd-client.key" "$2" "$3" 2>&1
+}
+
+for side in e k; do
+    bin=$KVD_BIN; [[ $side == e ]] && bin=$ETCD_BIN
+    node_ports "${side}1"
+    KVD_BIN=$bin node_start "${side}1" new "$(initial_cluster "${side}1")"
+    wait_healthy "$START_TIMEOUT" "${side}1" || die "$side did not become healthy"
+    probe "${side}1" 6 4 >"$COMPAT_TMP/$side.slow" &
+    slow=$!
+    probe "${side}1" 0.5 12 >"$COMPAT_TMP/$side.flood"
+    wait "$slow"
+    node_kill9 "${side}1"
+done
+expect_eq "pings every 6 s without RPCs (kvd)" "acked 4 of 4" "$(cat "$COMPAT_TMP/k.slow")"
+expect_eq "pings every 6 s without RPCs (etcd, harness check)" "acked 4 of 4" "$(cat "$COMPAT_TMP/e.slow")"
+expect_eq "a ping flood: the same answer as etcd's" "$(cat "$COMPAT_TMP/e.flood")" "$(cat "$COMPAT_TMP/k.flood")"
+summary pings
