@@ -52,6 +52,10 @@ for side in e k; do
         GOT[$side.version]=$(http "${side}2" GET /version)
     fi
     GOT[$side.missing]=$(http "${side}3" GET /nope)
+    if [[ $side == k ]]; then  # etcd 3.5's probes; etcd 3.4 has neither
+        expect_eq "kvd /livez" "200 ok" "$(http k1 GET /livez)"
+        expect_eq "kvd /readyz" "200 ok" "$(http k2 GET /readyz)"
+    fi
     curl -s --max-time 5 "http://127.0.0.1:${MPORT[${side}1]}/metrics" >"$COMPAT_TMP/metrics.$side"
     # Peer round trips are measured by the leader (kvd times its heartbeats).
     leader=$(wait_one_leader 10 "${side}1" "${side}2" "${side}3")
@@ -67,6 +71,7 @@ for side in e k; do
     sleep 3
     GOT[$side.lost]=$(http "${side}1" GET /health)
     GOT[$side.lost_leader]=$(metric "${side}1" etcd_server_has_leader)
+    [[ $side == k ]] && expect_eq "kvd /readyz without a quorum" "503 not ready" "$(http k1 GET /readyz)"
     node_kill9 "${side}1"
 done
 

@@ -84,4 +84,33 @@ import Testing
         #expect(underLimit)
         #expect(pieces.flatMap { $0.events.map { String(decoding: $0.kv.key, as: UTF8.self) } } == (0..<10).map { "f/\($0)" })
     }
+
+    @Test("filters, client-chosen and duplicate watch IDs, and a future start revision that waits")
+    func createOptions() throws {
+        let store = try openStore()
+        let hub = WatchHub(store: store, fragmentBytesMax: 1 << 20)
+        let (stream, _) = hub.openStream()
+        var noPut = Etcdserverpb_WatchCreateRequest()
+        noPut.key = Data("a".utf8)
+        noPut.watchID = 7
+        noPut.filters = [.noput]
+        hub.create(noPut, on: stream)
+        hub.create(noPut, on: stream)  // the same ID again on this stream
+        var future = Etcdserverpb_WatchCreateRequest()
+        future.key = Data("a".utf8)
+        future.startRevision = 4
+        hub.create(future, on: stream)
+        let created = hub.drain(stream)
+        #expect(created.map(\.watchID) == [7, -1, 0])
+        #expect(created[1].canceled && created[1].cancelReason == "mvcc: duplicate watch ID provided on the WatchStream")
+        put(store, hub, "a", [1])  // revision 2
+        let (_, deleteEvents) = store.apply([.deleteRange(DeleteRangeRequest(range: .key(Array("a".utf8))))], sync: false)
+        hub.publish(deleteEvents, revision: store.currentRevision)  // revision 3
+        put(store, hub, "a", [2])  // revision 4
+        let responses = hub.drain(stream)
+        let byWatch = Dictionary(grouping: responses.flatMap { response in response.events.map { (response.watchID, $0) } }, by: \.0)
+        // NOPUT sees only the delete; the future watcher nothing before revision 4.
+        #expect(byWatch[7]?.map { $0.1.type } == [.delete])
+        #expect(byWatch[0]?.map { $0.1.kv.modRevision } == [4])
+    }
 }
