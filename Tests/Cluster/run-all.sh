@@ -26,7 +26,7 @@
 # (exit non-zero if any failed). A suite that dies without a result line counts as one
 # failure. Environment: KVD_BIN, KVCTL_BIN, KUBE_PATTERNS_BIN, ETCDCTL_BIN, QUICK=1 (shorter durability run),
 # SUITES="formation failover" (a subset), VERBOSE=1, KEEP_TMP=1.
-# About 110 s on a 2-core machine (QUICK=1: about 95 s).
+# About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease restore noleader pings}
