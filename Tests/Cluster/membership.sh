@@ -70,7 +70,9 @@ if ((promoted)); then pass "member promote n4"; else fail "member promote n4: $o
 expect_eq "n4 is a voter" false "$(member_field n4 6)"
 serving "after promoting n4"
 
-# 2. remove n1.
+# 2. remove n1. Removing a live voter needs the member asked to have been connected to the
+# voters for 5 s (strict reconfiguration check), and n4 started only seconds ago.
+reconfig_settle
 id1=$(member_field n1 1)
 if out=$(cctl member remove "$id1" 2>&1); then pass "member remove n1"; else fail "member remove n1: $out"; fi
 expect_removed_exit n1
