@@ -533,6 +533,7 @@ final class NodeLoop: @unchecked Sendable {
             preconditionFailure("committed conf change \(entry.index) is corrupt")
         }
         let context = try? Kvdpb_MemberContext(serializedBytes: Array(entry.data.dropFirst(9)))
+        let before = node.status
         let confState = node.applyConfChange(change)
         let id = MemberID(change.nodeID.rawValue)
         switch change {
@@ -553,6 +554,14 @@ final class NodeLoop: @unchecked Sendable {
             }
         case .remove:
             membership.remove(id)
+            // Once removed, a member gets no more appends, so it may never learn that its removal
+            // committed (a learner never campaigns, so no peer ever refuses it). The leader tells
+            // it with one last heartbeat carrying the commit, when it holds the entry.
+            if before.softState.role == .leader, change.nodeID != before.id,
+               let match = before.progress[change.nodeID]?.match, match >= entry.index {
+                transport?.send([Raft.Message(
+                    type: .heartbeat, to: change.nodeID, from: before.id, term: before.hardState.term, commit: entry.index)])
+            }
             transport?.removePeer(change.nodeID)
             if id == settings.memberID {
                 logger.critical("this member was removed from the cluster")
@@ -590,6 +599,16 @@ final class NodeLoop: @unchecked Sendable {
     /// The services answer a membership change (or an alarm) with the member list they read
     /// from the facts once their waiter resumes: publish it before resuming, not at the end of
     /// the turn (a MemberAdd response once lacked the member it had just added).
+    /// Another member refused our messages: we were removed, but the leader stopped replicating to
+    /// us before we applied our removal. Stop as if we had applied it (etcd stops on 410 Gone).
+    func noteRemovedByPeer() {
+        let first = facts.withLock { facts in
+            defer { facts.removed = true }
+            return !facts.removed
+        }
+        if first { logger.critical("this member was removed from the cluster (told by a peer)") }
+    }
+
     private func publishMembership() {
         let membership = self.membership
         facts.withLock { $0.membership = membership }

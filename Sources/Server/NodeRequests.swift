@@ -170,6 +170,14 @@ struct NodeInbox: PeerInbox, PeerStatusSink {
         }
     }
 
+    func isRemoved(_ id: NodeID) -> Bool {
+        loop.facts.withLock { $0.membership.removed.contains(id.rawValue) }
+    }
+
+    func reportRemoved() {
+        loop.noteRemovedByPeer()
+    }
+
     func reportSnapshot(to id: NodeID, failed: Bool) {
         loop.submit(.snapshotStatus(id, failed: failed))
     }

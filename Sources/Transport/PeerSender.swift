@@ -103,6 +103,9 @@ final class PeerSender: Sendable {
                 try? await Task.sleep(for: .milliseconds(100))  // cancellation ends the loop
                 backoff = .milliseconds(100)
             } catch {
+                if let refusal = error as? RPCError, refusal.message == removedMessage {
+                    status.reportRemoved()
+                }
                 if !Task.isCancelled {
                     logger.debug("peer stream failed", metadata: ["peer": "\(id)", "address": "\(address)", "error": "\(error)"])
                     reportUnreachable()

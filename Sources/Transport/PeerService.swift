@@ -21,6 +21,9 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         for try await batch in request {
             try checkCluster(batch.clusterID, from: batch.from)
             let sender = NodeID(batch.from)
+            if inbox.isRemoved(sender) {
+                throw RPCError(code: .failedPrecondition, message: removedMessage)
+            }
             guard inbox.isMember(sender) else {
                 logger.warning("dropped messages from a member not in the cluster", metadata: ["from": "\(String(batch.from, radix: 16))"])
                 continue

@@ -41,6 +41,8 @@ package protocol PeerInbox: Sendable {
     func deliverSnapshot(_ message: Message, imagePath: String)
     /// Whether `id` is a member (messages from others are dropped and logged).
     func isMember(_ id: NodeID) -> Bool
+    /// Whether `id` was a member and has been removed (its messages are refused with `removedMessage`).
+    func isRemoved(_ id: NodeID) -> Bool
     /// The members and their peer URLs, for a member joining an existing cluster.
     func peerMembers() -> [PeerMemberInfo]
     /// A keep-alive or TTL query forwarded by a follower (only the leader tracks deadlines).
@@ -80,9 +82,15 @@ package struct PeerMemberInfo: Sendable, Equatable {
 }
 
 /// What the transport tells the node about its sends.
+/// How a member tells a removed member that it was removed (etcd answers 410 Gone).
+package let removedMessage = "kvd: the sending member was removed from the cluster"
+
 package protocol PeerStatusSink: Sendable {
     /// A member could not be reached: Raft stops pipelining to it and probes.
     func reportUnreachable(_ id: NodeID)
     /// A snapshot send finished or failed.
     func reportSnapshot(to id: NodeID, failed: Bool)
+    /// A member refused this member's messages because this member was removed from the cluster
+    /// (the leader stops replicating to a removed member, which may never apply its removal).
+    func reportRemoved()
 }

@@ -9,6 +9,7 @@ private struct ThreeMembers: PeerInbox {
     func deliver(_ messages: [Message]) {}
     func deliverSnapshot(_ message: Message, imagePath: String) {}
     func isMember(_ id: NodeID) -> Bool { (1...3).contains(id.rawValue) }
+    func isRemoved(_ id: NodeID) -> Bool { id.rawValue == 4 }
     func peerMembers() -> [PeerMemberInfo] { [] }
     func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer {
         LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0)
