@@ -128,10 +128,7 @@ final class PeerSender: Sendable {
     }
 
     private func stream(to address: PeerAddress) async throws {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try Self.clientSecurity(address, tls: tls)
-        )
+        let transport = try Self.clientTransport(address, tls: tls)
         try await withGRPCClient(transport: transport) { client in
             let peer = Kvdpb_Peer.Client(wrapping: client)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -223,6 +220,14 @@ final class PeerSender: Sendable {
             }
         })
         logger.info("sent snapshot", metadata: ["peer": "\(id)", "index": "\(message.snapshot?.metadata.index ?? .zero)"])
+    }
+
+    /// One client transport to a peer address (sender streams, joins, forwarded requests).
+    static func clientTransport(_ address: PeerAddress, tls: PeerTLS?) throws -> HTTP2ClientTransport.Posix {
+        try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+            transportSecurity: try clientSecurity(address, tls: tls)
+        )
     }
 
     static func clientSecurity(_ address: PeerAddress, tls: PeerTLS?) throws -> HTTP2ClientTransport.Posix.TransportSecurity {

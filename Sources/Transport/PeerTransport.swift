@@ -132,10 +132,7 @@ package final class PeerTransport: Sendable {
     package static func fetchClusterInfo(
         from address: PeerAddress, tls: PeerTLS?
     ) async throws -> (clusterID: UInt64, members: [PeerMemberInfo]) {
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
-        )
+        let transport = try PeerSender.clientTransport(address, tls: tls)
         return try await withGRPCClient(transport: transport) { client in
             var options = CallOptions.defaults
             options.timeout = .seconds(5)
@@ -171,10 +168,7 @@ package final class PeerTransport: Sendable {
     /// more than the request. Clients run until the transport's `runSenders` task ends.
     private func forwardingClient(_ address: PeerAddress) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
         if let client = forwardingClients.withLock({ $0[address.description] }) { return client }
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try PeerSender.clientSecurity(address, tls: tls)
-        )
+        let transport = try PeerSender.clientTransport(address, tls: tls)
         let client = GRPCClient(transport: transport)
         let (stored, isNew) = forwardingClients.withLock { clients in
             if let existing = clients[address.description] { return (existing, false) }
