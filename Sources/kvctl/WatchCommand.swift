@@ -1,6 +1,7 @@
-// `watch [options] [key or prefix] [range_end]` and `watch -i` (etcdctl watch_command.go over clientv3's watcher):
-// one Watch stream carrying every watch, each response printed as it comes, "progress notify: N" lines, and the
-// end etcdctl gives a watch the server cancels ("watch was canceled (...)", then exit 5).
+// `watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]` and `watch -i` (etcdctl
+// watch_command.go over clientv3's watcher): one Watch stream carrying every watch, each response printed as it
+// comes, "progress notify: N" lines, the command after `--` run once per event, and the end etcdctl gives a watch
+// the server cancels ("watch was canceled (...)", then exit 5).
 
 import EtcdAPI
 import Foundation
@@ -24,17 +25,19 @@ enum WatchCommand {
         if envKey.isEmpty && !envRange.isEmpty {
             exitWithError(.badArgs, "ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END=\(GoFormat.quote(envRange))")
         }
-        if CommandLine.arguments.contains("--") {
-            exitWithError(.badFeature, "kvctl does not run commands on watch events (watch ... -- command) yet")
-        }
         if flags.bool("interactive") {
             await interactive(flags, envKey: envKey, envRange: envRange)
             return
         }
-        if !flags.positional.isEmpty && !envKey.isEmpty {
+        // The parser hands back what follows `--` as positional arguments: the command is split off by where
+        // `--` stands in the raw arguments after "watch".
+        let raw = CommandLine.arguments.drop(while: { $0 != "watch" }).dropFirst()
+        let command = splitCommand(Array(raw), positional: flags.positional)
+        if command.hasSeparator && command.exec.isEmpty { exitWithError(.badArgs, separatorError) }
+        if !command.watch.isEmpty && !envKey.isEmpty {
             exitWithError(.badArgs, "bad number of arguments (found conflicting environment key)")
         }
-        let arguments = envKey.isEmpty ? flags.positional : [envKey] + (envRange.isEmpty ? [] : [envRange])
+        let arguments = envKey.isEmpty ? command.watch : [envKey] + (envRange.isEmpty ? [] : [envRange])
         if arguments.isEmpty { exitWithError(.badArgs, "bad number of arguments") }
         let session = Session.make(flags)
         let create: Etcdserverpb_WatchCreateRequest
@@ -43,9 +46,19 @@ enum WatchCommand {
         case .failure(let error): exitWithError(.badArgs, error.message)
         }
         let feed = WatchFeed(style: session.style, keepsGoing: false)
-        feed.add(create)
+        feed.add(create, exec: command.exec)
         await feed.run(session)
         exitWithError(.interrupted, "watch is canceled by the server")
+    }
+
+    static let separatorError = "bad number of arguments (found separator --, but no commands)"
+
+    /// The watch's own arguments and the command after the first `--` of `raw` (etcdctl's parseWatchArgs).
+    /// `positional` is what the flag parser left, the words after `--` at its end.
+    static func splitCommand(_ raw: [String], positional: [String]) -> (watch: [String], exec: [String], hasSeparator: Bool) {
+        guard let separator = raw.firstIndex(of: "--") else { return (positional, [], false) }
+        let exec = Array(raw[(separator + 1)...])
+        return (Array(positional.dropLast(exec.count)), exec, true)
     }
 
     /// etcdctl's getWatchChan: the create request for `arguments` (key, optional range end) and the flags.
@@ -96,13 +109,16 @@ enum WatchCommand {
                 Console.err("Invalid command \(line) (command type or key is not provided)\n")
                 return
             }
+            let words = Array(words.dropFirst())
             let parsed: ParsedFlags
             do {
-                parsed = try FlagParser(specs: flags).parse(Array(words.dropFirst()))
+                parsed = try FlagParser(specs: flags).parse(words)
             } catch {
                 exitWithError(.badArgs, error.message)
             }
-            var arguments = parsed.positional
+            let command = splitCommand(words, positional: parsed.positional)
+            if command.hasSeparator && command.exec.isEmpty { exitWithError(.badArgs, separatorError) }
+            var arguments = command.watch
             if !envKey.isEmpty {
                 if !arguments.isEmpty {
                     exitWithError(.badArgs, "bad number of arguments (found conflicting environment key)")
@@ -111,7 +127,7 @@ enum WatchCommand {
             }
             if arguments.isEmpty { exitWithError(.badArgs, "bad number of arguments") }
             switch makeCreate(arguments, parsed) {
-            case .success(let request): feed.add(request)
+            case .success(let request): feed.add(request, exec: command.exec)
             case .failure(let error): Console.err("Invalid command \(line) (\(error.message))\n")
             }
         case "progress":
@@ -169,6 +185,8 @@ final class WatchFeed: Sendable {
         var nextRevision: Int64
         /// False once the server canceled it.
         var isActive: Bool
+        /// The command run for each event (none when empty).
+        var exec: [String] = []
     }
 
     struct State {
@@ -188,9 +206,9 @@ final class WatchFeed: Sendable {
         self.keepsGoing = keepsGoing
     }
 
-    func add(_ request: Etcdserverpb_WatchCreateRequest) {
+    func add(_ request: Etcdserverpb_WatchCreateRequest, exec: [String] = []) {
         let sink = state.withLock { state in
-            state.watches.append(Watch(request: request, nextRevision: request.startRevision, isActive: true))
+            state.watches.append(Watch(request: request, nextRevision: request.startRevision, isActive: true, exec: exec))
             if state.sink != nil { state.pending.append(state.watches.count - 1) }
             return state.sink
         }
@@ -255,8 +273,10 @@ final class WatchFeed: Sendable {
 
     /// One response: decides under the lock what it means, prints outside it. False ends the stream.
     private func receive(_ response: Etcdserverpb_WatchResponse) -> Bool {
-        let (targets, canceledMessage, keepGoing) = state.withLock { state in
-            state.route(response, keepsGoing: keepsGoing)
+        let (targets, canceledMessage, keepGoing, exec) = state.withLock { state in
+            let exec = state.byWatchID[response.watchID].map { state.watches[$0].exec } ?? []
+            let (targets, canceledMessage, keepGoing) = state.route(response, keepsGoing: keepsGoing)
+            return (targets, canceledMessage, keepGoing, exec)
         }
         for _ in 0..<targets {
             if let canceledMessage { Console.err("watch was canceled (\(canceledMessage))\n") }
@@ -268,6 +288,9 @@ final class WatchFeed: Sendable {
             } catch {
                 exitWithError(error.code, error.message)
             }
+        }
+        if !exec.isEmpty {
+            for event in response.events { EventCommand.run(exec, for: event, revision: response.header.revision) }
         }
         return keepGoing
     }

@@ -5,7 +5,9 @@
 #      PID at the end) over the same writes: --prefix (simple, all endpoints), one key with
 #      --prev-kv -w json (a follower), a range -w json, --prefix --rev from before the writes
 #      -w fields, and watch -i (two watches on one stream and a `progress` line, fed through a
-#      fifo); then a watch from a compacted revision ("watch was canceled (...)", exit 5).
+#      fifo, one of them running a command per event); `watch -- COMMAND` (the event in
+#      ETCD_WATCH_* variables; a failing command ends the watch with exit 1; argument errors);
+#      then a watch from a compacted revision ("watch was canceled (...)", exit 5).
 #   2. lease: timetolive --keys (simple, json), keep-alive --once (simple, json), keep-alive of
 #      a lease revoked while it runs ("expired or revoked."), list.
 #   3. snapshot save of one member through both tools with no write in between: the files are
@@ -80,6 +82,20 @@ watcher wprefix "$all" watch --prefix /w/
 watcher wprev "$two" watch /w/a --prev-kv -w json
 watcher wrange "$one" watch /w/a /w/c -w json
 watcher wrev "$one" watch --prefix /w/ --rev "$start_rev" -w fields
+# shellcheck disable=SC2016 # expanded by the command's shell
+watcher wexec "$one" watch --prefix /w/ -- sh -c 'echo "exec $ETCD_WATCH_REVISION $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"'
+# A failing command ends the watch (exit 1) at the first event: /w/c's put.
+FAILPIDS=()
+for tag in e k; do
+    bin=$ETCDCTL_BIN; [[ $tag == k ]] && bin=$KVCTL_BIN
+    (
+        rc=0
+        timeout -k 2 20 "$bin" --endpoints="$one" "${TLS[@]}" watch /w/c -- false \
+            >"$T/wfail.$tag.out" 2>"$T/wfail.$tag.err" </dev/null || rc=$?
+        echo "$rc" >"$T/wfail.$tag.rc"
+    ) &
+    FAILPIDS+=($!)
+done
 # watch -i: lines through a fifo held open by this shell until the end.
 for tag in e k; do
     mkfifo "$T/wi.$tag.in"
@@ -88,7 +104,9 @@ for tag in e k; do
     PIDS+=($!)
 done
 exec {wie}>"$T/wi.e.in" {wik}>"$T/wi.k.in"
-for fd in $wie $wik; do printf 'watch /w/a\nwatch --prefix /w/ --prev-kv\nbogus\n' >&$fd; done
+for fd in $wie $wik; do
+    printf 'watch /w/a\nwatch --prefix /w/ --prev-kv\nbogus\nwatch /w/c -- sh -c "echo exec-i $ETCD_WATCH_KEY"\n' >&$fd
+done
 sleep 1.5  # every watcher has its watch created
 ectl "$one" put /w/a 1 >/dev/null
 ectl "$two" put /w/b 2 >/dev/null
@@ -100,7 +118,7 @@ sleep 1
 for fd in $wie $wik; do printf 'progress\n' >&$fd; done
 sleep 1
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+for pid in "${PIDS[@]}" "${FAILPIDS[@]}"; do wait "$pid" 2>/dev/null; done
 exec {wie}>&- {wik}>&-
 same "watch --prefix (all endpoints)" wprefix
 same "watch --prev-kv -w json (follower)" wprev
@@ -109,11 +127,20 @@ same "watch --prefix --rev -w fields" wrev
 # etcdctl prints each interactive watch from its own goroutine, so the two watches' lines
 # interleave in no fixed order (in either tool): the lines are compared as a sorted multiset.
 same "watch -i with progress (lines sorted)" wi sort
+same "watch --prefix -- COMMAND (ETCD_WATCH_* per event)" wexec
+same "watch -- COMMAND that fails" wfail
 # A watcher that saw nothing would make every comparison above trivially equal.
-for label in wprefix wprev wrange wrev wi; do
+for label in wprefix wprev wrange wrev wi wexec; do
     [[ -s $T/$label.k.out ]] || fail "kvctl $label printed nothing"
 done
 grep -q '^progress notify: ' "$T/wi.k.out" || fail "kvctl watch -i printed no progress notify"
+grep -q '^exec [0-9]* "PUT" "/w/a" "1"$' "$T/wexec.k.out" || fail "kvctl watch -- COMMAND ran no command for /w/a"
+grep -q '^exec-i "/w/c"$' "$T/wi.k.out" || fail "kvctl watch -i ran no command for /w/c"
+expect_eq "kvctl watch -- false exit code" 1 "$(cat "$T/wfail.k.rc")"
+both wsep "$one" watch /w/a --
+same "watch KEY -- (no command)" wsep
+ETCDCTL_WATCH_KEY=/w/a both wenv "$one" watch /w/a -- echo x
+same "watch KEY -- COMMAND with ETCDCTL_WATCH_KEY set" wenv
 
 rev=$(ectl "$one" put /w/d 7 -w json | sed -E 's/.*"revision":([0-9]+).*/\1/')
 ectl "$one" compaction "$rev" >/dev/null

@@ -214,6 +214,8 @@ step defrag -w json                                # the same line in every form
 step watch                                         # exit 128
 step watch a b --prefix                            # exit 128
 step watch --rev 3 foo                             # compacted: canceled, exit 5
+step watch foo --                                  # a separator but no command, exit 128
+step watch --rev 3 foo -- echo never               # compacted before any event: no command runs
 step snapshot status /nonexistent                  # exit 1
 step snapshot save                                 # exit 128
 

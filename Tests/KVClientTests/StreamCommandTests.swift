@@ -85,6 +85,17 @@ import Testing
         #expect(throws: CommandExit.self) { try WatchOutput.render(response, OutputStyle(.table)) }
     }
 
+    @Test func watchCommandIsWhatFollowsTheSeparator() {
+        // The flag parser leaves "foo" and, after `--`, every word (even flag-like ones) as positional.
+        let split = WatchCommand.splitCommand(
+            ["foo", "--rev", "1", "--", "sh", "-c", "echo"], positional: ["foo", "sh", "-c", "echo"])
+        #expect(split.watch == ["foo"] && split.exec == ["sh", "-c", "echo"] && split.hasSeparator)
+        let noCommand = WatchCommand.splitCommand(["foo", "--"], positional: ["foo"])
+        #expect(noCommand.watch == ["foo"] && noCommand.exec.isEmpty && noCommand.hasSeparator)
+        let plain = WatchCommand.splitCommand(["a", "b"], positional: ["a", "b"])
+        #expect(plain.watch == ["a", "b"] && plain.exec.isEmpty && !plain.hasSeparator)
+    }
+
     @Test func watchResponsesReachTheirWatches() {
         var state = WatchFeed.State()
         var request = Etcdserverpb_WatchCreateRequest()
