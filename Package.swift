@@ -79,6 +79,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // PBKDF2 for stored passwords.
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -126,7 +128,10 @@ let package = Package(
             name: "TransportTests", dependencies: ["Transport", "Raft", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings),
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "KVClient", "EtcdAPI"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "KVClient", "EtcdAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
         // kube-apiserver's etcd3 storage patterns against a three-member cluster (Tests/Cluster/kube-patterns.sh).
         .executableTarget(

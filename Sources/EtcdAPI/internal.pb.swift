@@ -99,6 +99,81 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     set {request = .alarm(newValue)}
   }
 
+  /// Users and roles (etcd's auth store; authentication itself stays disabled). A password
+  /// arrives already hashed by the member that proposed it, so that every member stores the
+  /// same bytes (etcd 3.5 does the same; 3.4 hashed with a fresh salt on every member).
+  public var authUserAdd: Etcdserverpb_AuthUserAddRequest {
+    get {
+      if case .authUserAdd(let v)? = request {return v}
+      return Etcdserverpb_AuthUserAddRequest()
+    }
+    set {request = .authUserAdd(newValue)}
+  }
+
+  public var authUserDelete: Etcdserverpb_AuthUserDeleteRequest {
+    get {
+      if case .authUserDelete(let v)? = request {return v}
+      return Etcdserverpb_AuthUserDeleteRequest()
+    }
+    set {request = .authUserDelete(newValue)}
+  }
+
+  public var authUserChangePassword: Etcdserverpb_AuthUserChangePasswordRequest {
+    get {
+      if case .authUserChangePassword(let v)? = request {return v}
+      return Etcdserverpb_AuthUserChangePasswordRequest()
+    }
+    set {request = .authUserChangePassword(newValue)}
+  }
+
+  public var authUserGrantRole: Etcdserverpb_AuthUserGrantRoleRequest {
+    get {
+      if case .authUserGrantRole(let v)? = request {return v}
+      return Etcdserverpb_AuthUserGrantRoleRequest()
+    }
+    set {request = .authUserGrantRole(newValue)}
+  }
+
+  public var authUserRevokeRole: Etcdserverpb_AuthUserRevokeRoleRequest {
+    get {
+      if case .authUserRevokeRole(let v)? = request {return v}
+      return Etcdserverpb_AuthUserRevokeRoleRequest()
+    }
+    set {request = .authUserRevokeRole(newValue)}
+  }
+
+  public var authRoleAdd: Etcdserverpb_AuthRoleAddRequest {
+    get {
+      if case .authRoleAdd(let v)? = request {return v}
+      return Etcdserverpb_AuthRoleAddRequest()
+    }
+    set {request = .authRoleAdd(newValue)}
+  }
+
+  public var authRoleDelete: Etcdserverpb_AuthRoleDeleteRequest {
+    get {
+      if case .authRoleDelete(let v)? = request {return v}
+      return Etcdserverpb_AuthRoleDeleteRequest()
+    }
+    set {request = .authRoleDelete(newValue)}
+  }
+
+  public var authRoleGrantPermission: Etcdserverpb_AuthRoleGrantPermissionRequest {
+    get {
+      if case .authRoleGrantPermission(let v)? = request {return v}
+      return Etcdserverpb_AuthRoleGrantPermissionRequest()
+    }
+    set {request = .authRoleGrantPermission(newValue)}
+  }
+
+  public var authRoleRevokePermission: Etcdserverpb_AuthRoleRevokePermissionRequest {
+    get {
+      if case .authRoleRevokePermission(let v)? = request {return v}
+      return Etcdserverpb_AuthRoleRevokePermissionRequest()
+    }
+    set {request = .authRoleRevokePermission(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -111,8 +186,38 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     case leaseRevoke(Etcdserverpb_LeaseRevokeRequest)
     /// Raises or clears an alarm (NOSPACE when a member's database exceeds its quota).
     case alarm(Etcdserverpb_AlarmRequest)
+    /// Users and roles (etcd's auth store; authentication itself stays disabled). A password
+    /// arrives already hashed by the member that proposed it, so that every member stores the
+    /// same bytes (etcd 3.5 does the same; 3.4 hashed with a fresh salt on every member).
+    case authUserAdd(Etcdserverpb_AuthUserAddRequest)
+    case authUserDelete(Etcdserverpb_AuthUserDeleteRequest)
+    case authUserChangePassword(Etcdserverpb_AuthUserChangePasswordRequest)
+    case authUserGrantRole(Etcdserverpb_AuthUserGrantRoleRequest)
+    case authUserRevokeRole(Etcdserverpb_AuthUserRevokeRoleRequest)
+    case authRoleAdd(Etcdserverpb_AuthRoleAddRequest)
+    case authRoleDelete(Etcdserverpb_AuthRoleDeleteRequest)
+    case authRoleGrantPermission(Etcdserverpb_AuthRoleGrantPermissionRequest)
+    case authRoleRevokePermission(Etcdserverpb_AuthRoleRevokePermissionRequest)
 
   }
+
+  public init() {}
+}
+
+/// The auth store's replicated state, one record in the "cluster" column family (so it is in
+/// every snapshot): users and roles in name order, and the auth revision etcd reports.
+public nonisolated struct Kvdpb_AuthState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var revision: UInt64 = 0
+
+  public var users: [Authpb_User] = []
+
+  public var roles: [Authpb_Role] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -203,7 +308,7 @@ fileprivate nonisolated let _protobuf_package = "kvdpb"
 
 nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InternalRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0\u{1}alarm\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0\u{1}alarm\0\u{3}auth_user_add\0\u{3}auth_user_delete\0\u{3}auth_user_change_password\0\u{3}auth_user_grant_role\0\u{3}auth_user_revoke_role\0\u{3}auth_role_add\0\u{3}auth_role_delete\0\u{3}auth_role_grant_permission\0\u{3}auth_role_revoke_permission\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -316,6 +421,123 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
           self.request = .alarm(v)
         }
       }()
+      case 10: try {
+        var v: Etcdserverpb_AuthUserAddRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authUserAdd(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authUserAdd(v)
+        }
+      }()
+      case 11: try {
+        var v: Etcdserverpb_AuthUserDeleteRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authUserDelete(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authUserDelete(v)
+        }
+      }()
+      case 12: try {
+        var v: Etcdserverpb_AuthUserChangePasswordRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authUserChangePassword(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authUserChangePassword(v)
+        }
+      }()
+      case 13: try {
+        var v: Etcdserverpb_AuthUserGrantRoleRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authUserGrantRole(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authUserGrantRole(v)
+        }
+      }()
+      case 14: try {
+        var v: Etcdserverpb_AuthUserRevokeRoleRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authUserRevokeRole(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authUserRevokeRole(v)
+        }
+      }()
+      case 15: try {
+        var v: Etcdserverpb_AuthRoleAddRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authRoleAdd(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authRoleAdd(v)
+        }
+      }()
+      case 16: try {
+        var v: Etcdserverpb_AuthRoleDeleteRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authRoleDelete(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authRoleDelete(v)
+        }
+      }()
+      case 17: try {
+        var v: Etcdserverpb_AuthRoleGrantPermissionRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authRoleGrantPermission(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authRoleGrantPermission(v)
+        }
+      }()
+      case 18: try {
+        var v: Etcdserverpb_AuthRoleRevokePermissionRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authRoleRevokePermission(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authRoleRevokePermission(v)
+        }
+      }()
       default: break
       }
     }
@@ -362,6 +584,42 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
       guard case .alarm(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     }()
+    case .authUserAdd?: try {
+      guard case .authUserAdd(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .authUserDelete?: try {
+      guard case .authUserDelete(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .authUserChangePassword?: try {
+      guard case .authUserChangePassword(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .authUserGrantRole?: try {
+      guard case .authUserGrantRole(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .authUserRevokeRole?: try {
+      guard case .authUserRevokeRole(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .authRoleAdd?: try {
+      guard case .authRoleAdd(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .authRoleDelete?: try {
+      guard case .authRoleDelete(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .authRoleGrantPermission?: try {
+      guard case .authRoleGrantPermission(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
+    case .authRoleRevokePermission?: try {
+      guard case .authRoleRevokePermission(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -370,6 +628,46 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: Kvdpb_InternalRequest, rhs: Kvdpb_InternalRequest) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs.request != rhs.request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Kvdpb_AuthState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}users\0\u{1}roles\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.users) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.roles) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 1)
+    }
+    if !self.users.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.users, fieldNumber: 2)
+    }
+    if !self.roles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.roles, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Kvdpb_AuthState, rhs: Kvdpb_AuthState) -> Bool {
+    if lhs.revision != rhs.revision {return false}
+    if lhs.users != rhs.users {return false}
+    if lhs.roles != rhs.roles {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -35,6 +35,8 @@ package enum APIError: Error, Equatable, Sendable {
     case notEnoughStartedMembers
     case unhealthy
     case noSpace
+    case auth(AuthError)
+    case authNotEnabled
     case storage(String)
 
     package var rpcError: RPCError {
@@ -73,6 +75,8 @@ package enum APIError: Error, Equatable, Sendable {
             RPCError(code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
         case .unhealthy: RPCError(code: .unavailable, message: "etcdserver: unhealthy cluster")
         case .noSpace: RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
+        case .auth(let error): error.rpcError
+        case .authNotEnabled: RPCError(code: .failedPrecondition, message: "etcdserver: authentication is not enabled")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
         }
     }
@@ -86,6 +90,28 @@ package enum APIError: Error, Equatable, Sendable {
         case .keyNotFound: self = .keyNotFound
         case .noSpace: self = .noSpace
         case .storage(let message): self = .storage(message)
+        }
+    }
+}
+
+extension AuthError {
+    var rpcError: RPCError {
+        switch self {
+        case .userEmpty: RPCError(code: .invalidArgument, message: "etcdserver: user name is empty")
+        case .userExists: RPCError(code: .failedPrecondition, message: "etcdserver: user name already exists")
+        case .userNotFound: RPCError(code: .failedPrecondition, message: "etcdserver: user name not found")
+        case .roleEmpty: RPCError(code: .invalidArgument, message: "etcdserver: role name is empty")
+        case .roleExists: RPCError(code: .failedPrecondition, message: "etcdserver: role name already exists")
+        case .roleNotFound: RPCError(code: .failedPrecondition, message: "etcdserver: role name not found")
+        case .roleNotGranted: RPCError(code: .failedPrecondition, message: "etcdserver: role is not granted to the user")
+        case .permissionNotGranted:
+            RPCError(code: .failedPrecondition, message: "etcdserver: permission is not granted to the role")
+        case .rootUserNotExist: RPCError(code: .failedPrecondition, message: "etcdserver: root user does not exist")
+        case .rootRoleNotExist: RPCError(code: .failedPrecondition, message: "etcdserver: root user does not have root role")
+        case .enableUnsupported:
+            RPCError(
+                code: .failedPrecondition,
+                message: "etcdserver: kvd does not enable authentication; clients are authenticated by their TLS certificates")
         }
     }
 }

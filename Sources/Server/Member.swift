@@ -105,7 +105,7 @@ package final class Member: Sendable {
                 // etcd ends "hasleader" streams after three election timeouts without a leader.
                 return leader != .none || seen.duration(to: .now) < .milliseconds(3 * electionTimeout)
             }),
-            AuthService(header: header),
+            AuthService(loop: loop, store: store, header: header),
             MaintenanceService(
                 loop: loop, store: store, memberID: memberID, clusterID: clusterID,
                 snapshotDirectory: configuration.dataDirectory + "/member/snap"),

@@ -42,6 +42,8 @@ struct NodeFacts: Sendable {
     var commitIndex = LogIndex.zero
     var lastIndex = LogIndex.zero
     var membership = Membership()
+    /// Users and roles as of `appliedIndex`.
+    var auth = AuthStore()
     var leaderChanges = 0
     /// Proposals waiting to be applied here.
     var pendingProposals = 0
@@ -97,6 +99,7 @@ final class NodeLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var membership: Membership
+    private var auth: AuthStore
     private var proposalWaiters: [UInt64: (ProposalWaiter, ContinuousClock.Instant)] = [:]
     /// Proposals Raft dropped (no leader yet): retried every turn until their deadline.
     private var unproposed: [(UInt64, [UInt8])] = []
@@ -131,6 +134,11 @@ final class NodeLoop: @unchecked Sendable {
         self.store = store
         self.logStore = logStore
         self.membership = membership
+        do {
+            auth = try AuthStore.load(from: database)
+        } catch {
+            preconditionFailure("the stored users and roles cannot be read: \(error)")
+        }
         self.logger = logger
         self.onApplied = onApplied
         self.appliedIndex = appliedIndex
@@ -147,6 +155,7 @@ final class NodeLoop: @unchecked Sendable {
         node = RawNode(config: config, storage: logStore)
         var facts = NodeFacts()
         facts.membership = membership
+        facts.auth = auth
         facts.appliedIndex = appliedIndex
         facts.lastIndex = logStore.lastIndex()
         facts.term = logStore.hardState.term
@@ -475,6 +484,9 @@ final class NodeLoop: @unchecked Sendable {
                 } else if case .alarm(let alarm) = request.request {
                     flush()
                     applyAlarm(alarm, requestID: request.id, marker: marker)
+                } else if AuthStore.isChange(request.request), let change = request.request {
+                    flush()
+                    applyAuthChange(change, requestID: request.id, marker: marker)
                 } else {
                     flush()
                     applyMemberAttributes(request, marker: marker)
@@ -525,6 +537,29 @@ final class NodeLoop: @unchecked Sendable {
         }
         writeMembership(marker: marker)
         proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: .success(nil))
+    }
+
+    private func applyAuthChange(_ change: Kvdpb_InternalRequest.OneOf_Request, requestID: UInt64, marker: [UInt8]) {
+        var changed = auth
+        let result: Result<WriteResult?, APIError>
+        do {
+            try changed.apply(change)
+            auth = changed
+            result = .success(nil)
+        } catch {
+            result = .failure(.auth(error))
+        }
+        let batch = WriteBatch()
+        auth.save(into: batch, database: database)
+        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
+        do {
+            try database.write(batch, sync: false)
+        } catch {
+            preconditionFailure("auth store write failed: \(error)")
+        }
+        let auth = self.auth
+        facts.withLock { $0.auth = auth }
+        proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: result)
     }
 
     private func applyConfChange(_ entry: Entry, marker: [UInt8]) {
@@ -764,6 +799,9 @@ final class NodeLoop: @unchecked Sendable {
         do {
             try store.reload()
             membership = try Membership.load(from: database) ?? membership
+            auth = try AuthStore.load(from: database)
+            let auth = self.auth
+            facts.withLock { $0.auth = auth }
         } catch {
             preconditionFailure("reloading installed snapshot \(index) failed: \(error)")
         }

@@ -164,7 +164,9 @@ extension WriteRequest {
         case .compaction(let compaction): self = .compact(Revision(compaction.revision), physical: compaction.physical)
         case .leaseGrant(let grant): self = .leaseGrant(LeaseID(grant.id), ttlSeconds: grant.ttl)
         case .leaseRevoke(let revoke): self = .leaseRevoke(LeaseID(revoke.id))
-        case .memberAttributes, .alarm, nil: return nil
+        case .memberAttributes, .alarm, .authUserAdd, .authUserDelete, .authUserChangePassword, .authUserGrantRole,
+            .authUserRevokeRole, .authRoleAdd, .authRoleDelete, .authRoleGrantPermission, .authRoleRevokePermission, nil:
+            return nil
         }
     }
 }

@@ -17,6 +17,7 @@
 #              compaction and defrag work, disarm
 #   compaction --auto-compaction-mode periodic beside etcd 3.4; a bad retention is refused
 #   watch-lease etcdctl watch and lease commands, kvd beside etcd 3.4: identical outputs
+#   auth       users and roles across members and restarts; auth enable refused
 #   restore    snapshot save, kvctl snapshot restore into a new three-member cluster
 #   noleader   a member without quorum beside etcd 3.4: hasleader watches canceled, etcd's errors
 #   pings      HTTP/2 keepalive pings without RPCs beside etcd 3.4: acknowledged, no GOAWAY
@@ -29,7 +30,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease restore noleader pings}
+suites=${SUITES:-configs formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)

@@ -2,7 +2,8 @@
 # Tests/Cluster/snapshot.sh: (e) with --snapshot-count 50, a follower stopped while more
 # than 300 writes happen restarts and catches up through a snapshot (its log must say
 # "installed snapshot"; the leader's "recorded snapshot"/"sent snapshot" are reported),
-# then holds every key, and keeps following new writes from the log afterwards.
+# then holds every key and the user and role added while it was down, and keeps following
+# new writes from the log afterwards.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init snapshot
@@ -14,6 +15,9 @@ put_many "$leader" pre/ 20 2 || fail "puts before stopping the follower"
 read -r f1 f2 <<<"$(others "$leader" "${nodes[@]}")"
 log "stopping follower $f1 (SIGTERM), then 320 writes through $leader and $f2"
 node_stop "$f1"
+# Users and roles are part of the snapshot too.
+{ nctl "$leader" user add snapuser:pw && nctl "$leader" role add snaprole &&
+    nctl "$leader" user grant-role snapuser snaprole; } >/dev/null || fail "user and role changes while $f1 is down"
 put_many "$leader" snap/a/ 200 4 || fail "puts through the leader while $f1 is down"
 put_many "$f2" snap/b/ 120 4 || fail "puts through follower $f2 while $f1 is down"
 if grep -qE "$LOG_SNAPSHOT_RECORDED" "${SERVER_LOG[$leader]}"; then pass "leader recorded a snapshot"; else fail "leader $leader logged no 'recorded snapshot' after 340 writes with --snapshot-count 50"; fi
@@ -24,6 +28,8 @@ else fail "follower $f1 did not log 'installed snapshot'"; grep -E "snapshot" "$
 expect_eq "follower $f1 holds every snap/a key" 0 "$(check_keys "$f1" snap/a/ 200)"
 expect_eq "follower $f1 holds every snap/b key" 0 "$(check_keys "$f1" snap/b/ 120)"
 expect_eq "follower $f1 holds every pre key" 0 "$(check_keys "$f1" pre/ 20)"
+expect_eq "follower $f1 holds the user added while it was down" "User: snapuser Roles: snaprole" \
+    "$(nctl "$f1" user get snapuser 2>&1 | paste -sd ' ')"
 # After the snapshot it follows the log again.
 put_many "$leader" post/ 30 2 || fail "puts after the catch-up"
 if wait_caught_up 10 "$f1" post/ 30; then pass "follower $f1 follows new writes"; else fail "follower $f1 does not follow new writes"; fi
