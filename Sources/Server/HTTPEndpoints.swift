@@ -90,55 +90,80 @@ struct HTTPEndpoints: Sendable {
         }
     }
 
-    /// Serves plain HTTP/1.1 on `url` until cancelled.
+    /// Serves plain HTTP/1.1 on `host:port` (`--listen-metrics-urls`) until cancelled.
     func serve(host: String, port: Int) async throws {
+        let endpoints = self
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host == "localhost" ? "127.0.0.1" : host, port: port) { child in
+            .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: child)
+                    try child.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try child.pipeline.syncOperations.addHandler(HTTPEndpointHandler(endpoints: endpoints))
                 }
             }
+            .bind(host: host == "localhost" ? "127.0.0.1" : host, port: port).get()
         logger.info("ready to serve HTTP endpoints", metadata: ["address": "\(host):\(port)"])
-        try await withThrowingDiscardingTaskGroup { group in
-            try await channel.executeThenClose { connections in
-                for try await connection in connections {
-                    group.addTask { await self.handle(connection) }
-                }
-            }
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Answers the HTTP/1.1 requests of one connection (after NIO's HTTP/1.1 server handlers) with
+/// `HTTPEndpoints`. On the client port the gRPC handlers come after this one: they get no
+/// requests, and their writes (connection management) are dropped.
+final class HTTPEndpointHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let endpoints: HTTPEndpoints
+    private var head: HTTPRequestHead?
+
+    init(endpoints: HTTPEndpoints) {
+        self.endpoints = endpoints
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+        case .body:
+            break
+        case .end:
+            guard let request = head else { return }
+            head = nil
+            // /health waits for a linearizable read: answered from a task, written back on the
+            // connection's event loop (HTTPServerPipelineHandler holds later requests until then).
+            let endpoints = self.endpoints
+            let answered = context.eventLoop.makePromise(of: HTTPEndpoints.Response.self)
+            answered.completeWithTask { await endpoints.respond(method: request.method, path: request.uri) }
+            answered.futureResult.assumeIsolated().whenSuccess { Self.write($0, to: request, context: context) }
         }
     }
 
-    private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                var head: HTTPRequestHead?
-                for try await part in inbound {
-                    switch part {
-                    case .head(let requestHead):
-                        head = requestHead
-                    case .body:
-                        break
-                    case .end:
-                        guard let request = head else { continue }
-                        let response = await respond(method: request.method, path: request.uri)
-                        var headers = HTTPHeaders()
-                        headers.add(name: "Content-Type", value: response.contentType)
-                        headers.add(name: "Content-Length", value: String(response.body.count))
-                        let keepAlive = request.isKeepAlive
-                        if !keepAlive { headers.add(name: "Connection", value: "close") }
-                        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
-                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
-                        try await outbound.write(.end(nil))
-                        if !keepAlive { return }
-                        head = nil
-                    }
-                }
-            }
-        } catch {
-            logger.debug("HTTP connection ended", metadata: ["error": "\(error)"])
+    private static func write(_ response: HTTPEndpoints.Response, to request: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+        let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if !request.isKeepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.succeed(())
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

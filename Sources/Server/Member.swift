@@ -4,6 +4,8 @@ internal import EtcdAPI
 internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
+internal import NIOPosix
+internal import NIOSSL
 package import Logging
 internal import MVCC
 internal import Raft
@@ -116,23 +118,18 @@ package final class Member: Sendable {
             group.addTask {
                 try await self.transport.serve(on: peerAddresses, inbox: NodeInbox(loop: self.loop), incomingDirectory: self.configuration.dataDirectory + "/member/snap")
             }
+            let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
-                    transport: try makeClientTransport(url), services: services,
-                    interceptors: [RequestMetrics(registry: loop.metrics.registry), ClientIdentityLog(logger: logger)])
+                    transport: try makeClientTransport(url, endpoints: endpoints), services: services,
+                    interceptors: [RequestMetrics(registry: loop.metrics.registry)])
                 group.addTask { try await server.serve() }
-                group.addTask { [logger] in
-                    if let address = try await server.listeningAddress {
-                        logger.info("ready to serve client requests", metadata: ["address": "\(address)", "url": "\(url)"])
-                    }
-                }
             }
             group.addTask { await self.publishAttributes() }
             group.addTask { await self.runWatchSyncer() }
             if let mode = configuration.autoCompaction {
                 group.addTask { await self.runAutoCompaction(mode) }
             }
-            let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             for url in configuration.listenMetricsURLs {
                 group.addTask { try await endpoints.serve(host: url.host, port: url.port) }
             }
@@ -208,33 +205,25 @@ package final class Member: Sendable {
         }
     }
 
-    private func makeClientTransport(_ url: MemberURL) throws -> HTTP2ServerTransport.Posix {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
+    /// gRPC and the HTTP endpoints on one client URL, as etcd serves them.
+    private func makeClientTransport(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> HTTP2ServerTransport.Custom<ClientListener> {
+        var config = HTTP2ServerTransport.Custom<ClientListener>.Config.defaults
         // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead.
         // Keepalive pings: etcd 3.4 acknowledges them at any rate, with or without streams
         // (Tests/Cluster/pings.sh), and etcdctl pings an idle connection every 2 s by default,
         // which a 5 s policy answers with GOAWAY "too_many_pings" after three strikes.
         config.rpc.maxRequestPayloadSize = configuration.limits.requestBytesMax + 512 * 1024
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
-        let host = url.host == "localhost" ? "127.0.0.1" : url.host
-        let address: GRPCNIOTransportHTTP2Posix.SocketAddress = host.contains(":")
-            ? .ipv6(host: host, port: url.port) : .ipv4(host: host, port: url.port)
-        guard url.isTLS else {
-            return HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext, config: config)
-        }
-        guard let tls = configuration.clientTLS else {
-            throw ConfigurationError.invalid("\(url) is https but --cert-file and --key-file are not set")
-        }
-        let security = HTTP2ServerTransport.Posix.TransportSecurity.tls(
-            certificateChain: [.file(path: tls.certFile, format: .pem)],
-            privateKey: .file(path: tls.keyFile, format: .pem)
-        ) { settings in
-            if tls.clientCertAuth, let ca = tls.trustedCAFile {
-                settings.trustRoots = .certificates([.file(path: ca, format: .pem)])
-                // Clients are identified by their certificate, not by a host name.
-                settings.clientCertificateVerification = .noHostnameVerification
+        var tls: NIOSSLContext?
+        if url.isTLS {
+            guard let files = configuration.clientTLS else {
+                throw ConfigurationError.invalid("\(url) is https but --cert-file and --key-file are not set")
             }
+            tls = try ClientListener.makeTLSContext(files)
         }
-        return HTTP2ServerTransport.Posix(address: address, transportSecurity: security, config: config)
+        let listener = ClientListener(
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
+            port: url.port, tls: tls, endpoints: endpoints, logger: logger)
+        return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Tests/Cluster/http.sh: etcd's HTTP endpoints on --listen-metrics-urls, kvd beside etcd 3.4.
-# Three kvd members and three etcd members, each with a metrics URL:
+# Tests/Cluster/http.sh: etcd's HTTP endpoints, kvd beside etcd 3.4, on --listen-metrics-urls
+# and on the mutual-TLS client port (beside gRPC, as etcd serves them). Three kvd members and
+# three etcd members, each with a metrics URL:
 #   - /health is 200 {"health":"true"} with a leader, 503 {"health":"false"} (plus a newline, as
 #     Go's http.Error writes it) once a member has lost its quorum; POST is 405; an unknown
-#     path is 404 with Go's body. kvd's /version (etcd serves it on the client port, which kvd
-#     keeps for gRPC) is etcd's client-port answer.
+#     path is 404 with Go's body; /version.
+#   - the client port answers /health, /version, /metrics and unknown paths as etcd's does
+#     (curl as Prometheus scrapes it, with the client certificate), while etcdctl uses the same
+#     port; without a client certificate the handshake fails on both.
 #   - /metrics is Prometheus text and carries the metric names the issue lists, as etcd's does,
 #     with values that follow the cluster (has_leader 1, applied proposals growing).
 set -uo pipefail
@@ -30,6 +33,14 @@ http() {
     printf ' '; cat "$COMPAT_TMP/body"
 }
 
+# https NAME PATH [CURL ARGS...]: "<status> <body>" from NAME's client port, with the client certificate.
+https() {
+    local n=$1 path=$2; shift 2
+    curl -s -o "$COMPAT_TMP/body" -w '%{http_code}' --max-time 5 --cacert "$PKI/etcd/ca.crt" \
+        --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" "$@" "${SERVER_EP[$n]}$path" || true
+    printf ' '; cat "$COMPAT_TMP/body"
+}
+
 metric() { curl -s --max-time 5 "http://127.0.0.1:${MPORT[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2 + 0}'; }
 
 NAMES=(etcd_server_has_leader etcd_server_is_leader etcd_server_leader_changes_seen_total
@@ -45,13 +56,16 @@ for side in e k; do
     nctl "${side}2" get foo >/dev/null || fail "$side: get"
     GOT[$side.health]=$(http "${side}1" GET /health)
     GOT[$side.post]=$(http "${side}1" POST /health | head -c 4)
-    if [[ $side == e ]]; then
-        GOT[$side.version]="200 $(curl -s --max-time 5 --cacert "$PKI/etcd/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" \
-            --key "$PKI/apiserver-etcd-client.key" "${SERVER_EP[e2]}/version")"
-    else
-        GOT[$side.version]=$(http "${side}2" GET /version)
-    fi
+    GOT[$side.version]=$(http "${side}2" GET /version)
     GOT[$side.missing]=$(http "${side}3" GET /nope)
+    GOT[$side.client_health]=$(https "${side}1" /health)
+    GOT[$side.client_health_http11]=$(https "${side}2" /health --http1.1)
+    GOT[$side.client_version]=$(https "${side}3" /version)
+    GOT[$side.client_missing]=$(https "${side}1" /nope)
+    GOT[$side.client_no_cert]=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$PKI/etcd/ca.crt" "${SERVER_EP[${side}1]}/health")
+    https "${side}2" /metrics >"$COMPAT_TMP/client-metrics.$side"
+    GOT[$side.client_metrics]=$(awk '$1 == "etcd_server_has_leader" {print "has_leader", $2 + 0}' "$COMPAT_TMP/client-metrics.$side")
+    GOT[$side.grpc_after_http]=$(nctl "${side}1" get foo --print-value-only 2>&1)
     if [[ $side == k ]]; then  # etcd 3.5's probes; etcd 3.4 has neither
         expect_eq "kvd /livez" "200 ok" "$(http k1 GET /livez)"
         expect_eq "kvd /readyz" "200 ok" "$(http k2 GET /readyz)"
@@ -76,9 +90,11 @@ for side in e k; do
 done
 
 # kvd reports etcd 3.6.0 (Kubernetes' watch cache needs >= 3.5.13), etcd 3.4.23 its own.
-expect_eq "kvd /version" '200 {"etcdserver":"3.6.0","etcdcluster":"3.6.0"}' "${GOT[k.version]}"
+expect_eq "kvd /version (metrics URL; etcd 3.4 serves it on the client port only)" '200 {"etcdserver":"3.6.0","etcdcluster":"3.6.0"}' "${GOT[k.version]}"
 GOT[e.version]=${GOT[e.version]//3.4.23/3.6.0}; GOT[e.version]=${GOT[e.version]//3.4.0/3.6.0}
-for check in health post version missing has_leader lost lost_leader; do
+GOT[e.client_version]=${GOT[e.client_version]//3.4.23/3.6.0}; GOT[e.client_version]=${GOT[e.client_version]//3.4.0/3.6.0}
+for check in health post missing has_leader lost lost_leader client_health client_health_http11 \
+    client_version client_missing client_no_cert client_metrics grpc_after_http; do
     if [[ ${GOT[e.$check]} == "${GOT[k.$check]}" ]]; then pass "$check: ${GOT[k.$check]//$'\n'/\\n}"
     else fail "$check: etcd '${GOT[e.$check]//$'\n'/\\n}', kvd '${GOT[k.$check]//$'\n'/\\n}'"; fi
 done
