@@ -68,6 +68,36 @@ let groups: [String: (usage: String, subcommands: KeyValuePairs<String, Command>
             "perf": (CheckCommand.perfFlags, UsageText.checkPerf, CheckCommand.perf),
         ]
     ),
+    "auth": (
+        UsageText.auth,
+        [
+            "enable": ([], UsageText.authEnable, AuthCommand.enable),
+            "disable": ([], UsageText.authDisable, AuthCommand.disable),
+        ]
+    ),
+    "user": (
+        UsageText.user,
+        [
+            "add": (UserCommand.addFlags, UsageText.userAdd, UserCommand.add),
+            "delete": ([], UsageText.userDelete, UserCommand.delete),
+            "get": (UserCommand.getFlags, UsageText.userGet, UserCommand.get),
+            "list": ([], UsageText.userList, UserCommand.list),
+            "passwd": (UserCommand.passwdFlags, UsageText.userPasswd, UserCommand.passwd),
+            "grant-role": ([], UsageText.userGrantRole, UserCommand.grantRole),
+            "revoke-role": ([], UsageText.userRevokeRole, UserCommand.revokeRole),
+        ]
+    ),
+    "role": (
+        UsageText.role,
+        [
+            "add": ([], UsageText.roleAdd, RoleCommand.add),
+            "delete": ([], UsageText.roleDelete, RoleCommand.delete),
+            "get": ([], UsageText.roleGet, RoleCommand.get),
+            "list": ([], UsageText.roleList, RoleCommand.list),
+            "grant-permission": (RoleCommand.permissionFlags, UsageText.roleGrantPermission, RoleCommand.grantPermission),
+            "revoke-permission": (RoleCommand.permissionFlags, UsageText.roleRevokePermission, RoleCommand.revokePermission),
+        ]
+    ),
     "snapshot": (
         UsageText.snapshot,
         [

@@ -27,8 +27,8 @@
 #                      kvctl-vs-etcdctl skips these steps.
 #   etcdctl34_lacks    a flag etcdctl 3.4 does not have (get --count-only, added in
 #                      3.5): etcdctl prints usage and exits 1; kvctl-vs-etcdctl skips.
-#   kvctl_lacks        a command kvctl does not have (auth, user, role): only the
-#                      server differential runs it.
+#   kvctl_lacks        a command kvctl does not have: only the server differential
+#                      runs it.
 
 STEP_ARGS=()
 STEP_STDIN=()
@@ -223,121 +223,82 @@ step snapshot save                                 # exit 128
 # `auth enable` once a root user exists is left out: etcdctl then creates the root role,
 # grants it and enables authentication, which kvd refuses (Tests/Cluster/auth.sh).
 step auth enable                                   # root user does not exist
-mark kvctl_lacks
 step auth disable
-mark kvctl_lacks
 step user list
-mark kvctl_lacks
 step role list
-mark kvctl_lacks
 step user get alice                                # user name not found
-mark kvctl_lacks
 step role get readers                              # role name not found
-mark kvctl_lacks
 step user delete alice
-mark kvctl_lacks
 step user grant-role alice readers
-mark kvctl_lacks
 step role delete readers
-mark kvctl_lacks
 step role grant-permission readers read foo
-mark kvctl_lacks
 stepi "secret" user passwd alice --interactive=false
-mark kvctl_lacks
 step user add root:rootpw
-mark kvctl_lacks
 step user add root:again                           # user name already exists
-mark kvctl_lacks
 step user add :nopw                                # user name is empty
-mark kvctl_lacks
 step user add alice:pw -w json
-mark kvctl_lacks
 step user add bob --no-password
-mark kvctl_lacks
 stepi "pw2" user add carol --interactive=false
-mark kvctl_lacks
 step user add dave --new-user-password=pw3
-mark kvctl_lacks
 step user list
-mark kvctl_lacks
 step user list -w json
-mark kvctl_lacks
 step role add readers
-mark kvctl_lacks
 step role add readers                              # role name already exists
-mark kvctl_lacks
 step role add writers -w json
-mark kvctl_lacks
 step role list -w json
-mark kvctl_lacks
 step role grant-permission readers read foo
-mark kvctl_lacks
 step role grant-permission readers readwrite a b
-mark kvctl_lacks
 step role grant-permission readers write --prefix p/
-mark kvctl_lacks
 step role grant-permission readers read --from-key z
-mark kvctl_lacks
 step role grant-permission readers write foo       # changes foo's type
-mark kvctl_lacks
 step role grant-permission nosuch read foo
-mark kvctl_lacks
 step role grant-permission readers bogus foo       # bad permission type
-mark kvctl_lacks
 step role get readers
-mark kvctl_lacks
 step role get readers -w json
-mark kvctl_lacks
 step user grant-role alice readers
-mark kvctl_lacks
 step user grant-role alice readers                 # again: no change
-mark kvctl_lacks
 step user grant-role alice nosuch
-mark kvctl_lacks
 step user grant-role alice root                    # the root role need not exist
-mark kvctl_lacks
 step user grant-role nobody readers
-mark kvctl_lacks
 step user get alice
-mark kvctl_lacks
 step user get alice --detail
-mark kvctl_lacks
 step user get alice -w json
-mark kvctl_lacks
 step user revoke-role alice root
-mark kvctl_lacks
 step user revoke-role alice root                   # role is not granted to the user
-mark kvctl_lacks
 step role revoke-permission readers foo
-mark kvctl_lacks
 step role revoke-permission readers foo            # permission is not granted
-mark kvctl_lacks
 step role revoke-permission readers a b
-mark kvctl_lacks
 step role revoke-permission readers --prefix p/
-mark kvctl_lacks
 step role get readers -w json
-mark kvctl_lacks
+step role get readers -w fields
+step role list -w fields
+step user add eve:pw -w fields
+step user get alice -w fields                      # fields not supported
+step user list -w table                            # table not supported
+step user get alice --detail -w json
+step user add                                      # argument errors, exit 128
+step user add a b
+step user grant-role alice
+step role grant-permission readers read
+step role grant-permission readers read a --prefix --from-key
+step role grant-permission readers read a b --prefix
+step role grant-permission readers read a b --from-key
+step role grant-permission readers readwrite '' --prefix   # the whole key space
+step role revoke-permission readers '' --from-key   # revokes it
+step role revoke-permission readers
+step role get readers
+step auth enable extra
+step auth disable extra
 step user grant-role bob writers
-mark kvctl_lacks
 step role delete readers                           # taken from alice too
-mark kvctl_lacks
 step user get alice -w json
-mark kvctl_lacks
 step role list
-mark kvctl_lacks
 stepi "newpw" user passwd bob --interactive=false
-mark kvctl_lacks
 step user passwd nobody --interactive=false        # EOF on stdin
-mark kvctl_lacks
 step user delete alice
-mark kvctl_lacks
 step user delete alice                             # user name not found
-mark kvctl_lacks
 step user list
-mark kvctl_lacks
 step user get bob --detail
-mark kvctl_lacks
 
 # ---- headers etcd leaves out ------------------------------------------------------
 step alarm list -w json                            # no header at all
