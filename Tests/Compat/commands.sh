@@ -218,6 +218,7 @@ step watch foo --                                  # a separator but no command,
 step watch --rev 3 foo -- echo never               # compacted before any event: no command runs
 step snapshot status /nonexistent                  # exit 1
 step snapshot save                                 # exit 128
+step version
 
 # ---- auth (disabled): users and roles are kept as etcd keeps them -----------------
 # `auth enable` once a root user exists is left out: etcdctl then creates the root role,

@@ -1,7 +1,19 @@
-// etcdctl 3.4's help text of the auth, user and role commands (`etcdctl <command> --help`), printed as cobra prints
+// etcdctl 3.4's help text of the version, auth, user and role commands (`etcdctl <command> --help`), printed as cobra prints
 // a command's usage.
 
 extension UsageText {
+    static let version = [
+        "NAME:\n",
+        "\tversion - Prints the version of etcdctl\n",
+        "\n",
+        "USAGE:\n",
+        "\tetcdctl version [flags]\n",
+        "\n",
+        "OPTIONS:\n",
+        "  -h, --help[=false]\thelp for version\n",
+        "\n",
+    ].joined() + globalOptions
+
     static let auth = [
         "NAME:\n",
         "\tauth - Enable or disable authentication\n",
