@@ -2,7 +2,8 @@
 # Tests/Cluster/restore.sh: disaster recovery as etcd documents it. A snapshot saved from one
 # member of a running cluster (etcdctl snapshot save) is restored with `kvctl snapshot restore`
 # into three new data directories with a new --initial-cluster; the new cluster starts from them
-# and serves the same keys at the same revisions, with only its own members, and takes writes.
+# and serves the same keys at the same revisions (and the same users and roles), with only its
+# own members, and takes writes.
 # A corrupted snapshot is refused, and so is a data directory that already exists.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +16,8 @@ put_many o1 data/ 60 4 || fail "puts"
 lease=$(nctl o1 lease grant 3600 | awk '{print $2}')
 nctl o1 put leased/k v --lease="$lease" >/dev/null || fail "leased put"
 nctl o2 compaction 10 >/dev/null || fail "compaction"
+{ nctl o1 user add keeper:pw && nctl o1 role add keepers && nctl o1 user grant-role keeper keepers; } >/dev/null ||
+    fail "user and role"
 want_json=$(nctl o2 get data/1 -w json | grep -o '"kvs":.*')
 want_rev=$(nctl o2 get data/ --prefix -w json | grep -o '"revision":[0-9]*' | head -n 1)
 CMD_TIMEOUT=20 nctl o2 snapshot save "$COMPAT_TMP/snap.db" >/dev/null 2>&1 || fail "snapshot save"
@@ -48,6 +51,7 @@ done
 expect_eq "same revision" "$want_rev" "$(nctl r1 get data/ --prefix -w json | grep -o '"revision":[0-9]*' | head -n 1)"
 expect_eq "members are the new ones" "r1 r2 r3" "$(cctl member list | awk -F', ' '{print $3}' | sort | paste -sd ' ')"
 expect_eq "the lease survived" "$lease" "$(nctl r2 lease list | tail -n 1)"
+expect_eq "users and roles survived" "User: keeper Roles: keepers" "$(nctl r3 user get keeper 2>&1 | paste -sd ' ')"
 nctl r3 put after restore >/dev/null && pass "writes after the restore" || fail "no writes after the restore"
 out=$(nctl r1 get data/1 --rev=5 2>&1)
 grep -q "required revision has been compacted" <<<"$out" && pass "compaction point kept" || fail "compaction point lost: $out"
