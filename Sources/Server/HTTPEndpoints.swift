@@ -9,9 +9,9 @@ internal import Raft
 internal import Storage
 internal import Synchronization
 
-/// etcd's HTTP endpoints on `--listen-metrics-urls` (how kubeadm's liveness probes and
-/// Prometheus reach etcd): `/health`, `/livez`, `/readyz`, `/version` and `/metrics`.
-/// gRPC keeps the client port to itself.
+/// etcd's HTTP endpoints, `/health`, `/livez`, `/readyz`, `/version` and `/metrics`: on the
+/// client port beside gRPC (`ClientListener`) and on `--listen-metrics-urls` (how kubeadm's
+/// liveness probes and Prometheus reach etcd).
 struct HTTPEndpoints: Sendable {
     let loop: NodeLoop
     let store: MVCCStore
