@@ -104,17 +104,6 @@ struct AuthStore: Sendable, Equatable {
         revision += 1
     }
 
-    /// True for the requests `apply` takes.
-    static func isChange(_ request: Kvdpb_InternalRequest.OneOf_Request?) -> Bool {
-        switch request {
-        case .authUserAdd, .authUserDelete, .authUserChangePassword, .authUserGrantRole, .authUserRevokeRole,
-            .authRoleAdd, .authRoleDelete, .authRoleGrantPermission, .authRoleRevokePermission:
-            true
-        default:
-            false
-        }
-    }
-
     // MARK: passwords
 
     /// What a member proposes instead of a password: PBKDF2-HMAC-SHA256 with a fresh salt

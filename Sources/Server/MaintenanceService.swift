@@ -80,7 +80,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// deletes and MVCC compaction left behind. Runs off the cooperative pool (it can take long).
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
         let database = loop.database
-        await Self.offPool {
+        try await Self.offPool {
             for family in NodeLoop.stateFamilies { database.compact(database.columnFamily(family)) }
         }
         var response = Etcdserverpb_DefragmentResponse()
@@ -157,17 +157,6 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         }
     }
 
-    private static func offPool(_ work: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                work()
-                continuation.resume()
-            }
-            thread.name = "kvd-maintenance"
-            thread.start()
-        }
-    }
-
     private func header(term: Term) -> Etcdserverpb_ResponseHeader {
         var header = Etcdserverpb_ResponseHeader()
         header.clusterID = clusterID.value
@@ -175,13 +164,5 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         header.raftTerm = term.rawValue
         header.revision = store.currentRevision.value
         return header
-    }
-}
-
-extension Etcdserverpb_AlarmMember {
-    init(_ alarm: ActiveAlarm) {
-        self.init()
-        memberID = alarm.member.value
-        self.alarm = alarm.alarm
     }
 }

@@ -94,12 +94,7 @@ struct Membership: Sendable, Equatable {
             return member
         }
         list.removed = removed.sorted()
-        list.alarms = alarms.map { alarm in
-            var member = Etcdserverpb_AlarmMember()
-            member.memberID = alarm.member.value
-            member.alarm = alarm.alarm
-            return member
-        }
+        list.alarms = alarms.map(Etcdserverpb_AlarmMember.init)
         // Serializing a message we built cannot fail.
         let bytes: [UInt8] = (try? list.serializedBytes()) ?? []
         batch.put(database.columnFamily(Self.family), Self.membersKey, bytes)
@@ -115,5 +110,13 @@ struct Membership: Sendable, Equatable {
 
     static func saveIdentity(cluster: MemberID, member: MemberID, into batch: WriteBatch, database: Database) {
         batch.put(database.columnFamily(identityFamily), identityKey, RaftLogStore.key(LogIndex(cluster.value)) + RaftLogStore.key(LogIndex(member.value)))
+    }
+}
+
+extension Etcdserverpb_AlarmMember {
+    init(_ alarm: ActiveAlarm) {
+        self.init()
+        memberID = alarm.member.value
+        self.alarm = alarm.alarm
     }
 }

@@ -481,15 +481,14 @@ final class NodeLoop: @unchecked Sendable {
                     requests.append(write)
                     markers.append(marker)
                     ids.append(request.id)
-                } else if case .alarm(let alarm) = request.request {
-                    flush()
-                    applyAlarm(alarm, requestID: request.id, marker: marker)
-                } else if AuthStore.isChange(request.request), let change = request.request {
-                    flush()
-                    applyAuthChange(change, requestID: request.id, marker: marker)
                 } else {
                     flush()
-                    applyMemberAttributes(request, marker: marker)
+                    switch request.request {
+                    case .alarm(let alarm): applyAlarm(alarm, requestID: request.id, marker: marker)
+                    case .memberAttributes(let attributes): applyMemberAttributes(attributes, requestID: request.id, marker: marker)
+                    case let change?: applyAuthChange(change, requestID: request.id, marker: marker)
+                    case nil: break
+                    }
                 }
             case .confChange:
                 flush()
@@ -500,8 +499,7 @@ final class NodeLoop: @unchecked Sendable {
         flush()
     }
 
-    private func applyMemberAttributes(_ request: Kvdpb_InternalRequest, marker: [UInt8]) {
-        guard case .memberAttributes(let attributes) = request.request else { return }
+    private func applyMemberAttributes(_ attributes: Kvdpb_MemberAttributes, requestID: UInt64, marker: [UInt8]) {
         let id = MemberID(attributes.memberID)
         if var record = membership.member(id) {
             if attributes.updatePeerUrls {
@@ -514,7 +512,7 @@ final class NodeLoop: @unchecked Sendable {
             membership.upsert(record)
         }
         writeMembership(marker: marker)
-        proposalWaiters.removeValue(forKey: request.id)?.0.resume(returning: .success(nil))
+        proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: .success(nil))
     }
 
     /// etcd's alarm store: ACTIVATE adds (member, alarm) once, DEACTIVATE removes it.
@@ -549,16 +547,8 @@ final class NodeLoop: @unchecked Sendable {
         } catch {
             result = .failure(.auth(error))
         }
-        let batch = WriteBatch()
-        auth.save(into: batch, database: database)
-        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
-        do {
-            try database.write(batch, sync: false)
-        } catch {
-            preconditionFailure("auth store write failed: \(error)")
-        }
-        let auth = self.auth
-        facts.withLock { $0.auth = auth }
+        writeApplied(marker: marker) { auth.save(into: $0, database: database) }
+        publishAuth()
         proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: result)
     }
 
@@ -603,14 +593,9 @@ final class NodeLoop: @unchecked Sendable {
                 facts.withLock { $0.removed = true }
             }
         }
-        let batch = WriteBatch()
-        logStore.setConfState(confState, into: batch)
-        membership.save(into: batch, database: database)
-        batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
-        do {
-            try database.write(batch, sync: false)
-        } catch {
-            preconditionFailure("membership write failed: \(error)")
+        writeApplied(marker: marker) { batch in
+            logStore.setConfState(confState, into: batch)
+            membership.save(into: batch, database: database)
         }
         publishMembership()
         if let (waitingFor, waiter, _) = confChangeWaiter, waitingFor == id {
@@ -620,20 +605,23 @@ final class NodeLoop: @unchecked Sendable {
     }
 
     private func writeMembership(marker: [UInt8]) {
+        writeApplied(marker: marker) { membership.save(into: $0, database: database) }
+        publishMembership()
+    }
+
+    /// Writes state applied outside MVCC in one batch with the entry's applied marker, so that a
+    /// restart sees exactly what was applied.
+    private func writeApplied(marker: [UInt8], _ fill: (WriteBatch) -> Void) {
         let batch = WriteBatch()
-        membership.save(into: batch, database: database)
+        fill(batch)
         batch.put(database.columnFamily("meta"), MVCCStore.appliedMarkerKey, marker)
         do {
             try database.write(batch, sync: false)
         } catch {
-            preconditionFailure("membership write failed: \(error)")
+            preconditionFailure("applied state write failed: \(error)")
         }
-        publishMembership()
     }
 
-    /// The services answer a membership change (or an alarm) with the member list they read
-    /// from the facts once their waiter resumes: publish it before resuming, not at the end of
-    /// the turn (a MemberAdd response once lacked the member it had just added).
     /// Another member refused our messages: we were removed, but the leader stopped replicating to
     /// us before we applied our removal. Stop as if we had applied it (etcd stops on 410 Gone).
     func noteRemovedByPeer() {
@@ -644,9 +632,18 @@ final class NodeLoop: @unchecked Sendable {
         if first { logger.critical("this member was removed from the cluster (told by a peer)") }
     }
 
+    /// The services answer a membership change (or an alarm) with the member list they read
+    /// from the facts once their waiter resumes: publish it before resuming, not at the end of
+    /// the turn (a MemberAdd response once lacked the member it had just added). Users and roles
+    /// likewise.
     private func publishMembership() {
         let membership = self.membership
         facts.withLock { $0.membership = membership }
+    }
+
+    private func publishAuth() {
+        let auth = self.auth
+        facts.withLock { $0.auth = auth }
     }
 
     func peerAddresses(_ urls: [String]) -> [PeerAddress] {
@@ -800,8 +797,7 @@ final class NodeLoop: @unchecked Sendable {
             try store.reload()
             membership = try Membership.load(from: database) ?? membership
             auth = try AuthStore.load(from: database)
-            let auth = self.auth
-            facts.withLock { $0.auth = auth }
+            publishAuth()
         } catch {
             preconditionFailure("reloading installed snapshot \(index) failed: \(error)")
         }
