@@ -154,7 +154,11 @@ package final class MVCCStore: @unchecked Sendable {
             let marker = markers?[position]
             if case .compact = request {
                 writeRound()
-            } else if !unwritten.isEmpty && readRanges(of: request).contains(where: { range in unwritten.contains(where: range.contains) }) {
+            } else if !unwritten.isEmpty && readRanges(of: request).contains(where: { range in
+                // A single key (every put) is a hash lookup; only real ranges scan the round's keys.
+                if case .key(let key) = range { return unwritten.contains(key) }
+                return unwritten.contains(where: range.contains)
+            }) {
                 writeRound()
             }
             round.setSavePoint()
