@@ -214,6 +214,10 @@ package final class Member: Sendable {
         // which a 5 s policy answers with GOAWAY "too_many_pings" after three strikes.
         config.rpc.maxRequestPayloadSize = configuration.limits.requestBytesMax + 512 * 1024
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
+        // Flush coalescing holds every flush up to 100 µs and wakes the event loop a second time
+        // to do it: at one client that is pure latency, and under load the node loop's batching
+        // already coalesces (measured: put 1/1 and 10/100 both faster without it).
+        config.connection.flushCoalescing = nil
         var tls: NIOSSLContext?
         if url.isTLS {
             guard let files = configuration.clientTLS else {

@@ -224,9 +224,15 @@ final class PeerSender: Sendable {
 
     /// One client transport to a peer address (sender streams, joins, forwarded requests).
     static func clientTransport(_ address: PeerAddress, tls: PeerTLS?) throws -> HTTP2ClientTransport.Posix {
-        try HTTP2ClientTransport.Posix(
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        // Flush coalescing would hold each batch up to 100 µs (and wake the event loop twice):
+        // one batch per node-loop turn is already the coalesced write, and appends and acks are
+        // on the commit's critical path.
+        config.connection.flushCoalescing = nil
+        return try HTTP2ClientTransport.Posix(
             target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
-            transportSecurity: try clientSecurity(address, tls: tls)
+            transportSecurity: try clientSecurity(address, tls: tls),
+            config: config
         )
     }
 

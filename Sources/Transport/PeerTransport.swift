@@ -183,6 +183,9 @@ package final class PeerTransport: Sendable {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = PeerSender.batchBytesMax + 4 * 1024 * 1024
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
+        // No flush coalescing: a batch of Raft messages is already one write, and the delay would
+        // sit on every commit's critical path (PeerSender.clientTransport says the same).
+        config.connection.flushCoalescing = nil
         let host = address.host == "localhost" ? "127.0.0.1" : address.host
         let socket: GRPCNIOTransportHTTP2Posix.SocketAddress = host.contains(":") ? .ipv6(host: host, port: address.port) : .ipv4(host: host, port: address.port)
         guard address.isTLS else {
