@@ -3,13 +3,16 @@ internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
 internal import Logging
+internal import NIOCore
+internal import NIOPosix
+internal import NIOSSL
 internal import Raft
 internal import Synchronization
 
-/// The sending side towards one member: a bounded outbox drained into one long-lived
-/// client-streaming call, so that every wake-up sends everything queued as one batch. A dead or
-/// slow member fills its own outbox and loses messages (Raft retransmits); it never blocks the
-/// node loop or the other members.
+/// The sending side towards one member: one Raft stream (`RaftStream`) that the node loop writes
+/// onto directly, and gRPC calls for snapshots. A dead or slow member fills its own connection's
+/// write buffer and loses messages (Raft retransmits after probing); it never blocks the node
+/// loop or the other members.
 final class PeerSender: Sendable {
     let id: NodeID
     private let localID: NodeID
@@ -19,22 +22,36 @@ final class PeerSender: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
 
-    /// Messages waiting to go out, at most. Beyond it new messages are dropped.
+    /// Messages held while the stream connects, at most. Beyond it new messages are dropped.
     static let outboxMax = 4_096
-    /// Encoded bytes per batch, at most: keeps frames well under the peer's receive limit.
-    static let batchBytesMax = 8 * 1024 * 1024
+    /// Bytes written to the stream and not yet taken by the kernel, at most: beyond it messages
+    /// are dropped and the member is reported unreachable (etcd does the same when its stream
+    /// buffer fills).
+    static let writeBufferBytesMax = 8 * 1024 * 1024
     static let snapshotChunkBytes = 1024 * 1024
+    /// How long a new stream may take to connect, finish TLS and be answered.
+    static let connectTimeout = TimeAmount.seconds(5)
 
     private struct State {
         var addresses: [PeerAddress]
+        /// The open, accepted stream; nil while connecting.
+        var channel: (any Channel)?
         var outbox: [Message] = []
         var snapshots: [(Message, String)] = []
-        /// Wakes the current stream's writer. One per stream: an AsyncStream ends for good when
-        /// its consumer is cancelled, so each reconnection makes a new one.
-        var wake: AsyncStream<Void>.Continuation?
+        /// Where the current (or last) stream went: snapshots follow it.
+        var address: PeerAddress?
         /// When the current message stream to the member opened; nil while there is none
         /// (etcd's `ActiveSince`, which its reconfiguration checks rely on).
         var activeSince: ContinuousClock.Instant?
+    }
+
+    private struct Refused: Error, CustomStringConvertible {
+        var status: RaftStream.Status?
+        var description: String { "kvd: the member refused the Raft stream (\(status.map { "\($0)" } ?? "unknown status"))" }
+    }
+
+    private struct NoAnswer: Error, CustomStringConvertible {
+        var description: String { "kvd: the member did not answer the Raft stream's hello" }
     }
 
     init(id: NodeID, localID: NodeID, clusterID: UInt64, addresses: [PeerAddress], tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
@@ -51,16 +68,23 @@ final class PeerSender: Sendable {
         state.withLock { $0.addresses = addresses }
     }
 
-    /// Queues messages; returns false if some were dropped because the outbox is full.
+    /// Writes messages to the stream, in order, or holds them while it connects; returns false if
+    /// they were dropped (the outbox or the connection's write buffer is full).
     @discardableResult
     func enqueue(_ messages: [Message]) -> Bool {
-        let (accepted, wake) = state.withLock { state -> (Bool, AsyncStream<Void>.Continuation?) in
-            let room = Self.outboxMax - state.outbox.count
-            state.outbox.append(contentsOf: messages.prefix(room))
-            return (room >= messages.count, state.wake)
+        var frames = ByteBufferAllocator().buffer(capacity: 256 * messages.count)
+        for message in messages { RaftStream.writeFrame(message, into: &frames) }
+        return state.withLock { state -> Bool in
+            guard let channel = state.channel else {
+                let room = Self.outboxMax - state.outbox.count
+                state.outbox.append(contentsOf: messages.prefix(room))
+                return room >= messages.count
+            }
+            guard channel.isWritable else { return false }
+            // Under the lock: the stream's order is the order messages were enqueued in.
+            channel.writeAndFlush(frames, promise: nil)
+            return true
         }
-        wake?.yield()
-        return accepted
     }
 
     /// Queues a snapshot send: the message and the image file to stream after it.
@@ -70,13 +94,6 @@ final class PeerSender: Sendable {
 
     var activeSince: ContinuousClock.Instant? { state.withLock { $0.activeSince } }
 
-    private func takeOutbox() -> [Message] {
-        state.withLock { state in
-            defer { state.outbox.removeAll(keepingCapacity: true) }
-            return state.outbox
-        }
-    }
-
     private func takeSnapshots() -> [(Message, String)] {
         state.withLock { state in
             defer { state.snapshots.removeAll() }
@@ -84,9 +101,17 @@ final class PeerSender: Sendable {
         }
     }
 
-    /// Connects, streams, and on any failure reports the member unreachable and reconnects with
-    /// exponential back-off (100 ms doubling to 5 s), until cancelled.
+    /// Keeps the stream open and sends snapshots, until cancelled.
     func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.runStream() }
+            group.addTask { await self.runSnapshots() }
+        }
+    }
+
+    /// Connects, and whenever the stream fails or closes reports the member unreachable and
+    /// reconnects with exponential back-off (100 ms doubling to 5 s), until cancelled.
+    private func runStream() async {
         var backoff = Duration.milliseconds(100)
         var addressIndex = 0
         while !Task.isCancelled {
@@ -97,19 +122,30 @@ final class PeerSender: Sendable {
             }
             let address = addresses[addressIndex % addresses.count]
             do {
-                try await stream(to: address)
-                // The peer closed the stream cleanly (it is shutting down): reconnect, but not in a
-                // tight loop.
-                try? await Task.sleep(for: .milliseconds(100))  // cancellation ends the loop
+                let channel = try await connect(to: address)
+                open(channel, at: address)
                 backoff = .milliseconds(100)
+                await withTaskCancellationHandler {
+                    try? await channel.closeFuture.get()  // closing is how a stream ends
+                } onCancel: {
+                    channel.close(promise: nil)
+                }
+                state.withLock { state in
+                    state.channel = nil
+                    state.activeSince = nil
+                }
+                guard !Task.isCancelled else { return }
+                reportUnreachable()
+                // The member closed the stream (it is shutting down, or removed us): reconnect,
+                // but not in a tight loop.
+                try? await Task.sleep(for: .milliseconds(100))  // cancellation ends the loop
             } catch {
-                if let refusal = error as? RPCError, refusal.message == removedMessage {
+                if let refusal = error as? Refused, refusal.status == .removed {
                     status.reportRemoved()
                 }
-                if !Task.isCancelled {
-                    logger.debug("peer stream failed", metadata: ["peer": "\(id)", "address": "\(address)", "error": "\(error)"])
-                    reportUnreachable()
-                }
+                guard !Task.isCancelled else { return }
+                logger.debug("peer stream failed", metadata: ["peer": "\(id)", "address": "\(address)", "error": "\(error)"])
+                reportUnreachable()
                 addressIndex += 1
                 try? await Task.sleep(for: backoff)  // cancellation ends the loop
                 backoff = min(backoff * 2, .seconds(5))
@@ -117,79 +153,84 @@ final class PeerSender: Sendable {
         }
     }
 
-    private func reportUnreachable() {
-        // Drop what was queued for a member we cannot reach: Raft resends after probing.
-        _ = takeOutbox()
-        for (message, path) in takeSnapshots() {
-            status.reportSnapshot(to: message.to, failed: true)
-            logger.info("snapshot send abandoned", metadata: ["peer": "\(id)", "image": "\(path)"])
+    /// Makes `channel` the stream and writes what was held while connecting.
+    private func open(_ channel: any Channel, at address: PeerAddress) {
+        state.withLock { state in
+            var frames = channel.allocator.buffer(capacity: 256 * state.outbox.count)
+            for message in state.outbox { RaftStream.writeFrame(message, into: &frames) }
+            state.outbox.removeAll(keepingCapacity: true)
+            if frames.readableBytes > 0 { channel.writeAndFlush(frames, promise: nil) }
+            state.channel = channel
+            state.address = address
+            state.activeSince = .now
         }
+    }
+
+    private func reportUnreachable() {
+        // Drop what was held for a member we cannot reach: Raft resends after probing.
+        state.withLock { $0.outbox.removeAll() }
         status.reportUnreachable(id)
     }
 
-    private func stream(to address: PeerAddress) async throws {
-        let transport = try Self.clientTransport(address, tls: tls)
-        try await withGRPCClient(transport: transport) { client in
-            let peer = Kvdpb_Peer.Client(wrapping: client)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.sendMessages(peer) }
-                group.addTask { try await self.sendSnapshots(peer) }
-                try await group.next()
-                group.cancelAll()
-            }
-        }
-    }
-
-    private func sendMessages(_ peer: Kvdpb_Peer.Client<HTTP2ClientTransport.Posix>) async throws {
-        var options = CallOptions.defaults
-        options.waitForReady = false
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        state.withLock { $0.wake = wake }
-        wake.yield()  // send whatever is already queued
-        defer {
-            state.withLock { state in
-                state.wake = nil
-                state.activeSince = nil
-            }
-        }
-        _ = try await peer.sendMessages(options: options, requestProducer: { writer in
-            // The producer runs once the stream is open on a connection to the member.
-            self.state.withLock { $0.activeSince = .now }
-            for await _ in wakeups {
-                var pending = self.takeOutbox()
-                while !pending.isEmpty {
-                    var batch = Kvdpb_MessageBatch()
-                    batch.clusterID = self.clusterID
-                    batch.from = self.localID.rawValue
-                    var bytes = 0
-                    var taken = 0
-                    for message in pending {
-                        let encoded = message.encoded
-                        if bytes > 0 && bytes + encoded.count > Self.batchBytesMax { break }
-                        bytes += encoded.count
-                        batch.messages.append(Data(encoded))
-                        taken += 1
+    /// One connection: TCP, TLS when the address is https, the hello, and the member's answer.
+    private func connect(to address: PeerAddress) async throws -> any Channel {
+        let sslContext = try address.isTLS ? Self.streamTLSContext(address, tls: tls) : nil
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let answer = loop.makePromise(of: UInt8.self)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(Self.connectTimeout)
+            .channelOption(.writeBufferWaterMark, value: .init(low: Self.writeBufferBytesMax / 2, high: Self.writeBufferBytesMax))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        // An IP address is checked against the certificate's IP SANs.
+                        let hostname = address.host.contains(where: \.isLetter) && !address.host.contains(":") ? address.host : nil
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: hostname))
                     }
-                    pending.removeFirst(taken)
-                    try await writer.write(batch)
+                    try channel.pipeline.syncOperations.addHandler(RaftStreamStatusReader(status: answer))
                 }
             }
-        })
+        let timeout = loop.scheduleTask(in: Self.connectTimeout) { answer.fail(NoAnswer()) }
+        defer { timeout.cancel() }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port).get()
+        } catch {
+            answer.fail(error)  // nothing will answer a connection that never opened
+            throw error
+        }
+        var hello = channel.allocator.buffer(capacity: RaftStream.magic.count + RaftStream.helloLength)
+        RaftStream.writeHello(RaftStream.Hello(clusterID: clusterID, from: localID, to: id), into: &hello)
+        channel.writeAndFlush(hello, promise: nil)
+        do {
+            let byte = try await answer.futureResult.get()
+            guard RaftStream.Status(rawValue: byte) == .accepted else {
+                throw Refused(status: RaftStream.Status(rawValue: byte))
+            }
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return channel
     }
 
-    private func sendSnapshots(_ peer: Kvdpb_Peer.Client<HTTP2ClientTransport.Posix>) async throws {
-        // Snapshots are rare: poll the queue rather than share the message stream's wake-ups.
+    private func runSnapshots() async {
+        // Snapshots are rare: poll the queue, and open a gRPC connection per snapshot.
         while !Task.isCancelled {
             for (message, path) in takeSnapshots() {
                 do {
-                    try await sendSnapshot(peer, message, path)
+                    let address = state.withLock { $0.address ?? $0.addresses.first }
+                    guard let address else { throw RPCError(code: .unavailable, message: "kvd: member \(id) has no peer URL") }
+                    try await withGRPCClient(transport: try Self.clientTransport(address, tls: tls)) { client in
+                        try await sendSnapshot(Kvdpb_Peer.Client(wrapping: client), message, path)
+                    }
                     status.reportSnapshot(to: message.to, failed: false)
                 } catch {
                     logger.warning("snapshot send failed", metadata: ["peer": "\(id)", "error": "\(error)"])
                     status.reportSnapshot(to: message.to, failed: true)
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try? await Task.sleep(for: .milliseconds(50))  // cancellation ends the loop
         }
     }
 
@@ -234,6 +275,20 @@ final class PeerSender: Sendable {
             transportSecurity: try clientSecurity(address, tls: tls),
             config: config
         )
+    }
+
+    /// The Raft stream's TLS: the same certificate, key and trusted CA as the gRPC peer clients,
+    /// read again for every connection (so renewed files are used on the next reconnection).
+    static func streamTLSContext(_ address: PeerAddress, tls: PeerTLS?) throws -> NIOSSLContext {
+        guard let tls else {
+            throw RPCError(code: .failedPrecondition, message: "kvd: peer URL \(address) is https but --peer-cert-file is not set")
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) }
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem))
+        if let ca = tls.trustedCAFile { configuration.trustRoots = .file(ca) }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     static func clientSecurity(_ address: PeerAddress, tls: PeerTLS?) throws -> HTTP2ClientTransport.Posix.TransportSecurity {

@@ -4,7 +4,7 @@ internal import GRPCCore
 internal import Logging
 internal import Raft
 
-/// The receiving side of the peer port: checks who is sending, decodes, hands to the inbox.
+/// The peer port's gRPC services: snapshots, cluster info, and requests forwarded to the leader.
 struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
     let clusterID: UInt64
     let localID: NodeID
@@ -13,25 +13,13 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
     let incomingDirectory: String
     let logger: Logger
 
+    /// Raft messages travel on the peer port's Raft stream (`RaftStream`) instead: the stream
+    /// costs no task hop and no HTTP/2 framing per message.
     func sendMessages(
         request: RPCAsyncSequence<Kvdpb_MessageBatch, any Error>,
         context: ServerContext
     ) async throws -> Kvdpb_StreamSummary {
-        var summary = Kvdpb_StreamSummary()
-        for try await batch in request {
-            try checkCluster(batch.clusterID, from: batch.from)
-            let sender = NodeID(batch.from)
-            if inbox.isRemoved(sender) {
-                throw RPCError(code: .failedPrecondition, message: removedMessage)
-            }
-            guard inbox.isMember(sender) else {
-                logger.warning("dropped messages from a member not in the cluster", metadata: ["from": "\(String(batch.from, radix: 16))"])
-                continue
-            }
-            inbox.deliver(acceptedMessages(batch.messages, streamSender: sender))
-            summary.batches += 1
-        }
-        return summary
+        throw RPCError(code: .unimplemented, message: "kvd: Raft messages travel on the peer port's Raft stream")
     }
 
     func sendSnapshot(
@@ -102,35 +90,6 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
     func memberPromote(request: Kvdpb_MemberPromoteRequest, context: ServerContext) async throws -> Kvdpb_MemberPromoteResponse {
         try await inbox.promoteMember(request.id)
         return Kvdpb_MemberPromoteResponse()
-    }
-
-    /// Decodes one batch from `streamSender`'s stream, dropping (and logging) what must not reach Raft.
-    ///
-    /// A message normally comes from the member whose stream carries it. Forwarded proposals,
-    /// ReadIndex requests and leader transfers keep their origin instead (the core answers the
-    /// origin directly), and a member that has just lost leadership forwards such a message once
-    /// more: those are accepted from any member of the cluster.
-    func acceptedMessages(_ encodedMessages: [Data], streamSender: NodeID) -> [Message] {
-        var messages: [Message] = []
-        messages.reserveCapacity(encodedMessages.count)
-        for encoded in encodedMessages {
-            let message: Message
-            do {
-                message = try Message(decoding: Array(encoded))
-            } catch {
-                logger.error("dropped an undecodable peer message", metadata: ["from": "\(streamSender)", "error": "\(error)"])
-                continue
-            }
-            let forwardable = message.type == .propose || message.type == .readIndex || message.type == .transferLeader
-            guard message.from == streamSender || (forwardable && inbox.isMember(message.from)) else {
-                logger.warning("dropped a message whose sender does not match its stream", metadata: [
-                    "stream": "\(streamSender)", "from": "\(message.from)", "type": "\(message.type)",
-                ])
-                continue
-            }
-            messages.append(message)
-        }
-        return messages
     }
 
     private func checkCluster(_ remote: UInt64, from: UInt64) throws {

@@ -1,11 +1,12 @@
 internal import EtcdAPI
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
+internal import NIOSSL
 package import Logging
 package import Raft
 internal import Synchronization
 
-/// Peer messaging on the peer port (DESIGN §1 Transport): one sender per member with its own
+/// Peer messaging on the peer port (ARCHITECTURE.md): one sender per member with its own
 /// bounded outbox and stream, and a gRPC server for what others send.
 package final class PeerTransport: Sendable {
     private let localID: NodeID
@@ -62,7 +63,9 @@ package final class PeerTransport: Sendable {
                 continue
             }
             if !sender.enqueue(byPeer[id]!) {
-                logger.debug("peer outbox full; messages dropped", metadata: ["to": "\(id)"])
+                // As etcd does when its stream buffer fills: Raft stops pipelining and probes.
+                logger.debug("peer stream full; messages dropped", metadata: ["to": "\(id)"])
+                status.reportUnreachable(id)
             }
         }
     }
@@ -112,12 +115,12 @@ package final class PeerTransport: Sendable {
         }
     }
 
-    /// Serves the peer port on `addresses` until cancelled.
+    /// Serves the peer port on `addresses` until cancelled: Raft streams and gRPC on one listener.
     package func serve(on addresses: [PeerAddress], inbox: any PeerInbox, incomingDirectory: String) async throws {
         let service = PeerService(clusterID: clusterID, localID: localID, inbox: inbox, incomingDirectory: incomingDirectory, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             for address in addresses {
-                let server = GRPCServer(transport: try serverTransport(address), services: [service])
+                let server = GRPCServer(transport: try serverTransport(address, inbox: inbox), services: [service])
                 group.addTask { try await server.serve() }
                 group.addTask { [logger] in
                     if let bound = try await server.listeningAddress {
@@ -179,30 +182,22 @@ package final class PeerTransport: Sendable {
         return stored
     }
 
-    private func serverTransport(_ address: PeerAddress) throws -> HTTP2ServerTransport.Posix {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = PeerSender.batchBytesMax + 4 * 1024 * 1024
+    private func serverTransport(_ address: PeerAddress, inbox: any PeerInbox) throws -> HTTP2ServerTransport.Custom<PeerListener> {
+        var config = HTTP2ServerTransport.Custom<PeerListener>.Config.defaults
+        config.rpc.maxRequestPayloadSize = RaftStream.frameBytesMax
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
-        // No flush coalescing: a batch of Raft messages is already one write, and the delay would
-        // sit on every commit's critical path (PeerSender.clientTransport says the same).
+        // No flush coalescing: forwarded lease keep-alives and promotions are answered at once.
         config.connection.flushCoalescing = nil
-        let host = address.host == "localhost" ? "127.0.0.1" : address.host
-        let socket: GRPCNIOTransportHTTP2Posix.SocketAddress = host.contains(":") ? .ipv6(host: host, port: address.port) : .ipv4(host: host, port: address.port)
-        guard address.isTLS else {
-            return HTTP2ServerTransport.Posix(address: socket, transportSecurity: .plaintext, config: config)
-        }
-        guard let tls else {
-            throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
-        }
-        let security = HTTP2ServerTransport.Posix.TransportSecurity.tls(
-            certificateChain: [.file(path: tls.certFile, format: .pem)],
-            privateKey: .file(path: tls.keyFile, format: .pem)
-        ) { settings in
-            if tls.clientCertAuth, let ca = tls.trustedCAFile {
-                settings.trustRoots = .certificates([.file(path: ca, format: .pem)])
-                settings.clientCertificateVerification = .noHostnameVerification
+        var sslContext: NIOSSLContext?
+        if address.isTLS {
+            guard let tls else {
+                throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
             }
+            sslContext = try PeerListener.makeTLSContext(tls)
         }
-        return HTTP2ServerTransport.Posix(address: socket, transportSecurity: security, config: config)
+        let listener = PeerListener(
+            host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
+            clusterID: clusterID, localID: localID, inbox: inbox, logger: logger)
+        return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

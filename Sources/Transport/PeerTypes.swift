@@ -41,7 +41,7 @@ package protocol PeerInbox: Sendable {
     func deliverSnapshot(_ message: Message, imagePath: String)
     /// Whether `id` is a member (messages from others are dropped and logged).
     func isMember(_ id: NodeID) -> Bool
-    /// Whether `id` was a member and has been removed (its messages are refused with `removedMessage`).
+    /// Whether `id` was a member and has been removed (its Raft streams are refused as such).
     func isRemoved(_ id: NodeID) -> Bool
     /// The members and their peer URLs, for a member joining an existing cluster.
     func peerMembers() -> [PeerMemberInfo]
@@ -82,9 +82,6 @@ package struct PeerMemberInfo: Sendable, Equatable {
 }
 
 /// What the transport tells the node about its sends.
-/// How a member tells a removed member that it was removed (etcd answers 410 Gone).
-package let removedMessage = "kvd: the sending member was removed from the cluster"
-
 package protocol PeerStatusSink: Sendable {
     /// A member could not be reached: Raft stops pipelining to it and probes.
     func reportUnreachable(_ id: NodeID)

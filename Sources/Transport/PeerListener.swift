@@ -1,0 +1,67 @@
+internal import GRPCNIOTransportCore
+internal import Logging
+internal import NIOCore
+internal import NIOPosix
+internal import NIOSSL
+internal import Raft
+
+/// The peer port: members' Raft streams (`RaftStream`, recognised by their first bytes) and
+/// gRPC (snapshots, cluster info, forwarded lease queries and promotions) on one listener.
+struct PeerListener: HTTP2ServerTransport.ListenerFactory {
+    let eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    let host: String
+    let port: Int
+    /// Nil for an http:// URL.
+    let tls: NIOSSLContext?
+    let clusterID: UInt64
+    let localID: NodeID
+    let inbox: any PeerInbox
+    let logger: Logger
+
+    /// etcd's `--peer-cert-file`, `--peer-key-file`, and with `--peer-client-cert-auth` a peer
+    /// certificate signed by `--peer-trusted-ca-file` (peers are identified by their
+    /// certificate, not by a host name).
+    static func makeTLSContext(_ tls: PeerTLS) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["h2", "grpc-exp"]
+        if tls.clientCertAuth, let ca = tls.trustedCAFile {
+            configuration.trustRoots = .file(ca)
+            configuration.certificateVerification = .noHostnameVerification
+        } else {
+            configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    func makeListeningChannel(
+        listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
+        connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
+    ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
+        let tls = self.tls, clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
+        return try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
+            .bind(host: host, port: port) { connection in
+                connection.eventLoop.makeCompletedFuture {
+                    if let tls { try connection.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try connection.pipeline.syncOperations.addHandler(ProtocolSniffer { _, seen in
+                        switch (RaftStream.matches(seen), ProtocolSniffer.isHTTP2(seen)) {
+                        case (true?, _):
+                            return .handlers([
+                                ByteToMessageHandler(RaftStreamDecoder()),
+                                RaftStreamReceiver(clusterID: clusterID, localID: localID, inbox: inbox, logger: logger),
+                            ])
+                        case (_, true?): return .grpc
+                        case (false?, false?): return .close
+                        default: return nil
+                        }
+                    })
+                }.flatMap {
+                    connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
+                }
+            }
+    }
+}
