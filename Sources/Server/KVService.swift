@@ -29,7 +29,7 @@ package struct HeaderFields: Sendable {
 
 /// Limits the KV service enforces before anything is proposed.
 package struct KVLimits: Sendable {
-    /// etcd `--max-request-bytes` (default 1.5 MiB).
+    /// etcd `--max-request-bytes` (default 1.5 MiB), checked on the encoded proposal.
     package var requestBytesMax = 1_572_864
     /// etcd `--max-txn-ops` (default 128).
     package var txnOpsMax = 128
@@ -66,7 +66,6 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
-            try checkSize(request)
             guard case .put(let result) = try await writes.propose(.with { $0.put = request }) else {
                 preconditionFailure("a put must yield a put result")
             }
@@ -80,7 +79,6 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
-            try checkSize(request)
             guard case .deleteRange(let result) = try await writes.propose(.with { $0.deleteRange = request }) else {
                 preconditionFailure("a delete must yield a delete result")
             }
@@ -102,7 +100,6 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 let view = store.readView()
                 result = try mvcc { try view.txn(txn) }
             } else {
-                try checkSize(request)
                 guard case .txn(let written) = try await writes.propose(.with { $0.txn = request }) else {
                     preconditionFailure("a txn must yield a txn result")
                 }
@@ -117,7 +114,6 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
-            try checkSize(request)
             guard case .compact(let result) = try await writes.propose(.with { $0.compaction = request }) else {
                 preconditionFailure("a compaction must yield a compaction result")
             }
@@ -134,12 +130,6 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             if case .requestRange(let range) = op.request { return range.serializable }
             return false
         }
-    }
-
-    /// etcd refuses a proposal larger than `--max-request-bytes` before it reaches Raft.
-    private func checkSize(_ request: some SwiftProtobuf.Message) throws(APIError) {
-        let size = (try? request.serializedBytes() as [UInt8])?.count ?? 0  // serializing a decoded message cannot fail
-        if size > limits.requestBytesMax { throw .requestTooLarge }
     }
 }
 

@@ -52,7 +52,8 @@ package final class Member: Sendable {
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
             snapshotDirectory: configuration.dataDirectory + "/member/snap",
             quotaBytes: configuration.quotaBackendBytes < 0 ? nil
-                : configuration.quotaBackendBytes == 0 ? 2 * 1024 * 1024 * 1024 : configuration.quotaBackendBytes
+                : configuration.quotaBackendBytes == 0 ? 2 * 1024 * 1024 * 1024 : configuration.quotaBackendBytes,
+            requestBytesMax: configuration.limits.requestBytesMax
         )
         let hub = WatchHub(store: store, fragmentBytesMax: configuration.limits.requestBytesMax)
         self.hub = hub

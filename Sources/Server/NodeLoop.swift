@@ -31,6 +31,8 @@ struct NodeSettings: Sendable {
     var snapshotDirectory: String
     /// `--quota-backend-bytes`: above it this member raises the NOSPACE alarm; nil: no quota.
     var quotaBytes: Int64? = nil
+    /// `--max-request-bytes`: a larger encoded proposal is refused before it reaches Raft.
+    var requestBytesMax = KVLimits().requestBytesMax
 }
 
 /// What services read about the node: published by the loop after every turn that changed it.

@@ -42,6 +42,8 @@ extension NodeLoop: WriteProposer, ReadBarrier {
         } catch {
             throw .storage("cannot encode request: \(error)")
         }
+        // etcd checks the encoded proposal, not the client's request: one encoding serves both.
+        if data.count > settings.requestBytesMax { throw .requestTooLarge }
         let deadline = ContinuousClock.now + settings.requestTimeout
         let id = request.id
         let result = await withCheckedContinuation { (waiter: ProposalWaiter) in
