@@ -56,7 +56,7 @@ struct NodeFacts: Sendable {
     var lastLeaderSeen = ContinuousClock.now
 }
 
-/// The one owner of the Raft node (STYLE §6): a dedicated thread that takes every input from one
+/// The one owner of the Raft node: a dedicated thread that takes every input from one
 /// bounded inbox, steps the node, and handles each `Ready` in order: send now, persist (one synced
 /// batch), send after persist, apply, complete waiters, advance. Group commit falls out of the
 /// batching: every proposal queued while the previous turn was busy goes into the next `propose`.
@@ -302,7 +302,9 @@ final class NodeLoop: @unchecked Sendable {
 
     /// All reads queued since the last turn share one read index request (batched ReadIndex).
     private func issueReads(_ now: ContinuousClock.Instant) {
-        if !newReads.isEmpty {
+        // One ReadIndex round in flight, as etcd's read loop keeps: reads that arrive meanwhile
+        // share the next round instead of each turn starting its own heartbeat broadcast.
+        if !newReads.isEmpty && readsByContext.isEmpty {
             readContextCounter += 1
             let context = RaftLogStore.key(LogIndex(readContextCounter))
             readsByContext[context] = (newReads, now)
@@ -439,7 +441,7 @@ final class NodeLoop: @unchecked Sendable {
             try database.write(batch, sync: sync)
             if sync { metrics.walFsyncDuration.record(started.duration(to: .now)) }
         } catch {
-            // Fail-stop (STYLE §5): a lost raft log write breaks safety.
+            // Fail-stop: a lost raft log write breaks safety.
             preconditionFailure("raft log write failed: \(error)")
         }
         if installed { afterSnapshotInstall(ready.snapshot!) }
