@@ -1,24 +1,37 @@
 internal import GRPCCore
 internal import Prometheus
+internal import Synchronization
 
 /// go-grpc-prometheus' server counters, as etcd exports them: every RPC started and every RPC
 /// handled, by service, method, type and (when handled) status code.
 struct RequestMetrics: ServerInterceptor {
     let registry: PrometheusCollectorRegistry
+    /// Counter handles by method path and code, each looked up in the registry once: the lookup
+    /// builds and hashes the label set, which every RPC would otherwise pay twice.
+    private let counters = CounterHandles()
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>,
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        let labels = [
-            ("grpc_method", context.descriptor.method),
-            ("grpc_service", context.descriptor.service.fullyQualifiedService),
-            ("grpc_type", Self.type(of: context.descriptor.method)),
-        ]
-        registry.makeCounter(descriptor: Self.started, labels: labels).increment()
-        let handled: @Sendable (String) -> Void = { [registry] code in
-            registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", code)] + labels).increment()
+        let method = context.descriptor
+        let labels: @Sendable () -> [(String, String)] = { [
+            ("grpc_method", method.method),
+            ("grpc_service", method.service.fullyQualifiedService),
+            ("grpc_type", Self.type(of: method.method)),
+        ] }
+        counters.counter(method.fullyQualifiedMethod) {
+            registry.makeCounter(descriptor: Self.started, labels: labels())
+        }.increment()
+        let handled: @Sendable (String) -> Void = { [registry, counters] code in
+            counters.counter(method.fullyQualifiedMethod + " " + code) {
+                registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", code)] + labels())
+            }.increment()
         }
         let response: StreamingServerResponse<Output>
         do {
@@ -85,6 +98,21 @@ struct RequestMetrics: ServerInterceptor {
         case .dataLoss: "DataLoss"
         case .unauthenticated: "Unauthenticated"
         default: "Unknown"
+        }
+    }
+}
+
+/// Counter handles by key, made on first use.
+private final class CounterHandles: Sendable {
+    private let handles = Mutex<[String: Counter]>([:])
+
+    func counter(_ key: String, make: () -> Counter) -> Counter {
+        if let known = handles.withLock({ $0[key] }) { return known }
+        let made = make()  // the registry returns the same counter for the same name and labels
+        return handles.withLock { handles in
+            if let known = handles[key] { return known }
+            handles[key] = made
+            return made
         }
     }
 }
