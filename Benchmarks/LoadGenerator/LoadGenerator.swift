@@ -1,5 +1,5 @@
 // A load generator for whole clusters with the shapes of etcd 3.4's own `tools/benchmark`, so that kvd and etcd can
-// be measured the same way (DESIGN §10.6, STYLE §8):
+// be measured the same way:
 //
 //   LoadGenerator put   --endpoints 127.0.0.1:2379,... --cacert ca.crt --cert client.crt --key client.key \
 //                       --conns 10 --clients 100 --total 100000 --key-size 8 --val-size 256 \

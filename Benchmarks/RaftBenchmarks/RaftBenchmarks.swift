@@ -1,6 +1,6 @@
 // Entries committed per second through a 3-node cluster driven by the Raft core alone: no I/O, no threads,
-// in-memory storage, messages handed over directly. This is the upper bound of the whole write path
-// (DESIGN §2): everything else (fsync, network, MVCC apply) only subtracts from it.
+// in-memory storage, messages handed over directly. This is the upper bound of the whole write path:
+// everything else (fsync, network, MVCC apply) only subtracts from it.
 //
 // One iteration = one proposal round: the leader proposes `batch` entries of 100 bytes in one call, and the
 // cluster runs Ready/advance rounds until every node has applied them.

@@ -1,4 +1,4 @@
-// The first stages of the hot write path (DESIGN §2), alone:
+// The first stages of the hot write path, alone:
 //
 // 1. "append": one synced RocksDB write batch of 64 entries of ~300 bytes (a Raft append of a
 //    batch of puts). Expected cost: one fdatasync (~150 µs here) + memtable inserts; the sync

@@ -1,5 +1,5 @@
 // An error from an EtcdClient call: a gRPC status code and message, shaped like grpc-swift-2's `RPCError`
-// (STYLE §5: the code wraps a private enum, so codes can be added without breaking callers).
+// (the code wraps a private enum, so codes can be added without breaking callers).
 
 internal import GRPCCore
 

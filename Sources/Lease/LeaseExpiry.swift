@@ -7,7 +7,7 @@ package struct Millis: Comparable, Hashable, Sendable {
     package static func + (lhs: Millis, rhs: Int64) -> Millis { Millis(lhs.value + rhs) }
 }
 
-/// The leader's lease deadlines (DESIGN §5): only the leader tracks them, and it revokes an
+/// The leader's lease deadlines: only the leader tracks them, and it revokes an
 /// expired lease by proposing the revocation through Raft, so every member deletes the same keys.
 ///
 /// Invariant: `deadlines` is empty unless `isLeader`.

@@ -3,7 +3,7 @@ internal import Storage
 extension ReadView {
     /// The changes with revisions in `[from, to]`, in revision order, as watch events; with
     /// `prevKV`, each carries the key's previous version. Watchers that fell behind catch up
-    /// through this (DESIGN §4). `from` below the compaction point fails with `.compacted`.
+    /// through this. `from` below the compaction point fails with `.compacted`.
     package func events(from: Revision, to: Revision, prevKV: Bool, limit: Int = 10_000) throws(MVCCError) -> [Event] {
         if from.value < compacted.value { throw .compacted }  // as etcd: watching from the compaction point itself is allowed
         let upper = min(to, current)

@@ -87,7 +87,7 @@ func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
 func zigZag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
 func unZigZag(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
 
-/// Reads what `StoredChange.encoded` wrote. A short record is corruption: crash (STYLE §5.1).
+/// Reads what `StoredChange.encoded` wrote. A short record is corruption: crash.
 struct ByteReader {
     let bytes: [UInt8]
     var offset = 0

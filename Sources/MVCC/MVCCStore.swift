@@ -1,7 +1,7 @@
 package import Storage
 internal import Synchronization
 
-/// etcd's revisioned key space on RocksDB (DESIGN §6):
+/// etcd's revisioned key space on RocksDB:
 /// - `kv`: revision key (main, sub) → the stored change (a key's version or a tombstone);
 /// - `key_index`: encoded user key ‖ revision key → live/tombstone flag;
 /// - `meta`: current and compacted revisions.
@@ -143,7 +143,7 @@ package final class MVCCStore: @unchecked Sendable {
             do {
                 try database.write(round, sync: false)
             } catch {
-                // A failed write to the state store is fail-stop (STYLE §5): continuing would
+                // A failed write to the state store is fail-stop: continuing would
                 // acknowledge writes that may not exist.
                 preconditionFailure("state store write failed: \(error)")
             }

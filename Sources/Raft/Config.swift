@@ -1,4 +1,4 @@
-// Node configuration and the injected random generator. The core reads no global randomness (STYLE §1):
+// Node configuration and the injected random generator. The core reads no global randomness:
 // election jitter comes from `seed`, so a simulation replays exactly.
 
 /// Settings of one Raft node.

@@ -1,5 +1,5 @@
 // The leader's view of one follower, and the flow-control window that bounds pipelined appends.
-// State transitions live here only (STYLE §2); the leader code asks, it does not poke fields.
+// State transitions live here only; the leader code asks, it does not poke fields.
 //
 //   probe ──(append acked)──► replicate ──(append rejected / unreachable)──► probe
 //     │                                                                        ▲

@@ -1,5 +1,5 @@
 // The value types that cross the Raft boundary: identifiers, entries, hard state, messages.
-// Distinct integers get distinct types (STYLE §3) so a term can never be passed where an index belongs.
+// Distinct integers get distinct types so a term can never be passed where an index belongs.
 
 /// A Raft term (Raft §5.1). Zero means "no term yet".
 package struct Term: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {

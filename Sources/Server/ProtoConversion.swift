@@ -2,7 +2,7 @@ internal import EtcdAPI
 internal import Foundation
 internal import MVCC
 
-// Proto ↔ domain conversions. Generated types stop here (STYLE §1): MVCC sees only its own types.
+// Proto ↔ domain conversions. Generated types stop here: MVCC sees only its own types.
 
 extension RangeRequest {
     init(_ proto: Etcdserverpb_RangeRequest) {

@@ -1,7 +1,7 @@
 internal import Raft
 internal import Storage
 
-/// The Raft log and Raft state on RocksDB (DESIGN §6): `raft_log` maps a big-endian index to an
+/// The Raft log and Raft state on RocksDB: `raft_log` maps a big-endian index to an
 /// encoded entry; `raft_state` holds the hard state, the membership and the latest snapshot's
 /// metadata. Reads serve the core's `LogStorage` protocol; writes go into the caller's batch so
 /// that entries and hard state become durable together in one synced write.
@@ -151,7 +151,7 @@ final class RaftLogStore: LogStorage {
 
     private static func decodeEntry(_ bytes: [UInt8], at index: LogIndex) -> Entry {
         guard let entry = try? Entry(decoding: bytes) else { preconditionFailure("raft log entry \(index) is corrupt") }
-        // Pair assertion (STYLE §5): the entry read back is the one stored under its index.
+        // Pair assertion: the entry read back is the one stored under its index.
         precondition(entry.index == index, "raft log entry under \(index) claims index \(entry.index)")
         return entry
     }

@@ -7,7 +7,7 @@ internal import Synchronization
 /// Identifies one gRPC Watch stream.
 typealias WatchStreamID = UInt64
 
-/// Every watcher of this member and the event feed that serves them (DESIGN §4).
+/// Every watcher of this member and the event feed that serves them.
 ///
 /// A watcher is either *synced* (it has seen everything up to the hub's revision and is fed live
 /// by `publish`) or *unsynced* (it starts in the past or fell behind a full outbox, and the

@@ -1,7 +1,7 @@
 internal import CRocksDB
 
 /// A RocksDB snapshot: reads through it see the database as it was when it was taken.
-/// (Named apart from Raft snapshots on purpose: STYLE §3.)
+/// (Named apart from Raft snapshots on purpose.)
 package final class ConsistentView: @unchecked Sendable {
     // @unchecked: RocksDB snapshots are immutable and may be read from any thread; both pointers
     // are set once in init.
