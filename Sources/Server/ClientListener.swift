@@ -27,18 +27,9 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     /// `--client-cert-auth` a client certificate signed by `--trusted-ca-file` (clients are
     /// identified by their certificate, not by a host name).
     static func makeTLSContext(_ tls: TLSFiles) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["http/1.1", "h2", "grpc-exp"]
-        if tls.clientCertAuth, let ca = tls.trustedCAFile {
-            configuration.trustRoots = .file(ca)
-            configuration.certificateVerification = .noHostnameVerification
-        } else {
-            configuration.certificateVerification = .none
-        }
-        return try NIOSSLContext(configuration: configuration)
+        try ServerTLS.makeContext(
+            certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
+            verifyClients: tls.clientCertAuth, applicationProtocols: ["http/1.1", "h2", "grpc-exp"])
     }
 
     func makeListeningChannel(

@@ -2,7 +2,7 @@ internal import GRPCNIOTransportCore
 internal import Logging
 internal import NIOCore
 internal import NIOPosix
-internal import NIOSSL
+package import NIOSSL
 internal import Raft
 
 /// The peer port: members' Raft streams (`RaftStream`, recognised by their first bytes) and
@@ -19,21 +19,11 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     let logger: Logger
 
     /// etcd's `--peer-cert-file`, `--peer-key-file`, and with `--peer-client-cert-auth` a peer
-    /// certificate signed by `--peer-trusted-ca-file` (peers are identified by their
-    /// certificate, not by a host name).
+    /// certificate signed by `--peer-trusted-ca-file`.
     static func makeTLSContext(_ tls: PeerTLS) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["h2", "grpc-exp"]
-        if tls.clientCertAuth, let ca = tls.trustedCAFile {
-            configuration.trustRoots = .file(ca)
-            configuration.certificateVerification = .noHostnameVerification
-        } else {
-            configuration.certificateVerification = .none
-        }
-        return try NIOSSLContext(configuration: configuration)
+        try ServerTLS.makeContext(
+            certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
+            verifyClients: tls.clientCertAuth, applicationProtocols: ["h2", "grpc-exp"])
     }
 
     func makeListeningChannel(
@@ -63,5 +53,28 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
                     connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
                 }
             }
+    }
+}
+
+/// The server side of TLS on both ports, from etcd's certificate flags.
+package enum ServerTLS {
+    /// The key pair, TLS 1.2 or later, and with `verifyClients` a client certificate signed by
+    /// `trustedCAFile`, checked without a host name (clients and peers are identified by their
+    /// certificates, not by where they connect from).
+    package static func makeContext(
+        certFile: String, keyFile: String, trustedCAFile: String?, verifyClients: Bool, applicationProtocols: [String]
+    ) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = applicationProtocols
+        if verifyClients, let ca = trustedCAFile {
+            configuration.trustRoots = .file(ca)
+            configuration.certificateVerification = .noHostnameVerification
+        } else {
+            configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
     }
 }

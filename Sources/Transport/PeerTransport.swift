@@ -6,8 +6,8 @@ package import Logging
 package import Raft
 internal import Synchronization
 
-/// Peer messaging on the peer port (ARCHITECTURE.md): one sender per member with its own
-/// bounded outbox and stream, and a gRPC server for what others send.
+/// Peer messaging on the peer port (ARCHITECTURE.md): one sender per member with its own Raft
+/// stream and snapshot sends, and one listener for what others send (Raft streams and gRPC).
 package final class PeerTransport: Sendable {
     private let localID: NodeID
     private let clusterID: UInt64
