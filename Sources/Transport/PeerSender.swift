@@ -72,8 +72,7 @@ final class PeerSender: Sendable {
     /// they were dropped (the outbox or the connection's write buffer is full).
     @discardableResult
     func enqueue(_ messages: [Message]) -> Bool {
-        var frames = ByteBufferAllocator().buffer(capacity: 256 * messages.count)
-        for message in messages { RaftStream.writeFrame(message, into: &frames) }
+        let frames = RaftStream.frames(messages, allocator: ByteBufferAllocator())
         return state.withLock { state -> Bool in
             guard let channel = state.channel else {
                 let room = Self.outboxMax - state.outbox.count
@@ -156,10 +155,10 @@ final class PeerSender: Sendable {
     /// Makes `channel` the stream and writes what was held while connecting.
     private func open(_ channel: any Channel, at address: PeerAddress) {
         state.withLock { state in
-            var frames = channel.allocator.buffer(capacity: 256 * state.outbox.count)
-            for message in state.outbox { RaftStream.writeFrame(message, into: &frames) }
-            state.outbox.removeAll(keepingCapacity: true)
-            if frames.readableBytes > 0 { channel.writeAndFlush(frames, promise: nil) }
+            if !state.outbox.isEmpty {
+                channel.writeAndFlush(RaftStream.frames(state.outbox, allocator: channel.allocator), promise: nil)
+                state.outbox.removeAll(keepingCapacity: true)
+            }
             state.channel = channel
             state.address = address
             state.activeSince = .now

@@ -38,12 +38,17 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
         self.decideProtocol = decide
     }
 
-    /// What the first bytes say about HTTP/2: `true` once the whole preface has arrived, `false`
-    /// as soon as they differ from it, nil while they are a strict prefix of it.
+    /// Whether the first bytes of a connection are `prefix`: nil while they are still a strict
+    /// prefix of it, `false` as soon as they differ.
+    package static func matches(_ seen: ByteBufferView, prefix expected: [UInt8]) -> Bool? {
+        let prefix = seen.prefix(expected.count)
+        guard prefix.elementsEqual(expected.prefix(prefix.count)) else { return false }
+        return prefix.count == expected.count ? true : nil
+    }
+
+    /// Whether the connection speaks HTTP/2 (its preface), as `matches` answers.
     package static func isHTTP2(_ seen: ByteBufferView) -> Bool? {
-        let prefix = seen.prefix(http2Preface.count)
-        guard prefix.elementsEqual(http2Preface.prefix(prefix.count)) else { return false }
-        return prefix.count == http2Preface.count ? true : nil
+        matches(seen, prefix: http2Preface)
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {

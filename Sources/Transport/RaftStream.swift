@@ -40,17 +40,20 @@ enum RaftStream {
         buffer.writeInteger(hello.to.rawValue)
     }
 
-    static func writeFrame(_ message: Message, into buffer: inout ByteBuffer) {
-        let encoded = message.encoded
-        buffer.writeInteger(UInt32(encoded.count))
-        buffer.writeBytes(encoded)
+    /// The frames of `messages`, in order, in one buffer (one write).
+    static func frames(_ messages: [Message], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256 * messages.count)
+        for message in messages {
+            let encoded = message.encoded
+            buffer.writeInteger(UInt32(encoded.count))
+            buffer.writeBytes(encoded)
+        }
+        return buffer
     }
 
-    /// Whether the first bytes of a connection are this protocol's: nil while too few arrived.
+    /// Whether the first bytes of a connection are this protocol's, as `ProtocolSniffer.matches` answers.
     static func matches(_ seen: ByteBufferView) -> Bool? {
-        let prefix = seen.prefix(magic.count)
-        guard prefix.elementsEqual(magic.prefix(prefix.count)) else { return false }
-        return prefix.count == magic.count ? true : nil
+        ProtocolSniffer.matches(seen, prefix: magic)
     }
 
     /// Keeps what may reach Raft from one stream's messages, dropping (and logging) the rest.
