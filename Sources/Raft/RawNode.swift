@@ -1,4 +1,4 @@
-// The public face of the core: inputs in, `Ready` batches out (STYLE §2, etcd-io/raft `rawnode.go`,
+// The public face of the core: inputs in, `Ready` batches out (etcd-io/raft `rawnode.go`,
 // tikv/raft-rs `raw_node.rs` for the send-now / send-after-persist split).
 
 /// Everything the caller must do after some inputs, in this order:
@@ -58,7 +58,7 @@ package enum StepError: Error, Sendable, Hashable {
     case peerNotFound
 }
 
-/// One Raft node: not thread-safe, exactly one owner (STYLE §6).
+/// One Raft node: not thread-safe, exactly one owner.
 package struct RawNode {
     /// The state machine.
     var raft: Raft
