@@ -6,6 +6,10 @@ internal import Storage
 /// metadata. Reads serve the core's `LogStorage` protocol; writes go into the caller's batch so
 /// that entries and hard state become durable together in one synced write.
 ///
+/// The newest entries also stay in memory (`recent`): the core asks for the log's tail all the
+/// time (the term at an index to commit or to send AppendEntries, the committed entries to
+/// apply), and serving that from RocksDB cost a memtable search and a decode per question.
+///
 /// Owned by the node loop alone (not thread-safe), like the `RawNode` that reads it.
 final class RaftLogStore: LogStorage {
     static let columnFamilies = ["raft_log", "raft_state"]
@@ -24,14 +28,22 @@ final class RaftLogStore: LogStorage {
     private(set) var compacted: (index: LogIndex, term: Term)
     /// Invariant: entries `compacted.index + 1 ... last` are in `raft_log`.
     private(set) var last: LogIndex
+    /// The newest entries, as written to `raft_log`: `recent[recentStart...]` is contiguous and
+    /// ends at `last` (or is empty). Bounded by `recentBytesMax`; older entries are read back.
+    private var recent: [Entry] = []
+    private var recentStart = 0
+    private var recentBytes = 0
+    private let recentBytesMax: Int
 
     private static let hardStateKey = Array("hard_state".utf8)
     private static let confStateKey = Array("conf_state".utf8)
     private static let snapshotKey = Array("snapshot".utf8)
     private static let compactedKey = Array("compacted".utf8)
 
-    init(database: Database) throws {
+    /// `recentBytesMax`: how many bytes of the newest entries stay in memory (at least one entry).
+    init(database: Database, recentBytesMax: Int = 8 << 20) throws {
         self.database = database
+        self.recentBytesMax = recentBytesMax
         log = database.columnFamily("raft_log")
         state = database.columnFamily("raft_state")
         hardState = try database.get(state, Self.hardStateKey).map(Self.decodeHardState) ?? HardState()
@@ -61,6 +73,7 @@ final class RaftLogStore: LogStorage {
         if index == compacted.index { return compacted.term }
         if index < compacted.index { throw .compacted }
         if index > last { throw .unavailable }
+        if let entry = recentEntry(at: index) { return entry.term }
         return read(index).term
     }
 
@@ -69,6 +82,15 @@ final class RaftLogStore: LogStorage {
         precondition(high <= last + 1, "entries up to \(high) beyond last index \(last)")
         var result: [Entry] = []
         var total = 0
+        if let first = recentFirstIndex, low >= first {
+            let start = recentStart + low.distance(from: first)
+            for entry in recent[start..<(start + high.distance(from: low))] {
+                total += entry.byteCount
+                if !result.isEmpty && total > bytesMax { break }
+                result.append(entry)
+            }
+            return result
+        }
         let iterator = database.makeIterator(log, lowerBound: Self.key(low), upperBound: Self.key(high))
         iterator.seekToFirst()
         var expected = low
@@ -96,11 +118,16 @@ final class RaftLogStore: LogStorage {
         precondition(first.index <= last + 1, "gap: append \(first.index) after \(last)")
         if first.index <= last {
             batch.deleteRange(log, from: Self.key(first.index), to: Self.key(last + 1))
+            dropRecent(from: first.index)
         }
         for entry in entries where entry.index > compacted.index {
             batch.put(log, Self.key(entry.index), entry.encoded)
+            // Contiguous with what `recent` holds: a conflicting suffix was dropped above.
+            recent.append(entry)
+            recentBytes += entry.byteCount
         }
         last = newLast.index
+        trimRecent()
     }
 
     func setHardState(_ hardState: HardState, into batch: WriteBatch) {
@@ -116,6 +143,7 @@ final class RaftLogStore: LogStorage {
     /// Replaces the log with a snapshot received from the leader.
     func installSnapshot(_ metadata: SnapshotMetadata, into batch: WriteBatch) {
         batch.deleteRange(log, from: Self.key(LogIndex(0)), to: Self.key(LogIndex(UInt64.max)))
+        dropRecent(from: LogIndex(0))
         latestSnapshot = metadata
         compacted = (metadata.index, metadata.term)
         last = metadata.index
@@ -136,8 +164,52 @@ final class RaftLogStore: LogStorage {
             let compactTerm = try term(at: compactTo)
             batch.deleteRange(log, from: Self.key(compacted.index + 1), to: Self.key(compactTo + 1))
             compacted = (compactTo, compactTerm)
+            dropRecent(through: compactTo)
             batch.put(state, Self.compactedKey, Self.encodeMetadata(SnapshotMetadata(index: compactTo, term: compactTerm)))
         }
+    }
+
+    // MARK: the in-memory tail
+
+    private var recentFirstIndex: LogIndex? { recentStart < recent.count ? recent[recentStart].index : nil }
+
+    private func recentEntry(at index: LogIndex) -> Entry? {
+        guard let first = recentFirstIndex, index >= first, index <= last else { return nil }
+        return recent[recentStart + index.distance(from: first)]
+    }
+
+    /// Forgets the entries from `index` on (a conflicting suffix replaced, the log replaced).
+    private func dropRecent(from index: LogIndex) {
+        guard let first = recentFirstIndex, index <= last else { return }
+        let keep = index <= first ? 0 : index.distance(from: first)
+        for entry in recent[(recentStart + keep)...] { recentBytes -= entry.byteCount }
+        recent.removeSubrange((recentStart + keep)...)
+        if keep == 0 { recent.removeAll(keepingCapacity: true); recentStart = 0 }
+    }
+
+    /// Forgets the entries up to `index` (compacted away).
+    private func dropRecent(through index: LogIndex) {
+        while let first = recentFirstIndex, first <= index {
+            recentBytes -= recent[recentStart].byteCount
+            recentStart += 1
+        }
+        compactRecent()
+    }
+
+    /// Keeps the newest entries within `recentBytesMax`, and always the last one.
+    private func trimRecent() {
+        while recentBytes > recentBytesMax && recent.count - recentStart > 1 {
+            recentBytes -= recent[recentStart].byteCount
+            recentStart += 1
+        }
+        compactRecent()
+    }
+
+    /// Moves the live entries to the front once the dropped ones outnumber them (amortised O(1)).
+    private func compactRecent() {
+        guard recentStart > 0 && recentStart * 2 >= recent.count else { return }
+        recent.removeFirst(recentStart)
+        recentStart = 0
     }
 
     // MARK: encoding
