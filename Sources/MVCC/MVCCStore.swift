@@ -114,7 +114,9 @@ package final class MVCCStore: @unchecked Sendable {
     }
 
     /// Applies `requests` in order, each atomically; a failed request changes nothing. The round
-    /// goes to RocksDB as one write batch, each request's applied marker with it; with `sync`,
+    /// goes to RocksDB as one write batch; the applied marker and the current revision are written
+    /// once per batch, as of its last request (every batch is atomic, so the marker in it always
+    /// covers exactly the changes written with it); with `sync`,
     /// fsynced once before the round is published (group commit). Returns one result per
     /// request and the events of the round in revision order.
     ///
@@ -138,7 +140,14 @@ package final class MVCCStore: @unchecked Sendable {
         let round = WriteBatch()
         // Keys written by the round's batch and not yet in RocksDB.
         var unwritten = Set<[UInt8]>()
+        // The marker of the round's last request, and whether the revision moved since the last write.
+        var marker: [UInt8]?
+        var revisionMoved = false
         func writeRound() {
+            if let marker { round.put(meta, Self.appliedMarkerKey, marker) }
+            if revisionMoved { round.put(meta, Self.currentRevisionKey, writer.current.bytesBigEndian) }
+            marker = nil
+            revisionMoved = false
             guard round.count > 0 else { return }
             do {
                 try database.write(round, sync: false)
@@ -151,7 +160,6 @@ package final class MVCCStore: @unchecked Sendable {
             unwritten.removeAll(keepingCapacity: true)
         }
         for (position, request) in requests.enumerated() {
-            let marker = markers?[position]
             if case .compact = request {
                 writeRound()
             } else if !unwritten.isEmpty && readRanges(of: request).contains(where: { range in
@@ -164,7 +172,8 @@ package final class MVCCStore: @unchecked Sendable {
             round.setSavePoint()
             do {
                 if capped && request.addsData { throw MVCCError.noSpace }
-                let (result, requestEvents) = try applyOne(request, marker: marker, into: round)
+                let (result, requestEvents, moved) = try applyOne(request, marker: markers?[position], into: round)
+                revisionMoved = revisionMoved || moved
                 try round.popSavePoint()
                 results.append(.success(result))
                 for event in requestEvents { unwritten.insert(event.keyValue.key) }
@@ -176,11 +185,11 @@ package final class MVCCStore: @unchecked Sendable {
                     preconditionFailure("state store batch rollback failed: \(error)")
                 }
                 results.append(.failure(error))
-                // A rejected request changes nothing but still moves the marker, so it is not re-applied.
-                if let marker { round.put(meta, Self.appliedMarkerKey, marker) }
             } catch {
                 preconditionFailure("state store write failed: \(error)")
             }
+            // A rejected request changes nothing but still moves the marker, so it is not re-applied.
+            marker = markers?[position]
         }
         writeRound()
         if sync {
@@ -217,9 +226,12 @@ package final class MVCCStore: @unchecked Sendable {
         }
     }
 
-    private func applyOne(_ request: WriteRequest, marker: [UInt8]?, into round: WriteBatch) throws -> (WriteResult, [Event]) {
+    /// Applies one request into `round`; `revisionMoved` says whether it took a new revision.
+    private func applyOne(
+        _ request: WriteRequest, marker: [UInt8]?, into round: WriteBatch
+    ) throws -> (result: WriteResult, events: [Event], revisionMoved: Bool) {
         if case .compact(let revision, _) = request {
-            return (.compact(try compact(to: revision, marker: marker)), [])
+            return (.compact(try compact(to: revision, marker: marker)), [], false)
         }
         let txn = TxnWriter(
             store: self, beginRevision: writer.current, compacted: writer.compacted, batch: round,
@@ -251,10 +263,6 @@ package final class MVCCStore: @unchecked Sendable {
         case .compact:
             preconditionFailure("handled above")
         }
-        if let marker { txn.batch.put(meta, Self.appliedMarkerKey, marker) }
-        if txn.hasChanges {
-            txn.batch.put(meta, Self.currentRevisionKey, txn.revision.bytesBigEndian)
-        }
         if txn.hasChanges {
             writer.current = txn.revision
         }
@@ -266,7 +274,7 @@ package final class MVCCStore: @unchecked Sendable {
             }
             if let revoked { table.records.removeValue(forKey: revoked) }
         }
-        return (result, events)
+        return (result, events, txn.hasChanges)
     }
 
     /// Removes history below `revision`, keeping each key's version live at `revision` (etcd

@@ -295,6 +295,27 @@ extension MVCCStore {
         #expect(try reopened.get("other", revision: 3)?.value == b("x"))
     }
 
+    @Test("a round that ends with a rejected request stores that request's marker and the last revision taken")
+    func roundEndingInRejection() throws {
+        let path = NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var store: MVCCStore? = try openStore(path)
+        let marker = { (index: UInt8) in [UInt8](repeating: 0, count: 7) + [index] }
+        var keepValue = PutRequest(key: b("missing"), value: [])
+        keepValue.ignoreValue = true
+        let (results, _) = store!.apply([
+            .put(PutRequest(key: b("a"), value: b("1"))),
+            .put(PutRequest(key: b("a"), value: b("2"))),  // reads the first: the round is written in two batches
+            .put(keepValue),  // rejected: the key does not exist
+        ], markers: (1...3).map { marker($0) }, sync: true)
+        #expect(results.map { (try? $0.get()) != nil } == [true, true, false])
+        store = nil
+        let reopened = try openStore(path)
+        #expect(reopened.currentRevision == Revision(3))
+        #expect(try reopened.appliedMarker() == marker(3))
+        #expect(try reopened.get("a")?.value == b("2"))
+    }
+
     @Test("a capped round (NOSPACE) refuses what adds data and applies the rest")
     func cappedRound() throws {
         let store = try openStore()
