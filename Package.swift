@@ -128,7 +128,11 @@ let package = Package(
             name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strictSettings),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "Storage"], swiftSettings: strictSettings),
         .testTarget(
-            name: "TransportTests", dependencies: ["Transport", "Raft", .product(name: "Logging", package: "swift-log")],
+            name: "TransportTests",
+            dependencies: [
+                "Transport", "Raft", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
         .testTarget(

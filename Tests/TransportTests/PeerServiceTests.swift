@@ -1,5 +1,7 @@
 internal import Foundation
 internal import Logging
+internal import NIOCore
+internal import NIOPosix
 internal import Raft
 internal import Synchronization
 internal import Testing
@@ -28,6 +30,19 @@ private final class Reports: PeerStatusSink {
     func reportUnreachable(_ id: NodeID) { unreachableCount.add(1, ordering: .relaxed) }
     func reportSnapshot(to id: NodeID, failed: Bool) {}
     func reportRemoved() { removedFlag.store(true, ordering: .relaxed) }
+}
+
+/// A member that accepts the Raft stream and then stops reading it (a stalled process).
+private final class StalledReceiver: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        var answer = context.channel.allocator.buffer(capacity: 1)
+        answer.writeInteger(RaftStream.Status.accepted.rawValue)
+        context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
+    }
 }
 
 @Suite struct PeerServiceTests {
@@ -125,5 +140,37 @@ private final class Reports: PeerStatusSink {
         await pair.wait { pair.reports.removed }
         #expect(pair.reports.removed)
         #expect(pair.inbox.delivered.withLock { $0.isEmpty })
+    }
+
+    @Test("a member that stops reading fills its stream: messages are dropped and it is reported unreachable, nothing blocks")
+    func stalledMember() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StalledReceiver()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { server.close(promise: nil) }
+        let reports = Reports()
+        let sender = PeerTransport(localID: NodeID(2), clusterID: 7, tls: nil, status: reports, logger: Logger(label: "test"))
+        sender.setPeer(NodeID(1), addresses: [PeerAddress(isTLS: false, host: "127.0.0.1", port: server.localAddress!.port!)])
+        let task = Task { await sender.runSenders() }
+        defer { task.cancel() }
+        for _ in 0..<1_200 where sender.activeSince(NodeID(1)) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(sender.activeSince(NodeID(1)) != nil, "the stream opened")
+
+        // 64 KiB appends until the stream reports the member unreachable: the kernel's socket
+        // buffers and the connection's 8 MiB write buffer take a few hundred, 4,000 are 256 MiB.
+        let payload = [UInt8](repeating: 7, count: 64 * 1024)
+        var sent = 0
+        while sent < 4_000 && reports.unreachable == 0 {
+            let entry = Entry(term: Term(2), index: LogIndex(UInt64(sent + 1)), data: payload)
+            sender.send([Message(type: .append, to: NodeID(1), from: NodeID(2), term: Term(2), entries: [entry])])
+            sent += 1
+            // Let the event loop take the writes, so that the write buffer's level is current.
+            if sent % 16 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        #expect(reports.unreachable > 0, "dropped after \(sent) appends")
+        #expect(sent * payload.count >= PeerSender.writeBufferBytesMax, "not before the write buffer was full")
+        #expect(sender.activeSince(NodeID(1)) != nil, "the stream stays open: a slow member is not a dead one")
     }
 }
