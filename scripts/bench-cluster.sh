@@ -61,7 +61,7 @@ for s in $SHAPES; do [[ -n ${shape_args[$s]:-} ]] || { echo "unknown shape $s" >
 need() { [[ -x $1 ]] || command -v "$1" >/dev/null 2>&1 || { echo "bench-cluster.sh: $1 not found: $2" >&2; exit 1; }; }
 for server in $SERVERS; do
     case $server in
-    kvd) need "$KVD_BIN" "swift build -c release --product kvd --scratch-path .build-release" ;;
+    kvd) need "$KVD_BIN" "make release" ;;
     etcd) need "$ETCD_BIN" "apt-get install etcd-server" ;;
     *) echo "unknown server $server" >&2; exit 2 ;;
     esac
@@ -69,7 +69,7 @@ done
 need "$ETCDCTL" "apt-get install etcd-client"
 for tool in $TOOLS; do
     case $tool in
-    loadgen) need "$LOADGEN_BIN" "swift build -c release --product LoadGenerator --scratch-path .build-release" ;;
+    loadgen) need "$LOADGEN_BIN" "make release" ;;
     etcd-bench)
         if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-benchmark.sh" | tail -n 1); fi
         need "$ETCD_BENCH_BIN" "scripts/build-etcd-benchmark.sh" ;;
