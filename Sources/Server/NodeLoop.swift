@@ -102,7 +102,8 @@ final class NodeLoop: @unchecked Sendable {
     // Loop-thread state.
     private var membership: Membership
     private var auth: AuthStore
-    private var proposalWaiters: [UInt64: (ProposalWaiter, ContinuousClock.Instant)] = [:]
+    /// Each proposal's waiter, its deadline and when the loop received it.
+    private var proposalWaiters: [UInt64: (ProposalWaiter, deadline: ContinuousClock.Instant, received: ContinuousClock.Instant)] = [:]
     /// Proposals Raft dropped (no leader yet): retried every turn until their deadline.
     private var unproposed: [(UInt64, [UInt8])] = []
     private var pendingConfChange: (ConfChange, [UInt8], ProposalWaiter, ContinuousClock.Instant)?
@@ -188,7 +189,14 @@ final class NodeLoop: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            #if os(Linux)
+            // Foundation's `Thread.name` does not reach the kernel on Linux: name the thread
+            // itself, so that top -H, perf and /proc show which thread is the node loop.
+            try? "kvd-raft".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            #endif
+            self.run()
+        }
         thread.name = "kvd-raft"
         thread.start()
     }
@@ -225,7 +233,11 @@ final class NodeLoop: @unchecked Sendable {
             for input in inputs { handle(input, now: now) }
             proposeQueued()
             issueReads(now)
-            while node.hasReady { handleReady(node.ready()) }
+            while node.hasReady {
+                let started = clock.now
+                handleReady(node.ready())
+                metrics.readyDuration.record(started.duration(to: clock.now))
+            }
             maybeSnapshot()
             publishFacts()
         }
@@ -234,7 +246,7 @@ final class NodeLoop: @unchecked Sendable {
     private func handle(_ input: Input, now: ContinuousClock.Instant) {
         switch input {
         case .propose(let id, let data, let waiter, let deadline):
-            if let waiter { proposalWaiters[id] = (waiter, deadline) }
+            if let waiter { proposalWaiters[id] = (waiter, deadline, now) }
             unproposed.append((id, data))
         case .confChange(let change, let context, let waiter, let deadline):
             if pendingConfChange != nil || confChangeWaiter != nil {
@@ -466,8 +478,11 @@ final class NodeLoop: @unchecked Sendable {
                 }
             }
             onApplied(events)
+            let applied = ContinuousClock.now
             for (id, result) in zip(ids, results) {
-                proposalWaiters.removeValue(forKey: id)?.0.resume(returning: result.map { Optional($0) }.mapError(APIError.init))
+                guard let (waiter, _, received) = proposalWaiters.removeValue(forKey: id) else { continue }
+                metrics.proposalDuration.record(received.duration(to: applied))
+                waiter.resume(returning: result.map { Optional($0) }.mapError(APIError.init))
             }
             requests.removeAll()
             markers.removeAll()
@@ -664,8 +679,8 @@ final class NodeLoop: @unchecked Sendable {
     }
 
     private func expireWaiters(_ now: ContinuousClock.Instant) {
-        let expired = proposalWaiters.filter { $0.value.1 <= now }
-        for (id, (waiter, _)) in expired {
+        let expired = proposalWaiters.filter { $0.value.deadline <= now }
+        for (id, (waiter, _, _)) in expired {
             proposalWaiters.removeValue(forKey: id)
             waiter.resume(returning: .failure(.timeout))
         }
@@ -692,7 +707,7 @@ final class NodeLoop: @unchecked Sendable {
     }
 
     private func failEverything(_ error: APIError, inputs: [Input]) {
-        for (_, (waiter, _)) in proposalWaiters { waiter.resume(returning: .failure(error)) }
+        for (waiter, _, _) in proposalWaiters.values { waiter.resume(returning: .failure(error)) }
         proposalWaiters.removeAll()
         for input in inputs {
             switch input {

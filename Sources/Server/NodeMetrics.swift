@@ -16,6 +16,10 @@ final class NodeMetrics: Sendable {
     let proposalsFailed: Counter
     let walFsyncDuration: DurationHistogram
     let backendCommitDuration: DurationHistogram
+    /// kvd's own stages (etcd has no histogram for them): a write proposal from the node loop
+    /// receiving it to its result, and one `Ready` handled (send, persist, apply, advance).
+    let proposalDuration: DurationHistogram
+    let readyDuration: DurationHistogram
     let databaseSize: Gauge
     let keysTotal: Gauge
     let healthSuccess: Counter
@@ -40,6 +44,8 @@ final class NodeMetrics: Sendable {
         proposalsFailed = registry.makeCounter(descriptor: Self.named("etcd_server_proposals_failed_total", "The total number of failed proposals seen."))
         walFsyncDuration = registry.makeDurationHistogram(descriptor: Self.named("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL."), buckets: Self.diskBuckets)
         backendCommitDuration = registry.makeDurationHistogram(descriptor: Self.named("etcd_disk_backend_commit_duration_seconds", "The latency distributions of commit called by backend."), buckets: Self.diskBuckets)
+        proposalDuration = registry.makeDurationHistogram(descriptor: Self.named("kvd_server_proposal_duration_seconds", "The latency distributions of write proposals, from the node loop receiving one to its applied result."), buckets: Self.roundTripBuckets)
+        readyDuration = registry.makeDurationHistogram(descriptor: Self.named("kvd_raft_ready_duration_seconds", "The latency distributions of handling one Raft Ready: send, persist, apply, advance."), buckets: Self.roundTripBuckets)
         databaseSize = registry.makeGauge(descriptor: Self.named("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes."))
         keysTotal = registry.makeGauge(descriptor: Self.named("etcd_debugging_mvcc_keys_total", "Total number of keys."))
         healthSuccess = registry.makeCounter(descriptor: Self.named("etcd_server_health_success", "The total number of successful health checks"))

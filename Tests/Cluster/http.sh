@@ -109,4 +109,9 @@ done
 # heartbeats, so the histogram is there within a second.
 grep -q '^etcd_network_peer_round_trip_time_seconds_bucket{To="[0-9a-f]*"' "$COMPAT_TMP/metrics.k" &&
     pass "metric etcd_network_peer_round_trip_time_seconds (kvd)" || fail "kvd has no etcd_network_peer_round_trip_time_seconds"
+# kvd's own stages: member 1 proposed the puts above, and every member handles Readies.
+for name in kvd_server_proposal_duration_seconds kvd_raft_ready_duration_seconds; do
+    count=$(awk -v m="${name}_count" '$1 == m {print $2 + 0; exit}' "$COMPAT_TMP/metrics.k")
+    if ((${count:-0} > 0)); then pass "metric $name (kvd): $count observations"; else fail "kvd metric $name: count '${count:-}'"; fi
+done
 summary http
