@@ -181,32 +181,34 @@ final class RaftLogStore: LogStorage {
     /// Forgets the entries from `index` on (a conflicting suffix replaced, the log replaced).
     private func dropRecent(from index: LogIndex) {
         guard let first = recentFirstIndex, index <= last else { return }
-        let keep = index <= first ? 0 : index.distance(from: first)
-        for entry in recent[(recentStart + keep)...] { recentBytes -= entry.byteCount }
-        recent.removeSubrange((recentStart + keep)...)
-        if keep == 0 { recent.removeAll(keepingCapacity: true); recentStart = 0 }
+        guard index > first else {
+            recent.removeAll(keepingCapacity: true)
+            recentStart = 0
+            recentBytes = 0
+            return
+        }
+        let cut = recentStart + index.distance(from: first)
+        for entry in recent[cut...] { recentBytes -= entry.byteCount }
+        recent.removeSubrange(cut...)
     }
 
     /// Forgets the entries up to `index` (compacted away).
     private func dropRecent(through index: LogIndex) {
-        while let first = recentFirstIndex, first <= index {
-            recentBytes -= recent[recentStart].byteCount
-            recentStart += 1
-        }
-        compactRecent()
+        dropOldestRecent { $0.index <= index }
     }
 
     /// Keeps the newest entries within `recentBytesMax`, and always the last one.
     private func trimRecent() {
-        while recentBytes > recentBytesMax && recent.count - recentStart > 1 {
+        dropOldestRecent { _ in recentBytes > recentBytesMax && recent.count - recentStart > 1 }
+    }
+
+    /// Forgets the oldest entry while `drop` holds for it, then moves the live entries to the
+    /// front once the dropped ones outnumber them (amortised O(1) per entry).
+    private func dropOldestRecent(while drop: (Entry) -> Bool) {
+        while recentStart < recent.count && drop(recent[recentStart]) {
             recentBytes -= recent[recentStart].byteCount
             recentStart += 1
         }
-        compactRecent()
-    }
-
-    /// Moves the live entries to the front once the dropped ones outnumber them (amortised O(1)).
-    private func compactRecent() {
         guard recentStart > 0 && recentStart * 2 >= recent.count else { return }
         recent.removeFirst(recentStart)
         recentStart = 0
