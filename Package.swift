@@ -135,6 +135,7 @@ let package = Package(
             dependencies: [
                 "Transport", "Raft", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),

@@ -64,7 +64,7 @@ enum ClientProtocol {
         ProtocolSniffer { context, seen in
             guard let isGRPC = ProtocolSniffer.isHTTP2(seen) else { return nil }
             if usesTLS { logClient(context, protocol: isGRPC ? "grpc" : "http", logger: logger) }
-            if isGRPC { return .grpc }
+            if isGRPC { return .grpcThrough(HTTP2PingAnswerer()) }
             return .handlers([
                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
                 HTTPResponseEncoder(),

@@ -17,6 +17,8 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
 
     package enum Decision {
         case grpc
+        /// gRPC, with `handler` between TLS and the HTTP/2 handlers from the first byte on.
+        case grpcThrough(any ChannelHandler)
         /// Handlers that take the connection over, in pipeline order.
         case handlers([any ChannelHandler])
         case close
@@ -91,7 +93,15 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
         let held = heldWrites
         heldWrites = []
         switch decision {
-        case .grpc:
+        case .grpc, .grpcThrough:
+            if case .grpcThrough(let handler) = decision {
+                do {
+                    try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
+                } catch {
+                    context.close(promise: nil)
+                    return
+                }
+            }
             for (data, promise) in held { context.write(wrapOutboundOut(data), promise: promise) }
             if flushHeld { context.flush() }
         case .handlers(let handlers):

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""HTTP/2 keepalive pings on a connection with no RPC open, as gRPC clients with
-PermitWithoutStream send them (clientv3 does; kube-apiserver pings every 30 s).
+"""HTTP/2 pings as gRPC clients send them, over one mTLS HTTP/2 connection.
 
 usage: pings.py HOST PORT CA CERT KEY INTERVAL COUNT
-Sends COUNT pings INTERVAL seconds apart over one mTLS HTTP/2 connection and prints one line:
-"acked N of COUNT" or "goaway <error code> <debug data> after N pings".
+       pings.py HOST PORT CA CERT KEY rpc COUNT
+The first form sends COUNT keepalive pings INTERVAL seconds apart with no RPC open, as clients
+with PermitWithoutStream do (clientv3; kube-apiserver every 30 s), and prints "acked N of COUNT"
+or "goaway <error code> <debug data> after N pings". The second sends COUNT unary KV.Range calls
+one after another, each answered by a ping once its response arrives, as grpc-go's bandwidth
+estimator does on every connection, and prints "answered N of COUNT, acked M" or the goaway.
 """
 import socket
 import ssl
@@ -16,9 +19,7 @@ import h2.connection
 import h2.events
 
 
-def main():
-    host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-    interval, count = float(sys.argv[6]), int(sys.argv[7])
+def connect(host, port, ca, cert, key):
     context = ssl.create_default_context(cafile=ca)
     context.load_cert_chain(cert, key)
     context.set_alpn_protocols(["h2"])
@@ -26,6 +27,57 @@ def main():
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def goaway(event, after):
+    code = getattr(event.error_code, "name", event.error_code)
+    return "goaway %s %s after %s" % (code, (event.additional_data or b"").decode(errors="replace"), after)
+
+
+def rpcs(sock, conn, host, port, count):
+    # RangeRequest{key: "a"} in a gRPC length-prefixed message.
+    message = b"\x0a\x01a"
+    body = b"\x00" + len(message).to_bytes(4, "big") + message
+    answered = acked = 0
+    for i in range(count):
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [
+            (":method", "POST"), (":scheme", "https"), (":path", "/etcdserverpb.KV/Range"),
+            (":authority", "%s:%d" % (host, port)), ("content-type", "application/grpc"), ("te", "trailers"),
+        ])
+        conn.send_data(stream, body, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        ended = pinged = False
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (ended and acked > i):
+            data = sock.recv(65536)
+            if not data:
+                return "closed after %d calls" % answered
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    if not pinged:
+                        conn.ping(b"bdp-ping")
+                        pinged = True
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+                    answered += 1
+                elif isinstance(event, h2.events.PingAckReceived):
+                    acked += 1
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    return goaway(event, "%d calls" % answered)
+            sock.sendall(conn.data_to_send())
+    return "answered %d of %d, acked %d" % (answered, count, acked)
+
+
+def main():
+    host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    sock, conn = connect(host, port, ca, cert, key)
+    if sys.argv[6] == "rpc":
+        print(rpcs(sock, conn, host, port, int(sys.argv[7])))
+        return
+    interval, count = float(sys.argv[6]), int(sys.argv[7])
     acked = 0
     for i in range(count):
         if i:
@@ -46,8 +98,7 @@ def main():
                 if isinstance(event, h2.events.PingAckReceived):
                     got_ack = True
                 elif isinstance(event, h2.events.ConnectionTerminated):
-                    code = getattr(event.error_code, "name", event.error_code)
-                    print("goaway %s %s after %d pings" % (code, (event.additional_data or b"").decode(errors="replace"), acked))
+                    print(goaway(event, "%d pings" % acked))
                     return
             sock.sendall(conn.data_to_send())
         if got_ack:
