@@ -34,7 +34,9 @@ package final class Member: Sendable {
         self.configuration = configuration
         self.logger = logger
         try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
-        let database = try Database(path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies)
+        var storage = DatabaseOptions()
+        storage.blockCacheBytes = configuration.blockCacheBytes
+        let database = try Database(path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies, options: storage)
         let logStore = try RaftLogStore(database: database)
         let boot = try await Bootstrap.restoreOrCreate(configuration: configuration, database: database, logStore: logStore, logger: logger)
         memberID = boot.memberID

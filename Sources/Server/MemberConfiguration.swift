@@ -93,6 +93,9 @@ package struct MemberConfiguration: Sendable {
     package var snapshotCount: UInt64 = 100_000
     /// `--experimental-watch-progress-notify-interval` (etcd default 10 minutes).
     package var watchProgressNotifyIntervalMilliseconds = 600_000
+    /// `--block-cache-bytes` (kvd's own): RocksDB's block cache, shared by every column family.
+    /// Reads beyond it come from the kernel's page cache, which does not count as the member's memory.
+    package var blockCacheBytes = 32 * 1024 * 1024
     /// `--quota-backend-bytes`: 0 means etcd's default (2 GiB), negative disables the quota.
     package var quotaBackendBytes: Int64 = 0
     /// `--auto-compaction-mode` and `--auto-compaction-retention`; nil: no automatic compaction.

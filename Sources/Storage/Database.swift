@@ -9,6 +9,15 @@ package struct DatabaseOptions: Sendable {
     package var createIfMissing = true
     /// Upper bound on open table files; RocksDB's default (-1, unlimited) can exhaust descriptors.
     package var maxOpenFilesMax: Int32 = 512
+    /// One LRU cache of uncompressed blocks shared by every column family. What does not fit is
+    /// still in the kernel's page cache, so this trades resident memory for fewer decompressions.
+    package var blockCacheBytes = 32 * 1024 * 1024
+    /// Once the write-ahead log files together exceed this, RocksDB flushes the column families
+    /// that pin the oldest one. All families share one log, and a rarely written family (the
+    /// membership, the lease table) otherwise keeps every log file since its last write alive:
+    /// unbounded, that was most of a data directory after a bulk load. Since a family's memtable
+    /// is only freed by its flush, this also bounds the memory all memtables hold.
+    package var walBytesMax: UInt64 = 64 * 1024 * 1024
 
     package init() {}
 }
@@ -44,8 +53,24 @@ package final class Database: @unchecked Sendable {
         rocksdb_options_set_create_if_missing(options, databaseOptions.createIfMissing ? 1 : 0)
         rocksdb_options_set_create_missing_column_families(options, 1)
         rocksdb_options_set_max_open_files(options, databaseOptions.maxOpenFilesMax)
-        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
         rocksdb_options_increase_parallelism(options, 2)
+        rocksdb_options_set_max_total_wal_size(options, databaseOptions.walBytesMax)
+        // LZ4 where data is rewritten soon (cheap to compress again), zstd at the bottom level,
+        // which holds most of the data and is rewritten least.
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        rocksdb_options_set_bottommost_compression(options, Int32(rocksdb_zstd_compression))
+        // Level targets sized from the bottom level up: at most ~10% of the data is obsolete
+        // versions in upper levels, against up to 100% with fixed targets on a growing database.
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(options, 1)
+        // No bloom filters: `kv` keys are revisions, written in order, so each level has at most one
+        // table whose key range holds a revision, and `key_index` is read by seeks, which a
+        // whole-key filter cannot answer.
+        let table = rocksdb_block_based_options_create()!
+        let cache = rocksdb_cache_create_lru(databaseOptions.blockCacheBytes)!
+        rocksdb_block_based_options_set_block_cache(table, cache)
+        rocksdb_options_set_block_based_table_factory(options, table)  // copies the table options and the cache reference
+        rocksdb_block_based_options_destroy(table)
+        rocksdb_cache_destroy(cache)
 
         let names = ["default"] + columnFamilies.filter { $0 != "default" }
         var handles = [OpaquePointer?](repeating: nil, count: names.count)

@@ -94,6 +94,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("max-txn-ops"), help: "Maximum number of operations permitted in a transaction.")
     var maxTxnOps = 128
 
+    @Option(name: .customLong("block-cache-bytes"), help: "kvd: bytes of RocksDB's cache of uncompressed blocks, shared by the Raft log and the MVCC state.")
+    var blockCacheBytes = MemberConfiguration().blockCacheBytes
+
     @Option(name: .customLong("config-file"), help: "Path to the server configuration file (etcd's YAML format). Other flags are then ignored, as etcd does.")
     var configFile: String?
 

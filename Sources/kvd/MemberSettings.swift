@@ -26,6 +26,7 @@ struct MemberSettings {
     var snapshotCount: UInt64 = 100_000
     var maxRequestBytes = 1_572_864
     var maxTxnOps = 128
+    var blockCacheBytes = MemberConfiguration().blockCacheBytes
     var watchProgressNotifyInterval = "10m"
 
     struct TransportSecurity {
@@ -56,6 +57,7 @@ struct MemberSettings {
         snapshotCount = flags.snapshotCount
         maxRequestBytes = flags.maxRequestBytes
         maxTxnOps = flags.maxTxnOps
+        blockCacheBytes = flags.blockCacheBytes
         watchProgressNotifyInterval = flags.watchProgressNotifyInterval
     }
 
@@ -91,6 +93,7 @@ struct MemberSettings {
             case "snapshot-count": snapshotCount = UInt64(try Self.integer(key, value))
             case "max-request-bytes": maxRequestBytes = try Self.integer(key, value)
             case "max-txn-ops": maxTxnOps = try Self.integer(key, value)
+            case "block-cache-bytes": blockCacheBytes = try Self.integer(key, value)
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
@@ -157,6 +160,8 @@ struct MemberSettings {
         configuration.watchProgressNotifyIntervalMilliseconds = try Self.milliseconds(watchProgressNotifyInterval)
         configuration.limits.requestBytesMax = maxRequestBytes
         configuration.limits.txnOpsMax = maxTxnOps
+        guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
+        configuration.blockCacheBytes = blockCacheBytes
         return configuration
     }
 

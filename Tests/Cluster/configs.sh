@@ -34,6 +34,8 @@ for n in "${nodes[@]}"; do
         s+=(-e "s#https://$m:2379#https://localhost:${SERVER_CPORT[$m]}#g" -e "s#https://$m:2380#https://localhost:${SERVER_PPORT[$m]}#g")
     done
     sed "${s[@]}" "$cfg/$n.yaml" >"$COMPAT_TMP/$n.yaml"
+    # kvd's own setting, in the config file as on the command line.
+    [[ $n == n1 ]] && echo "block-cache-bytes: 16777216" >>"$COMPAT_TMP/$n.yaml"
     NODE_ARGS[$n]=$(printf '%q ' --config-file "$COMPAT_TMP/$n.yaml")
     _node_exec "$n"
 done
@@ -41,4 +43,6 @@ if wait_healthy "$START_TIMEOUT" "${nodes[@]}"; then pass "members from n1..n3.y
 expect_eq "member list" "n1 n2 n3" "$(cctl member list 2>/dev/null | awk -F', ' '{print $3}' | sort | paste -sd ' ')"
 expect_eq "advertised client URLs use the host names" 3 "$(cctl member list 2>/dev/null | grep -c 'https://localhost:')"
 if [[ $(cctl endpoint health --cluster 2>&1 | grep -c ' is healthy') == 3 ]]; then pass "endpoint health --cluster"; else fail "endpoint health --cluster"; fi
+refused=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --block-cache-bytes 0 2>&1)
+expect_eq "--block-cache-bytes 0 is refused" 1 "$(grep -c -- '--block-cache-bytes must be positive, got 0' <<<"$refused")"
 summary configs
