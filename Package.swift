@@ -173,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "WritePathBenchmarks",
             dependencies: [
-                "Storage", "MVCC",
+                "Storage", "MVCC", "Server", "EtcdAPI",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/WritePathBenchmarks",

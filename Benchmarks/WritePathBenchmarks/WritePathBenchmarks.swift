@@ -7,11 +7,15 @@
 //    per put, one key_index seek for the previous version, two RocksDB puts (kv, key_index), and a
 //    few small allocations (keys, encoded records). Expected: ~1 fsync per round, so puts/s grows
 //    nearly linearly with N until CPU-bound encoding dominates.
+// 3. "watch": the events of one apply round fanned out to a member's watchers (below).
 //
-// Run: `make bench` (release). Throughput is reported, not gated (it depends on the machine).
+// Run: `make bench` (release). Throughput, instructions and allocations are reported, not gated
+// (they depend on the machine and the toolchain).
 import Benchmark
+import EtcdAPI
 import Foundation
 import MVCC
+import Server
 import Storage
 
 func scratchDirectory(_ name: String) -> String {
@@ -22,7 +26,7 @@ func scratchDirectory(_ name: String) -> String {
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal, .syscalls],
+        metrics: [.throughput, .wallClock, .instructions, .mallocCountTotal, .syscalls],
         maxDuration: .seconds(3),
         maxIterations: 100_000
     )
@@ -43,6 +47,7 @@ let benchmarks: @Sendable () -> Void = {
             }
             try! database.write(batch, sync: true)
         }
+        benchmark.stopMeasurement()  // closing the database (a flush) is not the stage's cost
     }
 
     for batchSize in [1, 16, 256] {
@@ -63,6 +68,42 @@ let benchmarks: @Sendable () -> Void = {
                 }
                 blackHole(store.apply(round, sync: true))
             }
+            benchmark.stopMeasurement()
+        }
+    }
+
+    // 3. One apply round's events fanned out to the watchers of a member: `watchers` on one
+    //    prefix (half of them with prev_kv), 16 puts per round, published and drained as the Watch
+    //    streams take them. Each event is converted to protobuf once per shape, not once per watcher.
+    for watchers in [1, 100] {
+        Benchmark("Watch publish, 16 events to \(watchers) watchers") { benchmark in
+            let database = try! Database(path: scratchDirectory("watch"), columnFamilies: MVCCStore.columnFamilies)
+            let store = try! MVCCStore(database: database)
+            let hub = WatchHub(store: store, fragmentBytesMax: 1 << 20)
+            let streams = (0..<watchers).map { watcher in
+                let (stream, _) = hub.openStream()
+                var request = Etcdserverpb_WatchCreateRequest()
+                request.key = Data("/registry/pods/".utf8)
+                request.rangeEnd = Data("/registry/pods0".utf8)
+                request.prevKv = watcher % 2 == 1
+                hub.create(request, on: stream)
+                _ = hub.drain(stream)
+                return stream
+            }
+            let value = [UInt8](repeating: 1, count: 256)
+            // The rounds are applied before measuring: only publication and draining are timed.
+            let rounds = benchmark.scaledIterations.map { round in
+                let puts = (0..<16).map { put in
+                    WriteRequest.put(PutRequest(key: Array("/registry/pods/default/pod-\((round * 16 + put) % 1_000)".utf8), value: value))
+                }
+                return (store.apply(puts, sync: false).1, store.currentRevision)
+            }
+            benchmark.startMeasurement()
+            for (events, revision) in rounds {
+                hub.publish(events, revision: revision)
+                for stream in streams { blackHole(hub.drain(stream)) }
+            }
+            benchmark.stopMeasurement()
         }
     }
 }

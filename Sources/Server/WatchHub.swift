@@ -1,11 +1,11 @@
 internal import SwiftProtobuf
-internal import EtcdAPI
+package import EtcdAPI
 internal import Foundation
-internal import MVCC
+package import MVCC
 internal import Synchronization
 
 /// Identifies one gRPC Watch stream.
-typealias WatchStreamID = UInt64
+package typealias WatchStreamID = UInt64
 
 /// Every watcher of this member and the event feed that serves them.
 ///
@@ -16,7 +16,7 @@ typealias WatchStreamID = UInt64
 /// duplicated at the hand-over, and a progress response never precedes events at or below its
 /// revision. A slow stream never blocks writes: its outbox is bounded and its watchers drop to
 /// the storage path when it is full.
-final class WatchHub: Sendable {
+package final class WatchHub: Sendable {
     struct Watcher {
         var streamID: WatchStreamID
         var watchID: Int64
@@ -72,7 +72,7 @@ final class WatchHub: Sendable {
     private let syncerWake: AsyncStream<Void>.Continuation
     let syncerWakeups: AsyncStream<Void>
 
-    init(store: MVCCStore, fragmentBytesMax: Int) {
+    package init(store: MVCCStore, fragmentBytesMax: Int) {
         self.store = store
         self.fragmentBytesMax = fragmentBytesMax
         state = Mutex(State(current: store.currentRevision))
@@ -115,7 +115,7 @@ final class WatchHub: Sendable {
 
     // MARK: streams
 
-    func openStream() -> (WatchStreamID, AsyncStream<Void>) {
+    package func openStream() -> (WatchStreamID, AsyncStream<Void>) {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state in
             let id = state.nextStreamID
@@ -135,7 +135,7 @@ final class WatchHub: Sendable {
     }
 
     /// Takes everything queued for the stream.
-    func drain(_ id: WatchStreamID) -> [Etcdserverpb_WatchResponse] {
+    package func drain(_ id: WatchStreamID) -> [Etcdserverpb_WatchResponse] {
         state.withLock { state in
             guard var stream = state.streams[id] else { return [] }
             let out = stream.outbox
@@ -148,7 +148,7 @@ final class WatchHub: Sendable {
 
     // MARK: requests
 
-    func create(_ request: Etcdserverpb_WatchCreateRequest, on streamID: WatchStreamID) {
+    package func create(_ request: Etcdserverpb_WatchCreateRequest, on streamID: WatchStreamID) {
         var key = Array(request.key)
         if key.isEmpty { key = [0] }  // etcd: "\0" is the smallest key
         let range = KeyRange(key: key, rangeEnd: Array(request.rangeEnd))
@@ -251,10 +251,13 @@ final class WatchHub: Sendable {
 
     /// Feeds the events of an apply round (revision order) to synced watchers. Never blocks: a
     /// watcher whose stream outbox is full is moved to the storage path.
-    func publish(_ events: [Event], revision: Revision) {
+    package func publish(_ events: [Event], revision: Revision) {
+        // Each event is converted to protobuf at most once per shape (with or without prev_kv),
+        // however many watchers it matches; the copies share the key and value buffers.
+        var converted = ConvertedEvents(events)
         state.withLock { state in
             for (key, watcher) in state.watchers where watcher.synced {
-                let matching = events.filter { $0.keyValue.modRevision >= watcher.next && watcher.matches($0) }
+                let matching = events.indices.filter { events[$0].keyValue.modRevision >= watcher.next && watcher.matches(events[$0]) }
                 if !matching.isEmpty {
                     guard let stream = state.streams[key.stream], stream.outboxEvents + matching.count <= Self.outboxEventsMax else {
                         state.watchers[key]!.synced = false  // fell behind: catch up from storage
@@ -264,7 +267,7 @@ final class WatchHub: Sendable {
                     var response = Etcdserverpb_WatchResponse()
                     response.header.revision = revision.value
                     response.watchID = key.watchID
-                    response.events = matching.map { Mvccpb_Event($0, prevKV: watcher.prevKV) }
+                    response.events = matching.map { converted.event($0, prevKV: watcher.prevKV) }
                     enqueueEvents(response, for: watcher, in: &state)
                 }
                 if watcher.next <= revision { state.watchers[key]!.next = revision.next }
@@ -331,6 +334,32 @@ final class WatchHub: Sendable {
             Self.enqueue(response, events: 0, to: key.stream, in: &state)
             Self.maybeAnswerProgress(key.stream, in: &state)
         }
+    }
+}
+
+/// One apply round's events as protobuf, converted on first use.
+struct ConvertedEvents {
+    private let events: [Event]
+    private var plain: [Mvccpb_Event?]
+    private var withPrevious: [Mvccpb_Event?]
+
+    init(_ events: [Event]) {
+        self.events = events
+        plain = Array(repeating: nil, count: events.count)
+        withPrevious = plain
+    }
+
+    mutating func event(_ index: Int, prevKV: Bool) -> Mvccpb_Event {
+        if prevKV {
+            if let event = withPrevious[index] { return event }
+            let event = Mvccpb_Event(events[index], prevKV: true)
+            withPrevious[index] = event
+            return event
+        }
+        if let event = plain[index] { return event }
+        let event = Mvccpb_Event(events[index], prevKV: false)
+        plain[index] = event
+        return event
     }
 }
 

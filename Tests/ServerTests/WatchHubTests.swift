@@ -113,4 +113,28 @@ import Testing
         #expect(byWatch[7]?.map { $0.1.type } == [.delete])
         #expect(byWatch[0]?.map { $0.1.kv.modRevision } == [4])
     }
+
+    @Test("watchers of one event with and without prev_kv each get their own shape of it")
+    func prevKVPerWatcher() throws {
+        let store = try openStore()
+        let hub = WatchHub(store: store, fragmentBytesMax: 1 << 20)
+        let (stream, _) = hub.openStream()
+        for (watchID, prevKV) in [(1, true), (2, false), (3, true), (4, false)] {
+            var request = Etcdserverpb_WatchCreateRequest()
+            request.key = Data("p".utf8)
+            request.watchID = Int64(watchID)
+            request.prevKv = prevKV
+            hub.create(request, on: stream)
+        }
+        put(store, hub, "p", [1])  // a create: no previous value for anyone
+        put(store, hub, "p", [2])
+        let events = Dictionary(grouping: hub.drain(stream).flatMap { response in response.events.map { (response.watchID, $0) } }, by: \.0)
+            .mapValues { $0.map(\.1) }
+        for watchID: Int64 in [1, 2, 3, 4] {
+            #expect(events[watchID]?.map(\.kv.value) == [Data([1]), Data([2])])
+            #expect(events[watchID]?.first?.hasPrevKv == false)
+        }
+        for watchID: Int64 in [1, 3] { #expect(events[watchID]?.last?.prevKv.value == Data([1])) }
+        for watchID: Int64 in [2, 4] { #expect(events[watchID]?.last?.hasPrevKv == false) }
+    }
 }
