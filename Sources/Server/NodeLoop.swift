@@ -148,6 +148,18 @@ final class NodeLoop: @unchecked Sendable {
         requestIDs = RequestIDs(memberID: settings.memberID)
         leases = LeaseKeeper(electionTimeoutMillis: Int64(settings.electionTicks) * Int64(settings.tickInterval.components.seconds * 1000 + settings.tickInterval.components.attoseconds / 1_000_000_000_000_000))
         lastSnapshotIndex = logStore.latestSnapshot.index
+        // The latest snapshot's image, if a follower needed one before the restart. Every other
+        // image is a leftover: older snapshots can no longer be asked for, and nothing is being
+        // received or streamed to a client yet.
+        let latestName = Self.imageName(lastSnapshotIndex)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: settings.snapshotDirectory)) ?? [] where name.hasSuffix(".snap") {
+            if name == latestName {
+                snapshotImages[lastSnapshotIndex] = settings.snapshotDirectory + "/" + name
+                logStore.imageIndex = lastSnapshotIndex
+            } else {
+                try? FileManager.default.removeItem(atPath: settings.snapshotDirectory + "/" + name)
+            }
+        }
         var config = Config(id: NodeID(settings.memberID.value))
         config.electionTicks = settings.electionTicks
         config.heartbeatTicks = 1
@@ -239,6 +251,7 @@ final class NodeLoop: @unchecked Sendable {
                 metrics.readyDuration.record(started.duration(to: clock.now))
             }
             maybeSnapshot()
+            if logStore.imageWanted { writeSnapshotImage() }
             publishFacts()
         }
     }
@@ -284,7 +297,7 @@ final class NodeLoop: @unchecked Sendable {
         case .snapshotStatus(let id, let failed):
             node.reportSnapshot(to: id, failed: failed)
         case .snapshotImageWritten(let index, let confState, let path):
-            recordSnapshot(index: index, confState: confState, path: path)
+            snapshotImageWritten(index: index, confState: confState, path: path)
         }
     }
 
@@ -748,16 +761,30 @@ final class NodeLoop: @unchecked Sendable {
 
     // MARK: snapshots
 
-    /// Every `snapshotCount` applied entries: write an image of the applied state off the loop
-    /// thread (it can take long), then record it and compact the log (`recordSnapshot`).
+    /// Every `snapshotCount` applied entries: record a snapshot at the applied index and compact
+    /// the log. Only the metadata is written: the applied state already is in the database, and
+    /// an image of it (a full copy) is made only when a follower needs one, since writing one
+    /// every `snapshotCount` entries rewrote the whole state each time (364 MB every 100,000 puts
+    /// at 1M keys).
     private func maybeSnapshot() {
+        // Not while an image is being written: it becomes the latest snapshot when done, and a
+        // newer record would make it useless before any follower got it.
         guard !snapshotInProgress, appliedIndex.rawValue >= lastSnapshotIndex.rawValue + settings.snapshotCount else { return }
+        recordSnapshot(index: appliedIndex, confState: logStore.confState)
+    }
+
+    /// A follower needs the latest snapshot and it has no image: write one of the state as
+    /// applied now, off the loop thread (it can take long), then record it as the latest snapshot
+    /// (`snapshotImageWritten`); Raft's next attempt to send gets it.
+    private func writeSnapshotImage() {
+        logStore.imageWanted = false
+        guard !snapshotInProgress else { return }
         snapshotInProgress = true
         let index = appliedIndex
         let confState = logStore.confState
         // Taken on the loop thread right after applying: the view is exactly the state at `index`.
         let view = database.makeConsistentView()
-        let path = settings.snapshotDirectory + "/\(String(format: "%016llx", index.rawValue)).snap"
+        let path = settings.snapshotDirectory + "/" + Self.imageName(index)
         let database = self.database
         let logger = self.logger
         let thread = Thread { [self] in
@@ -773,11 +800,25 @@ final class NodeLoop: @unchecked Sendable {
         thread.start()
     }
 
+    static func imageName(_ index: LogIndex) -> String { String(format: "%016llx", index.rawValue) + ".snap" }
+
     static let stateFamilies = MVCCStore.columnFamilies + [Membership.family]
 
-    private func recordSnapshot(index: LogIndex, confState: ConfState, path: String) {
+    private func snapshotImageWritten(index: LogIndex, confState: ConfState, path: String) {
         snapshotInProgress = false
-        guard index > lastSnapshotIndex, !path.isEmpty else { return }
+        guard !path.isEmpty else { return }
+        guard index >= lastSnapshotIndex else {
+            try? FileManager.default.removeItem(atPath: path)  // a newer snapshot was installed meanwhile
+            return
+        }
+        if index > lastSnapshotIndex { recordSnapshot(index: index, confState: confState) }
+        keepImage(path, of: index)
+    }
+
+    /// Records a snapshot at `index` (applied) and compacts the log behind it, keeping
+    /// `catchUpEntries` for slow followers.
+    private func recordSnapshot(index: LogIndex, confState: ConfState) {
+        guard index > lastSnapshotIndex else { return }
         let compactTo = LogIndex(index.rawValue > settings.catchUpEntries ? index.rawValue - settings.catchUpEntries : 0)
         let batch = WriteBatch()
         do {
@@ -786,14 +827,27 @@ final class NodeLoop: @unchecked Sendable {
         } catch {
             preconditionFailure("recording snapshot \(index) failed: \(error)")
         }
-        // Keep only the newest image: older ones can no longer be asked for.
+        lastSnapshotIndex = index
+        dropImages(below: index)  // Raft will only ask for this snapshot or a later one
+        logger.info("recorded snapshot", metadata: ["index": "\(index)", "compacted-to": "\(compactTo)"])
+    }
+
+    /// `path` holds the image of snapshot `index`, the latest: Raft may now send it. It is kept
+    /// under the name a restart looks for.
+    private func keepImage(_ path: String, of index: LogIndex) {
+        dropImages(below: index)
+        var path = path
+        let named = settings.snapshotDirectory + "/" + Self.imageName(index)
+        if path != named, (try? FileManager.default.moveItem(atPath: path, toPath: named)) != nil { path = named }
+        snapshotImages[index] = path
+        logStore.imageIndex = index
+    }
+
+    private func dropImages(below index: LogIndex) {
         for (old, oldPath) in snapshotImages where old < index {
             try? FileManager.default.removeItem(atPath: oldPath)  // a leftover file only wastes space
             snapshotImages.removeValue(forKey: old)
         }
-        snapshotImages[index] = path
-        lastSnapshotIndex = index
-        logger.info("recorded snapshot", metadata: ["index": "\(index)", "compacted-to": "\(compactTo)"])
     }
 
     private func installSnapshot(_ snapshot: Snapshot, into batch: WriteBatch) {
@@ -826,7 +880,7 @@ final class NodeLoop: @unchecked Sendable {
         appliedIndex = index
         lastSnapshotIndex = index
         if let path = incomingImages.removeValue(forKey: index) {
-            snapshotImages[index] = path  // it can serve our own followers later
+            keepImage(path, of: index)  // it can serve our own followers later
         }
         onSnapshotInstalled()
         logger.info("installed snapshot", metadata: ["index": "\(index)"])

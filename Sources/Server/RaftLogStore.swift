@@ -23,6 +23,10 @@ final class RaftLogStore: LogStorage {
     private(set) var confState: ConfState
     /// The latest snapshot of the applied state (what a lagging follower is sent).
     private(set) var latestSnapshot: SnapshotMetadata
+    /// The snapshot whose image is on disk: the only one Raft may be given to send.
+    var imageIndex: LogIndex?
+    /// Raft asked for the latest snapshot before its image existed: the node loop makes one.
+    var imageWanted = false
     /// Where the log starts: entries up to `compacted.index` were dropped; its term stays known.
     /// Invariant: compacted.index <= latestSnapshot.index (a tail stays for slow followers).
     private(set) var compacted: (index: LogIndex, term: Term)
@@ -106,8 +110,14 @@ final class RaftLogStore: LogStorage {
         return result
     }
 
+    /// Snapshots are recorded without an image (compacting the log only needs the metadata); the
+    /// image is written when a follower first needs it, and until then the leader retries.
     func snapshot() throws(LogStorageError) -> Snapshot {
-        Snapshot(metadata: latestSnapshot, data: [])
+        if latestSnapshot.index != .zero && imageIndex != latestSnapshot.index {
+            imageWanted = true
+            throw .snapshotTemporarilyUnavailable
+        }
+        return Snapshot(metadata: latestSnapshot, data: [])
     }
 
     // MARK: writes (into the caller's batch; call `didPersist` after the batch is written)

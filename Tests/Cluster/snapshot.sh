@@ -3,7 +3,10 @@
 # than 300 writes happen restarts and catches up through a snapshot (its log must say
 # "installed snapshot"; the leader's "recorded snapshot"/"sent snapshot" are reported),
 # then holds every key and the user and role added while it was down, and keeps following
-# new writes from the log afterwards.
+# new writes from the log afterwards. (f) Stopped again while the log is compacted past it, it
+# still catches up after both other members restarted: images are written when a follower
+# needs one, so a restarted leader must make one (it used to have none until the next
+# --snapshot-count entries).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init snapshot
@@ -41,4 +44,17 @@ for n in "${nodes[@]}"; do
 done
 set -- $revs
 if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "same revision everywhere ($1)"; else fail "revisions differ: $revs"; fi
+log "stopping $f1 again, 200 writes, then restarting $leader and $f2"
+node_stop "$f1"
+put_many "$leader" again/ 200 4 || fail "puts while $f1 is down again"
+sleep 1  # the last snapshot is recorded and the log compacted past $f1
+node_stop "$leader"
+node_stop "$f2"
+node_restart "$leader"
+node_restart "$f2"
+wait_one_leader 20 "$leader" "$f2" >/dev/null || fail "no leader after restarting $leader and $f2"
+node_restart "$f1"
+if wait_caught_up 30 "$f1" again/ 200; then pass "follower $f1 caught up from restarted members (200 keys)"
+else fail "follower $f1 did not catch up from restarted members: $(count_keys "$f1" again/ serializable) of 200 keys"; fi
+expect_eq "follower $f1 holds every again/ key" 0 "$(check_keys "$f1" again/ 200)"
 summary snapshot
