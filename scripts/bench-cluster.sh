@@ -31,6 +31,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench-lib.sh"
 repo=$(cd "$here/.." && pwd)
 KVD_BIN=${KVD_BIN:-$repo/.build-release/release/kvd}
 ETCD_BIN=${ETCD_BIN:-etcd}
@@ -58,7 +59,6 @@ declare -A shape_args=(
 )
 for s in $SHAPES; do [[ -n ${shape_args[$s]:-} ]] || { echo "unknown shape $s" >&2; exit 2; }; done
 
-need() { [[ -x $1 ]] || command -v "$1" >/dev/null 2>&1 || { echo "bench-cluster.sh: $1 not found: $2" >&2; exit 1; }; }
 for server in $SERVERS; do
     case $server in
     kvd) need "$KVD_BIN" "make release" ;;
@@ -83,17 +83,6 @@ bash "$repo/cluster-configs/gen-certs.sh" "$work/pki"
 pki=$work/pki
 tls="--cacert $pki/etcd/ca.crt --cert $pki/apiserver-etcd-client.crt --key $pki/apiserver-etcd-client.key"
 
-pids=()
-stop_cluster() {
-    local pid i
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-}
 cleanup() {
     stop_cluster
     if [[ $KEEP == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
@@ -101,63 +90,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free loopback ports, six at a time (client and peer for three members), never the defaults.
-port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
-pick_ports() {
-    local out=() p
-    while ((${#out[@]} < 6)); do
-        p=$((20000 + RANDOM % 30000))
-        port_free "$p" && [[ " ${out[*]} " != *" $p "* ]] && out+=("$p")
-    done
-    echo "${out[*]}"
-}
-
-# start_cluster SERVER: three members of SERVER with mTLS on client and peer ports; sets $endpoints.
-start_cluster() {
-    local server=$1 bin ports cluster="" i
-    bin=$([[ $server == kvd ]] && echo "$KVD_BIN" || echo "$ETCD_BIN")
-    read -r -a ports <<<"$(pick_ports)"
-    for i in 0 1 2; do cluster+="${cluster:+,}m$i=https://127.0.0.1:${ports[$((2 * i + 1))]}"; done
-    endpoints=""
-    for i in 0 1 2; do
-        local cport=${ports[$((2 * i))]} pport=${ports[$((2 * i + 1))]}
-        endpoints+="${endpoints:+,}127.0.0.1:$cport"
-        local args=(--name "m$i" --data-dir "$work/$server/m$i"
-            --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport"
-            --listen-peer-urls "https://127.0.0.1:$pport" --initial-advertise-peer-urls "https://127.0.0.1:$pport"
-            --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$server"
-            --cert-file "$pki/etcd/server.crt" --key-file "$pki/etcd/server.key"
-            --trusted-ca-file "$pki/etcd/ca.crt" --client-cert-auth
-            --peer-cert-file "$pki/etcd/peer.crt" --peer-key-file "$pki/etcd/peer.key"
-            --peer-trusted-ca-file "$pki/etcd/ca.crt" --peer-client-cert-auth)
-        mkdir -p "$work/$server"
-        echo "$bin ${args[*]}" >>"$work/commands.txt"
-        "$bin" "${args[@]}" >"$work/$server/m$i.log" 2>&1 </dev/null &
-        pids+=($!)
-    done
-    local deadline=$((SECONDS + 60))
-    until [[ $(timeout 10 "$ETCDCTL" --endpoints="$endpoints" $tls --dial-timeout=1s --command-timeout=2s \
-        endpoint health 2>&1 | grep -c ' is healthy') == 3 ]]; do
-        ((SECONDS < deadline)) || { echo "$server cluster not healthy after 60 s; logs in $work/$server" >&2; KEEP=1; exit 1; }
-        sleep 0.5
-    done
-    # Leader first: a 1/1 run then talks to the leader in both clusters.
-    local status leader_ep="" ep others=""
-    status=$(timeout 10 "$ETCDCTL" --endpoints="$endpoints" $tls endpoint status -w json 2>/dev/null || true)
-    leader_ep=$(python3 - "$status" <<'PY' 2>/dev/null || true
-import json, sys
-for s in json.loads(sys.argv[1]):
-    if s["Status"]["header"]["member_id"] == s["Status"]["leader"]:
-        print(s["Endpoint"].replace("https://", "").replace("http://", ""))
-PY
-)
-    if [[ -n $leader_ep ]]; then
-        for ep in ${endpoints//,/ }; do [[ $ep == "$leader_ep" ]] || others+=",$ep"; done
-        endpoints="$leader_ep$others"
-    fi
-    # The key the range shapes read: 256 bytes, as a put shape would write it.
+# start_cluster SERVER, then the key the range shapes read: 256 bytes, as a put shape would write it.
+start_bench_cluster() {
+    start_cluster "$1"
     timeout 10 "$ETCDCTL" --endpoints="$endpoints" $tls put foo "$(head -c 128 /dev/urandom | od -An -tx1 | tr -d ' \n')" >/dev/null
-    echo "== $server: members up on $endpoints (leader first: ${leader_ep:-unknown})"
 }
 
 # run_one SERVER TOOL SHAPE: one run, its output in out/SERVER.TOOL.SHAPE.txt.
@@ -192,7 +128,7 @@ run_one() {
     echo "# kvd: $KVD_BIN; etcd: $("$ETCD_BIN" --version | head -1)"
 } >>"$work/commands.txt"
 for server in $SERVERS; do
-    start_cluster "$server"
+    start_bench_cluster "$server"
     for shape in $SHAPES; do
         for tool in $TOOLS; do run_one "$server" "$tool" "$shape"; done
     done

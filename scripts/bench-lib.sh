@@ -1,0 +1,80 @@
+# bench-lib.sh — what scripts/bench-cluster.sh and scripts/bench-scale.sh share: three members of kvd or
+# etcd with mutual TLS on loopback, started and stopped by PID.
+#
+# The caller sets KVD_BIN, ETCD_BIN, ETCDCTL, $work (the work directory), $pki (certificates from
+# cluster-configs/gen-certs.sh) and $tls (etcdctl's TLS flags). start_cluster sets $endpoints (leader
+# first, so a one-connection run talks to the leader) and $leader_ep; only the PIDs it started are
+# ever signalled.
+
+need() { [[ -x $1 ]] || command -v "$1" >/dev/null 2>&1 || { echo "$(basename "$0"): $1 not found: $2" >&2; exit 1; }; }
+
+pids=()
+stop_cluster() {
+    local pid i
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    pids=()
+}
+
+# Free loopback ports, six at a time (client and peer for three members), never the defaults.
+port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
+pick_ports() {
+    local out=() p
+    while ((${#out[@]} < 6)); do
+        p=$((20000 + RANDOM % 30000))
+        port_free "$p" && [[ " ${out[*]} " != *" $p "* ]] && out+=("$p")
+    done
+    echo "${out[*]}"
+}
+
+# start_cluster SERVER [restart]: three members of SERVER with mTLS on client and peer ports, data in
+# $work/SERVER/m0..m2. With "restart", the same members again on the same ports and data.
+cluster_ports=()
+start_cluster() {
+    local server=$1 restart=${2:-} bin cluster="" i
+    bin=$([[ $server == kvd ]] && echo "$KVD_BIN" || echo "$ETCD_BIN")
+    [[ $restart == restart ]] || read -r -a cluster_ports <<<"$(pick_ports)"
+    local ports=("${cluster_ports[@]}")
+    for i in 0 1 2; do cluster+="${cluster:+,}m$i=https://127.0.0.1:${ports[$((2 * i + 1))]}"; done
+    endpoints=""
+    for i in 0 1 2; do
+        local cport=${ports[$((2 * i))]} pport=${ports[$((2 * i + 1))]}
+        endpoints+="${endpoints:+,}127.0.0.1:$cport"
+        local args=(--name "m$i" --data-dir "$work/$server/m$i"
+            --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport"
+            --listen-peer-urls "https://127.0.0.1:$pport" --initial-advertise-peer-urls "https://127.0.0.1:$pport"
+            --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$server"
+            --cert-file "$pki/etcd/server.crt" --key-file "$pki/etcd/server.key"
+            --trusted-ca-file "$pki/etcd/ca.crt" --client-cert-auth
+            --peer-cert-file "$pki/etcd/peer.crt" --peer-key-file "$pki/etcd/peer.key"
+            --peer-trusted-ca-file "$pki/etcd/ca.crt" --peer-client-cert-auth ${SERVER_FLAGS:-})
+        mkdir -p "$work/$server"
+        echo "$bin ${args[*]}" >>"$work/commands.txt"
+        "$bin" "${args[@]}" >>"$work/$server/m$i.log" 2>&1 </dev/null &
+        pids+=($!)
+    done
+    local deadline=$((SECONDS + 120))
+    until [[ $(timeout 10 "$ETCDCTL" --endpoints="$endpoints" $tls --dial-timeout=1s --command-timeout=2s \
+        endpoint health 2>&1 | grep -c ' is healthy') == 3 ]]; do
+        ((SECONDS < deadline)) || { echo "$server cluster not healthy after 120 s; logs in $work/$server" >&2; KEEP=1; exit 1; }
+        sleep 0.2
+    done
+    local status ep others=""
+    status=$(timeout 10 "$ETCDCTL" --endpoints="$endpoints" $tls endpoint status -w json 2>/dev/null || true)
+    leader_ep=$(python3 - "$status" <<'PY' 2>/dev/null || true
+import json, sys
+for s in json.loads(sys.argv[1]):
+    if s["Status"]["header"]["member_id"] == s["Status"]["leader"]:
+        print(s["Endpoint"].replace("https://", "").replace("http://", ""))
+PY
+)
+    if [[ -n $leader_ep ]]; then
+        for ep in ${endpoints//,/ }; do [[ $ep == "$leader_ep" ]] || others+=",$ep"; done
+        endpoints="$leader_ep$others"
+    fi
+    echo "== $server: members up on $endpoints (leader first: ${leader_ep:-unknown})"
+}
