@@ -59,14 +59,7 @@ declare -A shape_args=(
 )
 for s in $SHAPES; do [[ -n ${shape_args[$s]:-} ]] || { echo "unknown shape $s" >&2; exit 2; }; done
 
-for server in $SERVERS; do
-    case $server in
-    kvd) need "$KVD_BIN" "make release" ;;
-    etcd) need "$ETCD_BIN" "apt-get install etcd-server" ;;
-    *) echo "unknown server $server" >&2; exit 2 ;;
-    esac
-done
-need "$ETCDCTL" "apt-get install etcd-client"
+need_servers
 for tool in $TOOLS; do
     case $tool in
     loadgen) need "$LOADGEN_BIN" "make release" ;;
@@ -77,18 +70,8 @@ for tool in $TOOLS; do
     esac
 done
 
-work=$(mktemp -d /tmp/kvd-bench.XXXXXX)
+make_workdir kvd-bench
 mkdir -p "$work/out"
-bash "$repo/cluster-configs/gen-certs.sh" "$work/pki"
-pki=$work/pki
-tls="--cacert $pki/etcd/ca.crt --cert $pki/apiserver-etcd-client.crt --key $pki/apiserver-etcd-client.key"
-
-cleanup() {
-    stop_cluster
-    if [[ $KEEP == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # start_cluster SERVER, then the key the range shapes read: 256 bytes, as a put shape would write it.
 start_bench_cluster() {

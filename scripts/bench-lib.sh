@@ -1,12 +1,24 @@
 # bench-lib.sh — what scripts/bench-cluster.sh and scripts/bench-scale.sh share: three members of kvd or
 # etcd with mutual TLS on loopback, started and stopped by PID.
 #
-# The caller sets KVD_BIN, ETCD_BIN, ETCDCTL, $work (the work directory), $pki (certificates from
-# cluster-configs/gen-certs.sh) and $tls (etcdctl's TLS flags). start_cluster sets $endpoints (leader
+# The caller sets $repo, KVD_BIN, ETCD_BIN, ETCDCTL and SERVERS, and calls make_workdir. start_cluster sets $endpoints (leader
 # first, so a one-connection run talks to the leader) and $leader_ep; only the PIDs it started are
 # ever signalled.
 
 need() { [[ -x $1 ]] || command -v "$1" >/dev/null 2>&1 || { echo "$(basename "$0"): $1 not found: $2" >&2; exit 1; }; }
+
+# The binaries of every server in $SERVERS, and etcdctl.
+need_servers() {
+    local server
+    for server in $SERVERS; do
+        case $server in
+        kvd) need "$KVD_BIN" "make release" ;;
+        etcd) need "$ETCD_BIN" "apt-get install etcd-server" ;;
+        *) echo "unknown server $server" >&2; exit 2 ;;
+        esac
+    done
+    need "$ETCDCTL" "apt-get install etcd-client"
+}
 
 pids=()
 stop_cluster() {
@@ -18,6 +30,21 @@ stop_cluster() {
         wait "$pid" 2>/dev/null || true
     done
     pids=()
+}
+
+# make_workdir PREFIX: $work under /tmp with test certificates ($pki, $tls for etcdctl); on exit the
+# members are stopped and $work removed (KEEP=1 keeps it).
+make_workdir() {
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    bash "$repo/cluster-configs/gen-certs.sh" "$work/pki" >/dev/null
+    pki=$work/pki
+    tls="--cacert $pki/etcd/ca.crt --cert $pki/apiserver-etcd-client.crt --key $pki/apiserver-etcd-client.key"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+cleanup() {
+    stop_cluster
+    if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 
 # Free loopback ports, six at a time (client and peer for three members), never the defaults.

@@ -26,27 +26,11 @@ ETCDCTL=${ETCDCTL:-etcdctl}
 SERVERS=${SERVERS:-kvd etcd}
 KEEP=${KEEP:-0}
 export ETCDCTL_API=3
-for server in $SERVERS; do
-    case $server in
-    kvd) need "$KVD_BIN" "make release" ;;
-    etcd) need "$ETCD_BIN" "apt-get install etcd-server" ;;
-    *) echo "unknown server $server" >&2; exit 2 ;;
-    esac
-done
-need "$ETCDCTL" "apt-get install etcd-client"
+need_servers
 if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-benchmark.sh" | tail -n 1); fi
 need "$ETCD_BENCH_BIN" "scripts/build-etcd-benchmark.sh"
 
-work=$(mktemp -d /tmp/kvd-scale.XXXXXX)
-bash "$repo/cluster-configs/gen-certs.sh" "$work/pki" >/dev/null
-pki=$work/pki
-tls="--cacert $pki/etcd/ca.crt --cert $pki/apiserver-etcd-client.crt --key $pki/apiserver-etcd-client.key"
-cleanup() {
-    stop_cluster
-    if [[ $KEEP == 1 ]]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_workdir kvd-scale
 : >"$work/commands.txt"
 echo "# $(date -u +%FT%TZ) on $(nproc) cores, N=$N; kvd: $KVD_BIN; etcd: $("$ETCD_BIN" --version | head -1)" >>"$work/commands.txt"
 
