@@ -19,12 +19,17 @@ struct ByteWriter {
     /// The encoded bytes so far.
     var bytes: [UInt8] = []
 
+    /// A writer whose buffer holds `capacity` bytes before it must grow.
+    init(capacity: Int = 0) {
+        bytes.reserveCapacity(capacity)
+    }
+
     mutating func write(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func write(_ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func write(_ value: UInt8) { bytes.append(value) }
@@ -86,6 +91,9 @@ struct ByteReader {
 }
 
 extension Entry {
+    /// Bytes `encode` writes: term, index, type, data length, data.
+    var encodedByteCount: Int { 8 + 8 + 1 + 4 + data.count }
+
     func encode(into writer: inout ByteWriter) {
         writer.write(term.rawValue)
         writer.write(index.rawValue)
@@ -103,7 +111,7 @@ extension Entry {
 
     /// The entry's standalone encoding (for a log store).
     package var encoded: [UInt8] {
-        var writer = ByteWriter()
+        var writer = ByteWriter(capacity: encodedByteCount)
         encode(into: &writer)
         return writer.bytes
     }
@@ -142,7 +150,10 @@ extension Message {
     static let encodingVersion: UInt8 = 1
 
     package var encoded: [UInt8] {
-        var writer = ByteWriter()
+        // The fixed fields, the context, the entries; a snapshot grows the buffer once more.
+        var capacity = 2 + 6 * 8 + 1 + 8 + 4 + context.count + 4 + 1
+        for entry in entries { capacity += entry.encodedByteCount }
+        var writer = ByteWriter(capacity: capacity)
         writer.write(Message.encodingVersion)
         writer.write(type.rawValue)
         writer.write(to.rawValue)
