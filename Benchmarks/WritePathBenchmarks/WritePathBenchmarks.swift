@@ -17,10 +17,23 @@ import Foundation
 import MVCC
 import Server
 import Storage
+import Synchronization
+
+/// The scratch databases of this run (one per sample), removed when the process exits, once
+/// every database is closed: a `make bench` used to leave about a thousand behind in /tmp.
+let scratchPaths = Mutex<[String]>([])
 
 func scratchDirectory(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "kvd-bench-\(name)-\(UUID().uuidString)"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    scratchPaths.withLock { paths in
+        if paths.isEmpty {
+            atexit {
+                for path in scratchPaths.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+            }
+        }
+        paths.append(path)
+    }
     return path
 }
 
