@@ -117,7 +117,6 @@ final class NodeLoop: @unchecked Sendable {
     private var readContextCounter: UInt64 = 0
     private var lastSnapshotIndex: LogIndex
     private var snapshotInProgress = false
-    private var snapshotImages: [LogIndex: String] = [:]
     private var incomingImages: [LogIndex: String] = [:]
     private var appliedIndex: LogIndex
     private var lastLeader = NodeID.none
@@ -154,7 +153,6 @@ final class NodeLoop: @unchecked Sendable {
         let latestName = Self.imageName(lastSnapshotIndex)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: settings.snapshotDirectory)) ?? [] where name.hasSuffix(".snap") {
             if name == latestName {
-                snapshotImages[lastSnapshotIndex] = settings.snapshotDirectory + "/" + name
                 logStore.imageIndex = lastSnapshotIndex
             } else {
                 try? FileManager.default.removeItem(atPath: settings.snapshotDirectory + "/" + name)
@@ -432,8 +430,8 @@ final class NodeLoop: @unchecked Sendable {
         regular.reserveCapacity(messages.count)
         for message in messages {
             if message.type == .snapshot, let index = message.snapshot?.metadata.index {
-                if let path = snapshotImages[index] {
-                    transport.sendSnapshot(message, imagePath: path)
+                if logStore.imageIndex == index {
+                    transport.sendSnapshot(message, imagePath: imagePath(index))
                 } else {
                     logger.error("no image for snapshot", metadata: ["index": "\(index)"])
                     node.reportSnapshot(to: message.to, failed: true)
@@ -784,7 +782,7 @@ final class NodeLoop: @unchecked Sendable {
         let confState = logStore.confState
         // Taken on the loop thread right after applying: the view is exactly the state at `index`.
         let view = database.makeConsistentView()
-        let path = settings.snapshotDirectory + "/" + Self.imageName(index)
+        let path = imagePath(index)
         let database = self.database
         let logger = self.logger
         let thread = Thread { [self] in
@@ -828,26 +826,29 @@ final class NodeLoop: @unchecked Sendable {
             preconditionFailure("recording snapshot \(index) failed: \(error)")
         }
         lastSnapshotIndex = index
-        dropImages(below: index)  // Raft will only ask for this snapshot or a later one
+        dropImage(below: index)  // Raft will only ask for this snapshot or a later one
         logger.info("recorded snapshot", metadata: ["index": "\(index)", "compacted-to": "\(compactTo)"])
     }
 
-    /// `path` holds the image of snapshot `index`, the latest: Raft may now send it. It is kept
-    /// under the name a restart looks for.
+    /// Where the image of snapshot `index` is kept: the name a restart looks for.
+    private func imagePath(_ index: LogIndex) -> String { settings.snapshotDirectory + "/" + Self.imageName(index) }
+
+    /// `path` holds the image of snapshot `index`, the latest: Raft may now send it.
     private func keepImage(_ path: String, of index: LogIndex) {
-        dropImages(below: index)
-        var path = path
-        let named = settings.snapshotDirectory + "/" + Self.imageName(index)
-        if path != named, (try? FileManager.default.moveItem(atPath: path, toPath: named)) != nil { path = named }
-        snapshotImages[index] = path
+        dropImage(below: index)
+        let kept = imagePath(index)
+        guard path == kept || (try? FileManager.default.moveItem(atPath: path, toPath: kept)) != nil else {
+            try? FileManager.default.removeItem(atPath: path)  // unusable: a new one is written when needed
+            return
+        }
         logStore.imageIndex = index
     }
 
-    private func dropImages(below index: LogIndex) {
-        for (old, oldPath) in snapshotImages where old < index {
-            try? FileManager.default.removeItem(atPath: oldPath)  // a leftover file only wastes space
-            snapshotImages.removeValue(forKey: old)
-        }
+    /// Removes the one image kept, if it is older than `index`.
+    private func dropImage(below index: LogIndex) {
+        guard let old = logStore.imageIndex, old < index else { return }
+        try? FileManager.default.removeItem(atPath: imagePath(old))  // a leftover file only wastes space
+        logStore.imageIndex = nil
     }
 
     private func installSnapshot(_ snapshot: Snapshot, into batch: WriteBatch) {
