@@ -1,3 +1,5 @@
+internal import Storage
+
 /// A URL a member listens on or advertises: scheme, host and port (etcd's `http://host:port`).
 package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
     package var isTLS: Bool
@@ -95,7 +97,7 @@ package struct MemberConfiguration: Sendable {
     package var watchProgressNotifyIntervalMilliseconds = 600_000
     /// `--block-cache-bytes` (kvd's own): RocksDB's block cache, shared by every column family.
     /// Reads beyond it come from the kernel's page cache, which does not count as the member's memory.
-    package var blockCacheBytes = 32 * 1024 * 1024
+    package var blockCacheBytes = DatabaseOptions().blockCacheBytes
     /// `--quota-backend-bytes`: 0 means etcd's default (2 GiB), negative disables the quota.
     package var quotaBackendBytes: Int64 = 0
     /// `--auto-compaction-mode` and `--auto-compaction-retention`; nil: no automatic compaction.

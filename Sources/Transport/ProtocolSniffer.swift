@@ -93,15 +93,15 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
         let held = heldWrites
         heldWrites = []
         switch decision {
-        case .grpc, .grpcThrough:
-            if case .grpcThrough(let handler) = decision {
-                do {
-                    try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
-                } catch {
-                    context.close(promise: nil)
-                    return
-                }
+        case .grpcThrough(let handler):
+            do {
+                try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
+            } catch {
+                context.close(promise: nil)
+                return
             }
+            fallthrough
+        case .grpc:
             for (data, promise) in held { context.write(wrapOutboundOut(data), promise: promise) }
             if flushHeld { context.flush() }
         case .handlers(let handlers):
