@@ -8,6 +8,8 @@
 //    few small allocations (keys, encoded records). Expected: ~1 fsync per round, so puts/s grows
 //    nearly linearly with N until CPU-bound encoding dominates.
 // 3. "watch": the events of one apply round fanned out to a member's watchers (below).
+// 4. "range": the read side of a large key space, one 10,000-key page with the range's count
+//    (what `etcdctl get --prefix --limit 10000` asks): the count visits every live key.
 //
 // Run: `make bench` (release). Throughput, instructions and allocations are reported, not gated
 // (they depend on the machine and the toolchain).
@@ -118,5 +120,36 @@ let benchmarks: @Sendable () -> Void = {
             }
             benchmark.stopMeasurement()
         }
+    }
+
+    // 4. A 10,000-key page of a prefix holding 200,000 keys (16-byte keys, 256-byte values, each
+    //    key put once), with the count of the whole prefix, as kube-apiserver's paginated lists
+    //    and `etcdctl get --prefix --limit` ask for it. The keys are loaded and compacted before
+    //    measuring.
+    Benchmark(
+        "MVCC range, 10,000-key page with the count of 200,000 keys",
+        configuration: .init(maxDuration: .seconds(10), maxIterations: 50)
+    ) { benchmark in
+        let database = try! Database(path: scratchDirectory("range"), columnFamilies: MVCCStore.columnFamilies)
+        let store = try! MVCCStore(database: database)
+        let value = [UInt8](repeating: 1, count: 256)
+        for round in 0..<200 {
+            let puts = (0..<1_000).map { put in
+                WriteRequest.put(PutRequest(key: Array(String(format: "/registry/%06d", round * 1_000 + put).utf8), value: value))
+            }
+            _ = store.apply(puts, sync: false)
+        }
+        // Into the bottom level, compressed, as a large key space mostly sits.
+        for family in ["key_index", "kv"] { database.compact(database.columnFamily(family)) }
+        var request = RangeRequest(range: KeyRange(key: Array("/registry/".utf8), rangeEnd: Array("/registry0".utf8)))
+        request.limit = 10_000
+        let view = store.readView()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let result = try! view.range(request)
+            precondition(result.count == 200_000 && result.keyValues.count == 10_000)
+            blackHole(result)
+        }
+        benchmark.stopMeasurement()
     }
 }

@@ -23,6 +23,9 @@ struct KeySpaceReader {
         iterator.seek(lower)
         var keys: [([UInt8], RevisionKey)] = []
         var count = 0
+        // The encoded key being scanned, its buffer reused from key to key: a count visits every
+        // entry of the range (a million for a paginated list of a large prefix), so the loop
+        // copies nothing out of RocksDB but the keys it returns.
         var currentKey: [UInt8] = []
         // The newest entry at or below `revision` of the key being scanned: (revision, tombstone).
         var candidate: (RevisionKey, Bool)?
@@ -36,16 +39,18 @@ struct KeySpaceReader {
             candidate = nil
         }
         while iterator.isValid {
-            let (encodedKey, revisionKey): ([UInt8], RevisionKey) = iterator.withKey { raw in
+            let revisionKey = iterator.withKey { raw in
                 let keyLength = KeyEncoding.encodedLength(in: raw)
-                return (Array(raw[0..<keyLength]), RevisionKey(bytes: Array(raw[keyLength...])))
-            }
-            if encodedKey != currentKey {
-                flush()
-                currentKey = encodedKey
+                let encodedKey = UnsafeRawBufferPointer(rebasing: raw[0..<keyLength])
+                if !encodedKey.elementsEqual(currentKey) {
+                    flush()
+                    currentKey.removeAll(keepingCapacity: true)
+                    currentKey.append(contentsOf: encodedKey)
+                }
+                return RevisionKey(bytes: UnsafeRawBufferPointer(rebasing: raw[keyLength...]))
             }
             if revisionKey.main <= revision {
-                candidate = (revisionKey, iterator.value.first == KeyIndexFlag.tombstone)
+                candidate = (revisionKey, iterator.withValue { $0.first == KeyIndexFlag.tombstone })
             }
             iterator.next()
         }

@@ -87,6 +87,13 @@ package final class DatabaseIterator {
         return try body(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
+    /// Calls `body` with the current value without copying it; the pointer dies when the cursor moves.
+    package func withValue<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var length = 0
+        let pointer = rocksdb_iter_value(iterator, &length)!
+        return try body(UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
     /// Throws if iteration stopped because of an error rather than the end of the range.
     package func checkError() throws {
         var error: UnsafeMutablePointer<CChar>?
