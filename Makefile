@@ -40,8 +40,10 @@ release: deps
 test: build
 	$(MAKE) --no-print-directory test-unit test-compat test-cluster test-jepsen
 
+# The suites open real RocksDB databases in temporary directories; TMPDIR points them at one
+# directory removed afterwards, pass or fail.
 test-unit:
-	$(SWIFT) test --skip-build
+	@scratch=$$(mktemp -d -t kvd-unit-XXXXXX); TMPDIR=$$scratch $(SWIFT) test --skip-build; rc=$$?; rm -rf "$$scratch"; exit $$rc
 
 test-compat:
 	KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl bash Tests/Compat/run-all.sh
