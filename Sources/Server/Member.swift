@@ -70,7 +70,9 @@ package final class Member: Sendable {
         let peerTLS = configuration.peerTLS.map {
             PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
         }
-        transport = PeerTransport(localID: NodeID(memberID.value), clusterID: clusterID.value, tls: peerTLS, status: NodeInbox(loop: loop), logger: logger)
+        transport = PeerTransport(
+            localID: NodeID(memberID.value), clusterID: clusterID.value, tls: peerTLS, status: NodeInbox(loop: loop), logger: logger,
+            streamLoop: loop.eventLoop)
         loop.attach(transport)
         for member in boot.membership.members where member.id != memberID {
             transport.setPeer(NodeID(member.id.value), addresses: loop.peerAddresses(member.peerURLs))

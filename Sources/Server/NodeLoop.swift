@@ -1,8 +1,9 @@
-internal import Dispatch
 internal import EtcdAPI
 internal import Foundation
 internal import Logging
 internal import MVCC
+internal import NIOCore
+internal import NIOPosix
 internal import Raft
 internal import Storage
 internal import SwiftProtobuf
@@ -56,8 +57,8 @@ struct NodeFacts: Sendable {
     var lastLeaderSeen = ContinuousClock.now
 }
 
-/// The one owner of the Raft node: a dedicated thread that takes every input from one
-/// bounded inbox, steps the node, and handles each `Ready` in order: send now, persist (one synced
+/// The one owner of the Raft node: a dedicated event loop (its one thread, `kvd-raft`) that takes
+/// every input from one bounded inbox, steps the node, and handles each `Ready` in order: send now, persist (one synced
 /// batch), send after persist, apply, complete waiters, advance. Group commit falls out of the
 /// batching: every proposal queued while the previous turn was busy goes into the next `propose`.
 final class NodeLoop: @unchecked Sendable {
@@ -79,6 +80,8 @@ final class NodeLoop: @unchecked Sendable {
     struct Inbox {
         var inputs: [Input] = []
         var stopped = false
+        /// A turn is queued on the event loop and has not yet taken the inputs.
+        var turnQueued = false
     }
 
     let settings: NodeSettings
@@ -89,7 +92,12 @@ final class NodeLoop: @unchecked Sendable {
     private var transport: PeerTransport?
     private let logger: Logger
     private let inbox = Mutex(Inbox())
-    private let wake = DispatchSemaphore(value: 0)
+    /// The loop's own event loop. The Raft streams to and from the other members live on it too
+    /// (`PeerTransport`), so the messages of a `Ready` are written to their sockets and the
+    /// members' messages handed to the loop without waking another thread: at one client a
+    /// put crossed threads four times more on its way between the members.
+    let eventLoop: any EventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+    private var tickTask: RepeatedTask?
     let facts: Mutex<NodeFacts>
     private let onApplied: @Sendable ([Event]) -> Void
     private let onSnapshotInstalled: @Sendable () -> Void
@@ -184,74 +192,76 @@ final class NodeLoop: @unchecked Sendable {
 
     @discardableResult
     func submit(_ input: Input) -> Bool {
-        let accepted = inbox.withLock { inbox -> Bool in
-            guard !inbox.stopped, inbox.inputs.count < Self.inboxMax else { return false }
+        let (accepted, queueTurn) = inbox.withLock { inbox -> (Bool, Bool) in
+            guard !inbox.stopped, inbox.inputs.count < Self.inboxMax else { return (false, false) }
             inbox.inputs.append(input)
-            return true
+            defer { inbox.turnQueued = true }
+            return (true, !inbox.turnQueued)
         }
-        if accepted { wake.signal() }
+        if queueTurn { eventLoop.execute { self.turn(tick: false) } }
         return accepted
     }
 
     func stop() {
-        inbox.withLock { $0.stopped = true }
-        wake.signal()
+        let queueTurn = inbox.withLock { inbox -> Bool in
+            inbox.stopped = true
+            defer { inbox.turnQueued = true }
+            return !inbox.turnQueued
+        }
+        if queueTurn { eventLoop.execute { self.turn(tick: false) } }
     }
 
     func start() {
-        let thread = Thread { [self] in
+        eventLoop.execute { [self] in
             #if os(Linux)
-            // Foundation's `Thread.name` does not reach the kernel on Linux: name the thread
-            // itself, so that top -H, perf and /proc show which thread is the node loop.
+            // Name the thread, so that top -H, perf and /proc show which thread is the node loop.
             try? "kvd-raft".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             #endif
-            self.run()
+            if logStore.confState.voters == [NodeID(settings.memberID.value)] {
+                node.campaign()  // the only voter need not wait an election timeout
+            }
+            publishFacts()
+            let interval = TimeAmount.nanoseconds(Int64(settings.tickInterval / .nanoseconds(1)))
+            tickTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in turn(tick: true) }
+            turn(tick: false)
         }
-        thread.name = "kvd-raft"
-        thread.start()
     }
 
     // MARK: the loop (loop thread only)
 
-    private func run() {
-        let clock = ContinuousClock()
-        var nextTick = clock.now + settings.tickInterval
-        if logStore.confState.voters == [NodeID(settings.memberID.value)] {
-            node.campaign()  // the only voter need not wait an election timeout
+    /// One turn: everything that arrived since the last, a tick when one is due, and every
+    /// `Ready` that results.
+    private func turn(tick: Bool) {
+        let (inputs, stopped) = inbox.withLock { inbox in
+            inbox.turnQueued = false
+            defer { inbox.inputs.removeAll(keepingCapacity: true) }
+            return (inbox.inputs, inbox.stopped)
         }
+        if stopped {
+            guard let tickTask else { return }  // already stopped
+            tickTask.cancel()
+            self.tickTask = nil
+            failEverything(.stopped, inputs: inputs)
+            return
+        }
+        let now = ContinuousClock.now
+        if tick {
+            node.tick()
+            expireWaiters(now)
+            proposeLeaseRevocations()
+            checkQuota()
+        }
+        for input in inputs { handle(input, now: now) }
+        proposeQueued()
+        issueReads(now)
+        while node.hasReady {
+            let started = ContinuousClock.now
+            handleReady(node.ready())
+            metrics.readyDuration.record(started.duration(to: .now))
+        }
+        maybeSnapshot()
+        if logStore.imageWanted { writeSnapshotImage() }
         publishFacts()
-        while true {
-            let wait = max(clock.now.duration(to: nextTick), .zero)
-            let (seconds, attoseconds) = wait.components
-            _ = wake.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
-            let (inputs, stopped) = inbox.withLock { inbox in
-                defer { inbox.inputs.removeAll(keepingCapacity: true) }
-                return (inbox.inputs, inbox.stopped)
-            }
-            if stopped {
-                failEverything(.stopped, inputs: inputs)
-                return
-            }
-            let now = clock.now
-            if now >= nextTick {
-                node.tick()
-                nextTick = now < nextTick + settings.tickInterval ? nextTick + settings.tickInterval : now + settings.tickInterval
-                expireWaiters(now)
-                proposeLeaseRevocations()
-                checkQuota()
-            }
-            for input in inputs { handle(input, now: now) }
-            proposeQueued()
-            issueReads(now)
-            while node.hasReady {
-                let started = clock.now
-                handleReady(node.ready())
-                metrics.readyDuration.record(started.duration(to: clock.now))
-            }
-            maybeSnapshot()
-            if logStore.imageWanted { writeSnapshotImage() }
-            publishFacts()
-        }
     }
 
     private func handle(_ input: Input, now: ContinuousClock.Instant) {

@@ -8,7 +8,8 @@ internal import Raft
 /// The peer port: members' Raft streams (`RaftStream`, recognised by their first bytes) and
 /// gRPC (snapshots, cluster info, forwarded lease queries and promotions) on one listener.
 struct PeerListener: HTTP2ServerTransport.ListenerFactory {
-    let eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// Accepts and serves every connection (the node loop's event loop: see `PeerTransport`).
+    let eventLoopGroup: any EventLoopGroup
     let host: String
     let port: Int
     /// Nil for an http:// URL.

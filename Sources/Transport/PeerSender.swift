@@ -20,6 +20,8 @@ final class PeerSender: Sendable {
     private let tls: PeerTLS?
     private let status: any PeerStatusSink
     private let logger: Logger
+    /// The event loop every stream to the member is opened on.
+    private let loop: any EventLoop
     private let state: Mutex<State>
 
     /// Messages held while the stream connects, at most. Beyond it new messages are dropped.
@@ -54,8 +56,12 @@ final class PeerSender: Sendable {
         var description: String { "kvd: the member did not answer the Raft stream's hello" }
     }
 
-    init(id: NodeID, localID: NodeID, clusterID: UInt64, addresses: [PeerAddress], tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
+    init(
+        id: NodeID, localID: NodeID, clusterID: UInt64, addresses: [PeerAddress], tls: PeerTLS?, status: any PeerStatusSink,
+        logger: Logger, loop: any EventLoop
+    ) {
         self.id = id
+        self.loop = loop
         self.localID = localID
         self.clusterID = clusterID
         self.tls = tls
@@ -174,7 +180,6 @@ final class PeerSender: Sendable {
     /// One connection: TCP, TLS when the address is https, the hello, and the member's answer.
     private func connect(to address: PeerAddress) async throws -> any Channel {
         let sslContext = try address.isTLS ? Self.streamTLSContext(address, tls: tls) : nil
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answer = loop.makePromise(of: UInt8.self)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(Self.connectTimeout)

@@ -1,6 +1,8 @@
 internal import EtcdAPI
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
+package import NIOCore
+internal import NIOPosix
 internal import NIOSSL
 package import Logging
 package import Raft
@@ -14,6 +16,10 @@ package final class PeerTransport: Sendable {
     private let tls: PeerTLS?
     private let status: any PeerStatusSink
     private let logger: Logger
+    /// Where the Raft streams live, both the ones this member opens and the ones it accepts, and
+    /// the peer port's listener: the node loop's own event loop, so that it writes and reads
+    /// them without a thread hand-off.
+    private let streamLoop: any EventLoop
     private let senders = Mutex<[NodeID: PeerSender]>([:])
     /// Senders created after `run` started and not yet running.
     private let newSenders: AsyncStream<PeerSender>
@@ -22,8 +28,12 @@ package final class PeerTransport: Sendable {
     private let newForwardingClients: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>
     private let newForwardingClient: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>.Continuation
 
-    package init(localID: NodeID, clusterID: UInt64, tls: PeerTLS?, status: any PeerStatusSink, logger: Logger) {
+    package init(
+        localID: NodeID, clusterID: UInt64, tls: PeerTLS?, status: any PeerStatusSink, logger: Logger,
+        streamLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+    ) {
         self.localID = localID
+        self.streamLoop = streamLoop
         self.clusterID = clusterID
         self.tls = tls
         self.status = status
@@ -40,7 +50,7 @@ package final class PeerTransport: Sendable {
                 existing.update(addresses: addresses)
                 return nil
             }
-            let sender = PeerSender(id: id, localID: localID, clusterID: clusterID, addresses: addresses, tls: tls, status: status, logger: logger)
+            let sender = PeerSender(id: id, localID: localID, clusterID: clusterID, addresses: addresses, tls: tls, status: status, logger: logger, loop: streamLoop)
             senders[id] = sender
             return sender
         }
@@ -196,7 +206,7 @@ package final class PeerTransport: Sendable {
             sslContext = try PeerListener.makeTLSContext(tls)
         }
         let listener = PeerListener(
-            host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
+            eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
             clusterID: clusterID, localID: localID, inbox: inbox, logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
