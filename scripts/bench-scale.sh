@@ -4,8 +4,9 @@
 # For kvd, then etcd: start three members, write N sequential 16-byte keys with 256-byte values using etcd's
 # own benchmark tool (10 connections / 100 clients), then record per member the data directory and RSS, the
 # time of one 10,000-key page (`etcdctl get "" --prefix --limit 10000`, protobuf output), `etcdctl snapshot
-# save` from a follower (time and size), restart all three members (time until all are healthy), and RSS,
-# page and snapshot save again. Prints a side-by-side table with kvd/etcd ratios (per-member figures as
+# save` from a follower (time and size), one unpaged get of every key from the leader (its time, and how far
+# the leader's RSS peaked above where it was), restart all three members (time until all are healthy), and
+# RSS, page and snapshot save again. Prints a side-by-side table with kvd/etcd ratios (per-member figures as
 # min-max, compared by their minima) and every command it ran.
 #
 #   scripts/bench-scale.sh 1000000
@@ -51,6 +52,20 @@ page() {  # seconds for one 10,000-key page from the leader
     "$ETCDCTL" --endpoints="$leader_ep" $tls --command-timeout=60s get "" --prefix --limit 10000 -w protobuf >/dev/null
     since "$started"
 }
+leader_pid() { local i; for i in 0 1 2; do [[ 127.0.0.1:${cluster_ports[$((2 * i))]} == "$leader_ep" ]] && echo "${pids[$i]}"; done; }
+get_all() {  # "seconds / MiB": one unpaged get of every key, and the leader's peak RSS above its RSS before it
+    local pid before started
+    pid=$(leader_pid)
+    echo 5 >"/proc/$pid/clear_refs"  # the peak (VmHWM) starts again from the current RSS
+    before=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+    started=$(now)
+    if ! "$ETCDCTL" --endpoints="$leader_ep" $tls --command-timeout=600s get "" --prefix -w protobuf >"$work/get-all.out" 2>&1; then
+        echo "failed: $(tail -c 200 "$work/get-all.out" | tail -n 1)"
+        return
+    fi
+    echo "$(since "$started") s / $(awk -v before="$before" '/VmHWM/{printf "%d", ($2 - before) / 1024}' "/proc/$pid/status") MiB"
+    rm -f "$work/get-all.out"
+}
 snapshot_save() {  # "seconds / bytes", or the error
     local started out; started=$(now); rm -f "$work/snapshot.db"
     if out=$(timeout 600 "$ETCDCTL" --endpoints="$(follower)" $tls snapshot save "$work/snapshot.db" 2>&1); then
@@ -76,6 +91,7 @@ for server in $SERVERS; do
     record "$server" "RSS per member, MiB" "$(members rss_mib)"
     record "$server" "10,000-key page, s" "$(page)"
     record "$server" "snapshot save" "$(snapshot_save)"
+    record "$server" "get of all keys (time / leader's RSS growth)" "$(get_all)"
     stop_cluster
     started=$(now)
     start_cluster "$server" restart

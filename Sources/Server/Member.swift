@@ -20,7 +20,7 @@ package final class Member: Sendable {
     package let clusterID: MemberID
     private let store: MVCCStore
     private let hub: WatchHub
-    private let loop: NodeLoop
+    let loop: NodeLoop
     private let transport: PeerTransport
     private let logger: Logger
 

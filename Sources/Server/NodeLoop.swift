@@ -98,6 +98,8 @@ final class NodeLoop: @unchecked Sendable {
     /// put crossed threads four times more on its way between the members.
     let eventLoop: any EventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
     private var tickTask: RepeatedTask?
+    /// Set by `start`: the turns queued before it leave the inbox to its first turn.
+    private var started = false
     let facts: Mutex<NodeFacts>
     private let onApplied: @Sendable ([Event]) -> Void
     private let onSnapshotInstalled: @Sendable () -> Void
@@ -221,6 +223,7 @@ final class NodeLoop: @unchecked Sendable {
                 node.campaign()  // the only voter need not wait an election timeout
             }
             publishFacts()
+            started = true
             let interval = TimeAmount.nanoseconds(Int64(settings.tickInterval / .nanoseconds(1)))
             tickTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in turn(tick: true) }
             turn(tick: false)
@@ -232,6 +235,7 @@ final class NodeLoop: @unchecked Sendable {
     /// One turn: everything that arrived since the last, a tick when one is due, and every
     /// `Ready` that results.
     private func turn(tick: Bool) {
+        guard started else { return }
         let (inputs, stopped) = inbox.withLock { inbox in
             inbox.turnQueued = false
             defer { inbox.inputs.removeAll(keepingCapacity: true) }
