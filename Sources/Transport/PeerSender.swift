@@ -128,7 +128,9 @@ final class PeerSender: Sendable {
             let address = addresses[addressIndex % addresses.count]
             do {
                 let channel = try await connect(to: address)
-                open(channel, at: address)
+                // On the stream's event loop, where the node loop writes: the held messages go out
+                // before any message a turn writes once `channel` is set.
+                try await channel.eventLoop.submit { self.open(channel, at: address) }.get()
                 backoff = .milliseconds(100)
                 await withTaskCancellationHandler {
                     try? await channel.closeFuture.get()  // closing is how a stream ends
