@@ -97,7 +97,8 @@ final class NodeLoop: @unchecked Sendable {
     /// members' messages handed to the loop without waking another thread: at one client a
     /// put crossed threads four times more on its way between the members.
     let eventLoop: any EventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
-    private var tickTask: RepeatedTask?
+    /// The next tick, at a fixed rate (one every `tickInterval`, whatever the turns cost).
+    private var tickTask: Scheduled<Void>?
     /// Set by `start`: the turns queued before it leave the inbox to its first turn.
     private var started = false
     let facts: Mutex<NodeFacts>
@@ -224,13 +225,22 @@ final class NodeLoop: @unchecked Sendable {
             }
             publishFacts()
             started = true
-            let interval = TimeAmount.nanoseconds(Int64(settings.tickInterval / .nanoseconds(1)))
-            tickTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in turn(tick: true) }
+            scheduleTick(after: .now())
             turn(tick: false)
         }
     }
 
     // MARK: the loop (loop thread only)
+
+    private func scheduleTick(after previous: NIODeadline) {
+        let interval = TimeAmount.nanoseconds(Int64(settings.tickInterval / .nanoseconds(1)))
+        // A loop that fell behind by more than a tick ticks once now, not once per missed tick.
+        let next = max(previous + interval, .now())
+        tickTask = eventLoop.scheduleTask(deadline: next) { [self] in
+            scheduleTick(after: next)
+            turn(tick: true)
+        }
+    }
 
     /// One turn: everything that arrived since the last, a tick when one is due, and every
     /// `Ready` that results.
