@@ -56,11 +56,13 @@ leader_pid() { local i; for i in 0 1 2; do [[ 127.0.0.1:${cluster_ports[$((2 * i
 get_all() {  # "seconds / MiB": one unpaged get of every key, and the leader's peak RSS above its RSS before it
     local pid before started
     pid=$(leader_pid)
+    [[ -n $pid ]] || { echo "no leader"; return; }
     echo 5 >"/proc/$pid/clear_refs"  # the peak (VmHWM) starts again from the current RSS
     before=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
     started=$(now)
     if ! "$ETCDCTL" --endpoints="$leader_ep" $tls --command-timeout=600s get "" --prefix -w protobuf >"$work/get-all.out" 2>&1; then
         echo "failed: $(tail -c 200 "$work/get-all.out" | tail -n 1)"
+        rm -f "$work/get-all.out"
         return
     fi
     echo "$(since "$started") s / $(awk -v before="$before" '/VmHWM/{printf "%d", ($2 - before) / 1024}' "/proc/$pid/status") MiB"

@@ -29,7 +29,8 @@ import Testing
         return try await loop.propose(request)
     }
 
-    @Test("a stalled loop never blocks a submitter; a full inbox refuses with etcd's error; the loop catches up")
+    @Test("a stalled loop never blocks a submitter; a full inbox refuses with etcd's error; the loop catches up",
+          .timeLimit(.minutes(1)))
     func stallAndFullInbox() async throws {
         let directory = NSTemporaryDirectory() + "kvd-stall-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -45,7 +46,8 @@ import Testing
         let stalled = DispatchSemaphore(value: 0)
         loop.eventLoop.execute {
             stalled.signal()
-            stall.wait()
+            // Bounded: if a check below hangs instead of failing, the loop still resumes.
+            _ = stall.wait(timeout: .now() + 20)
         }
         stalled.wait()
         let startedFilling = ContinuousClock.now
