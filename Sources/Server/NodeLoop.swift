@@ -58,9 +58,10 @@ struct NodeFacts: Sendable {
 }
 
 /// The one owner of the Raft node: a dedicated event loop (its one thread, `kvd-raft`) that takes
-/// every input from one bounded inbox, steps the node, and handles each `Ready` in order: send now, persist (one synced
-/// batch), send after persist, apply, complete waiters, advance. Group commit falls out of the
-/// batching: every proposal queued while the previous turn was busy goes into the next `propose`.
+/// every input from one bounded inbox, steps the node, and handles each `Ready` in order: send
+/// now, persist (one synced batch), send after persist, apply, complete waiters, advance. Group
+/// commit falls out of the batching: every proposal queued while the previous turn was busy goes
+/// into the next `propose`.
 final class NodeLoop: @unchecked Sendable {
     // @unchecked: `node`, `logStore`, `membership` and the waiter tables below are touched only
     // by the loop thread; everything else crosses through `inbox` or `facts` (Mutexes).
