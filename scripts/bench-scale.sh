@@ -5,8 +5,9 @@
 # own benchmark tool (10 connections / 100 clients), then record per member the data directory and RSS, the
 # time of one 10,000-key page (`etcdctl get "" --prefix --limit 10000`, protobuf output), `etcdctl snapshot
 # save` from a follower (time and size), one unpaged get of every key from the leader (its time, and how far
-# the leader's RSS peaked above where it was), restart all three members (time until all are healthy), and
-# RSS, page and snapshot save again. Prints a side-by-side table with kvd/etcd ratios (per-member figures as
+# the leader's RSS peaked above where it was), the slowest of a steady trickle of puts while the whole history
+# is compacted and every member defragmented, restart all three members (time until all are healthy), and RSS,
+# page and snapshot save again. Prints a side-by-side table with kvd/etcd ratios (per-member figures as
 # min-max, compared by their minima) and every command it ran.
 #
 #   scripts/bench-scale.sh 1000000
@@ -68,6 +69,19 @@ get_all() {  # "seconds / MiB": one unpaged get of every key, and the leader's p
     echo "$(since "$started") s / $(awk -v before="$before" '/VmHWM/{printf "%d", ($2 - before) / 1024}' "/proc/$pid/status") MiB"
     rm -f "$work/get-all.out"
 }
+compaction_stall() {  # "ms": the slowest put of 200/s from 10 clients while compacting and defragmenting
+    local rev load
+    rev=$("$ETCDCTL" --endpoints="$leader_ep" $tls endpoint status -w json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
+    "$ETCD_BENCH_BIN" --endpoints "$endpoints" $tls --conns 10 --clients 10 put --key-size 16 --val-size 256 \
+        --key-space-size "$N" --rate 200 --total 3000 2>/dev/null | tr '\r' '\n' >"$work/$server.stall.txt" &
+    load=$!
+    sleep 2
+    "$ETCDCTL" --endpoints="$leader_ep" $tls --command-timeout=600s compact "$rev" --physical >/dev/null
+    "$ETCDCTL" --endpoints="$endpoints" $tls --command-timeout=600s defrag >/dev/null
+    wait "$load"
+    awk '/Slowest:/{printf "%.0f", $2 * 1000}' "$work/$server.stall.txt"
+}
 snapshot_save() {  # "seconds / bytes", or the error
     local started out; started=$(now); rm -f "$work/snapshot.db"
     if out=$(timeout 600 "$ETCDCTL" --endpoints="$(follower)" $tls snapshot save "$work/snapshot.db" 2>&1); then
@@ -94,6 +108,8 @@ for server in $SERVERS; do
     record "$server" "10,000-key page, s" "$(page)"
     record "$server" "snapshot save" "$(snapshot_save)"
     record "$server" "get of all keys (time / leader's RSS growth)" "$(get_all)"
+    record "$server" "slowest put during compaction and defragmentation, ms" "$(compaction_stall)"
+    record "$server" "data directory per member after compaction and defragmentation, MiB" "$(members data_mib)"
     stop_cluster
     started=$(now)
     start_cluster "$server" restart
