@@ -35,4 +35,7 @@ protoc -I Protos \
     --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=DropPath \
     --grpc-swift-2_out="$out" --grpc-swift-2_opt=Visibility=Public,FileNaming=DropPath \
     "${protos[@]}" "${peer_protos[@]}"
+# Client requests are decoded as etcd's grpc-go decodes them: its size limit and status, and no
+# protobuf depth limit short of a deeply nested Txn (Sources/EtcdAPI/RequestDecoding.swift).
+sed -i -E 's/GRPCProtobuf\.ProtobufDeserializer<(Etcdserverpb_[A-Za-z]+Request)>\(\)/EtcdRequestDeserializer<\1>()/' "$out/rpc.grpc.swift"
 ls -l "$out"

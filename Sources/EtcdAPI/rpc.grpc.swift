@@ -439,7 +439,7 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.Range.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_RangeRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_RangeRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_RangeResponse>(),
             handler: { request, context in
                 try await self.range(
@@ -450,7 +450,7 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.Put.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_PutRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_PutRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_PutResponse>(),
             handler: { request, context in
                 try await self.put(
@@ -461,7 +461,7 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.DeleteRange.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_DeleteRangeRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_DeleteRangeRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_DeleteRangeResponse>(),
             handler: { request, context in
                 try await self.deleteRange(
@@ -472,7 +472,7 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.Txn.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_TxnRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_TxnRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_TxnResponse>(),
             handler: { request, context in
                 try await self.txn(
@@ -483,7 +483,7 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.Compact.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_CompactionRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_CompactionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_CompactionResponse>(),
             handler: { request, context in
                 try await self.compact(
@@ -1432,7 +1432,7 @@ extension Etcdserverpb_Watch.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_Watch.Method.Watch.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_WatchRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_WatchRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_WatchResponse>(),
             handler: { request, context in
                 try await self.watch(
@@ -2047,7 +2047,7 @@ extension Etcdserverpb_Lease.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_Lease.Method.LeaseGrant.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_LeaseGrantRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_LeaseGrantRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_LeaseGrantResponse>(),
             handler: { request, context in
                 try await self.leaseGrant(
@@ -2058,7 +2058,7 @@ extension Etcdserverpb_Lease.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Lease.Method.LeaseRevoke.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_LeaseRevokeRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_LeaseRevokeRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_LeaseRevokeResponse>(),
             handler: { request, context in
                 try await self.leaseRevoke(
@@ -2069,7 +2069,7 @@ extension Etcdserverpb_Lease.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Lease.Method.LeaseKeepAlive.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_LeaseKeepAliveRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_LeaseKeepAliveRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_LeaseKeepAliveResponse>(),
             handler: { request, context in
                 try await self.leaseKeepAlive(
@@ -2080,7 +2080,7 @@ extension Etcdserverpb_Lease.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Lease.Method.LeaseTimeToLive.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_LeaseTimeToLiveRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_LeaseTimeToLiveRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_LeaseTimeToLiveResponse>(),
             handler: { request, context in
                 try await self.leaseTimeToLive(
@@ -2091,7 +2091,7 @@ extension Etcdserverpb_Lease.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Lease.Method.LeaseLeases.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_LeaseLeasesRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_LeaseLeasesRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_LeaseLeasesResponse>(),
             handler: { request, context in
                 try await self.leaseLeases(
@@ -3263,7 +3263,7 @@ extension Etcdserverpb_Cluster.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_Cluster.Method.MemberAdd.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MemberAddRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MemberAddRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MemberAddResponse>(),
             handler: { request, context in
                 try await self.memberAdd(
@@ -3274,7 +3274,7 @@ extension Etcdserverpb_Cluster.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Cluster.Method.MemberRemove.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MemberRemoveRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MemberRemoveRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MemberRemoveResponse>(),
             handler: { request, context in
                 try await self.memberRemove(
@@ -3285,7 +3285,7 @@ extension Etcdserverpb_Cluster.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Cluster.Method.MemberUpdate.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MemberUpdateRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MemberUpdateRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MemberUpdateResponse>(),
             handler: { request, context in
                 try await self.memberUpdate(
@@ -3296,7 +3296,7 @@ extension Etcdserverpb_Cluster.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Cluster.Method.MemberList.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MemberListRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MemberListRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MemberListResponse>(),
             handler: { request, context in
                 try await self.memberList(
@@ -3307,7 +3307,7 @@ extension Etcdserverpb_Cluster.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Cluster.Method.MemberPromote.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MemberPromoteRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MemberPromoteRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MemberPromoteResponse>(),
             handler: { request, context in
                 try await self.memberPromote(
@@ -4634,7 +4634,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.Alarm.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AlarmRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AlarmRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AlarmResponse>(),
             handler: { request, context in
                 try await self.alarm(
@@ -4645,7 +4645,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.Status.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_StatusRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_StatusRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_StatusResponse>(),
             handler: { request, context in
                 try await self.status(
@@ -4656,7 +4656,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.Defragment.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_DefragmentRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_DefragmentRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_DefragmentResponse>(),
             handler: { request, context in
                 try await self.defragment(
@@ -4667,7 +4667,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.Hash.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_HashRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_HashRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_HashResponse>(),
             handler: { request, context in
                 try await self.hash(
@@ -4678,7 +4678,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.HashKV.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_HashKVRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_HashKVRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_HashKVResponse>(),
             handler: { request, context in
                 try await self.hashKV(
@@ -4689,7 +4689,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.Snapshot.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_SnapshotRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_SnapshotRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_SnapshotResponse>(),
             handler: { request, context in
                 try await self.snapshot(
@@ -4700,7 +4700,7 @@ extension Etcdserverpb_Maintenance.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Maintenance.Method.MoveLeader.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_MoveLeaderRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_MoveLeaderRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_MoveLeaderResponse>(),
             handler: { request, context in
                 try await self.moveLeader(
@@ -6996,7 +6996,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.AuthEnable.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthEnableRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthEnableRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthEnableResponse>(),
             handler: { request, context in
                 try await self.authEnable(
@@ -7007,7 +7007,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.AuthDisable.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthDisableRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthDisableRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthDisableResponse>(),
             handler: { request, context in
                 try await self.authDisable(
@@ -7018,7 +7018,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.AuthStatus.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthStatusRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthStatusRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthStatusResponse>(),
             handler: { request, context in
                 try await self.authStatus(
@@ -7029,7 +7029,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.Authenticate.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthenticateRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthenticateRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthenticateResponse>(),
             handler: { request, context in
                 try await self.authenticate(
@@ -7040,7 +7040,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserAdd.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserAddRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserAddRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserAddResponse>(),
             handler: { request, context in
                 try await self.userAdd(
@@ -7051,7 +7051,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserGet.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserGetRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserGetRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserGetResponse>(),
             handler: { request, context in
                 try await self.userGet(
@@ -7062,7 +7062,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserList.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserListRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserListRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserListResponse>(),
             handler: { request, context in
                 try await self.userList(
@@ -7073,7 +7073,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserDelete.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserDeleteRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserDeleteRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserDeleteResponse>(),
             handler: { request, context in
                 try await self.userDelete(
@@ -7084,7 +7084,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserChangePassword.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserChangePasswordRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserChangePasswordRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserChangePasswordResponse>(),
             handler: { request, context in
                 try await self.userChangePassword(
@@ -7095,7 +7095,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserGrantRole.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserGrantRoleRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserGrantRoleRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserGrantRoleResponse>(),
             handler: { request, context in
                 try await self.userGrantRole(
@@ -7106,7 +7106,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.UserRevokeRole.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthUserRevokeRoleRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthUserRevokeRoleRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthUserRevokeRoleResponse>(),
             handler: { request, context in
                 try await self.userRevokeRole(
@@ -7117,7 +7117,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleAdd.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleAddRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleAddRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleAddResponse>(),
             handler: { request, context in
                 try await self.roleAdd(
@@ -7128,7 +7128,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleGet.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleGetRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleGetRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleGetResponse>(),
             handler: { request, context in
                 try await self.roleGet(
@@ -7139,7 +7139,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleList.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleListRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleListRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleListResponse>(),
             handler: { request, context in
                 try await self.roleList(
@@ -7150,7 +7150,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleDelete.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleDeleteRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleDeleteRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleDeleteResponse>(),
             handler: { request, context in
                 try await self.roleDelete(
@@ -7161,7 +7161,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleGrantPermission.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleGrantPermissionRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleGrantPermissionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleGrantPermissionResponse>(),
             handler: { request, context in
                 try await self.roleGrantPermission(
@@ -7172,7 +7172,7 @@ extension Etcdserverpb_Auth.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Etcdserverpb_Auth.Method.RoleRevokePermission.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_AuthRoleRevokePermissionRequest>(),
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_AuthRoleRevokePermissionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_AuthRoleRevokePermissionResponse>(),
             handler: { request, context in
                 try await self.roleRevokePermission(

@@ -95,13 +95,16 @@ package struct DeleteRangeResult: Sendable, Equatable {
 }
 
 package struct Compare: Sendable, Equatable {
-    package enum Result: Sendable { case equal, greater, less, notEqual }
+    /// `unrecognized`: a result outside etcd's enum, which etcd 3.4 evaluates as true.
+    package enum Result: Sendable { case equal, greater, less, notEqual, unrecognized }
     package enum Target: Sendable, Equatable {
         case version(Int64)
         case create(Revision)
         case mod(Revision)
         case value([UInt8])
         case lease(LeaseID)
+        /// A target outside etcd's enum: etcd 3.4 compares nothing and takes the key as equal.
+        case unrecognized
     }
 
     package var result: Result

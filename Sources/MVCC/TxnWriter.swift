@@ -178,12 +178,14 @@ final class TxnWriter {
         case .create(let revision): ordering = threeWay(keyValue.createRevision.value, revision.value)
         case .mod(let revision): ordering = threeWay(keyValue.modRevision.value, revision.value)
         case .lease(let lease): ordering = threeWay(keyValue.lease.value, lease.value)
+        case .unrecognized: ordering = 0
         }
         switch compare.result {
         case .equal: return ordering == 0
         case .notEqual: return ordering != 0
         case .greater: return ordering > 0
         case .less: return ordering < 0
+        case .unrecognized: return true
         }
     }
 

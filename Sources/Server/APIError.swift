@@ -5,6 +5,7 @@ internal import MVCC
 /// (etcd `api/v3rpc/rpctypes/error.go`): Go clients map errors back to types by the message.
 package enum APIError: Error, Equatable, Sendable {
     case emptyKey
+    case invalidSortOption
     case keyNotFound
     case valueProvided
     case leaseProvided
@@ -42,6 +43,7 @@ package enum APIError: Error, Equatable, Sendable {
     package var rpcError: RPCError {
         switch self {
         case .emptyKey: RPCError(code: .invalidArgument, message: "etcdserver: key is not provided")
+        case .invalidSortOption: RPCError(code: .invalidArgument, message: "etcdserver: invalid sort option")
         case .keyNotFound: RPCError(code: .invalidArgument, message: "etcdserver: key not found")
         case .valueProvided: RPCError(code: .invalidArgument, message: "etcdserver: value is provided")
         case .leaseProvided: RPCError(code: .invalidArgument, message: "etcdserver: lease is provided")

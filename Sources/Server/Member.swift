@@ -213,11 +213,16 @@ package final class Member: Sendable {
     /// gRPC and the HTTP endpoints on one client URL, as etcd serves them.
     private func makeClientTransport(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> HTTP2ServerTransport.Custom<ClientListener> {
         var config = HTTP2ServerTransport.Custom<ClientListener>.Config.defaults
-        // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead.
+        // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
+        // answers a larger request with a status; the transport only resets the stream, so its
+        // limit is four times that and the request deserializers check etcd's (beyond it a
+        // stream is still reset: memory per stream stays bounded).
         // Keepalive pings: etcd 3.4 acknowledges them at any rate, with or without streams
         // (Tests/Cluster/pings.sh), and etcdctl pings an idle connection every 2 s by default,
         // which a 5 s policy answers with GOAWAY "too_many_pings" after three strikes.
-        config.rpc.maxRequestPayloadSize = configuration.limits.requestBytesMax + 512 * 1024
+        let messageBytesMax = configuration.limits.requestBytesMax + 512 * 1024
+        RequestDecoding.messageBytesMax = messageBytesMax
+        config.rpc.maxRequestPayloadSize = 4 * messageBytesMax
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
         // Flush coalescing holds every flush up to 100 µs and wakes the event loop a second time
         // to do it: at one client that is pure latency, and under load the node loop's batching

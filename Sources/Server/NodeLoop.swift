@@ -529,7 +529,7 @@ final class NodeLoop: @unchecked Sendable {
             switch entry.type {
             case .normal:
                 guard !entry.data.isEmpty else { break }
-                guard let request = try? Kvdpb_InternalRequest(serializedBytes: entry.data) else {
+                guard let request = try? Kvdpb_InternalRequest(serializedBytes: entry.data, options: RequestDecoding.options) else {
                     preconditionFailure("committed entry \(entry.index) is not a kvd request")
                 }
                 if let write = WriteRequest(request) {

@@ -77,10 +77,11 @@ extension Compare {
         case .mod: .mod(Revision(proto.modRevision))
         case .value: .value(Array(proto.value))
         case .lease: .lease(LeaseID(proto.lease))
-        case .UNRECOGNIZED: .version(proto.version)
+        case .UNRECOGNIZED: .unrecognized
         }
         let result: Result = switch proto.result {
-        case .equal, .UNRECOGNIZED: .equal
+        case .equal: .equal
+        case .UNRECOGNIZED: .unrecognized
         case .greater: .greater
         case .less: .less
         case .notEqual: .notEqual

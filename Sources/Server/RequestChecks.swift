@@ -5,6 +5,10 @@ internal import EtcdAPI
 enum RequestChecks {
     static func check(_ request: Etcdserverpb_RangeRequest) throws(APIError) {
         if request.key.isEmpty { throw .emptyKey }
+        // etcd 3.5's check: 3.4 answers a sort order outside the enum as if unsorted, and panics
+        // on a sort target outside it.
+        if case .UNRECOGNIZED = request.sortOrder { throw .invalidSortOption }
+        if case .UNRECOGNIZED = request.sortTarget { throw .invalidSortOption }
     }
 
     static func check(_ request: Etcdserverpb_PutRequest) throws(APIError) {

@@ -109,6 +109,13 @@ extension MVCCStore {
         #expect(try run(Compare(range: .key(b("missing")), target: .create(Revision(0)), result: .equal)))
         // A value compare on a missing key always fails, even NOT_EQUAL.
         #expect(try !run(Compare(range: .key(b("missing")), target: .value(b("x")), result: .notEqual)))
+        // Outside etcd's enums, as etcd 3.4 evaluates them: a target it does not know compares
+        // as equal, a result it does not know holds.
+        #expect(try run(Compare(range: .key(b("k")), target: .unrecognized, result: .equal)))
+        #expect(try !run(Compare(range: .key(b("k")), target: .unrecognized, result: .notEqual)))
+        #expect(try !run(Compare(range: .key(b("k")), target: .unrecognized, result: .greater)))
+        #expect(try run(Compare(range: .key(b("k")), target: .version(7), result: .unrecognized)))
+        #expect(try run(Compare(range: .key(b("missing")), target: .unrecognized, result: .equal)))
         // Over a range, every key must satisfy the compare.
         store.put("k2", "v")
         #expect(try run(Compare(range: .range(start: b("k"), end: b("l")), target: .value(b("v")), result: .equal)))

@@ -61,6 +61,24 @@ func checkError(_ request: Etcdserverpb_TxnRequest, max: Int = 128) -> APIError?
         #expect(throws: APIError.leaseProvided) { try RequestChecks.check(request) }
     }
 
+    /// etcd 3.5's check (3.4 ignores an unknown sort order and panics on an unknown target),
+    /// in a Range and in a Txn's range.
+    @Test func rangeSortOptionsOutsideTheEnumsAreRefused() {
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data("k".utf8)
+        request.sortOrder = .descend
+        request.sortTarget = .mod
+        #expect(throws: Never.self) { try RequestChecks.check(request) }
+        request.sortTarget = .UNRECOGNIZED(99)
+        #expect(throws: APIError.invalidSortOption) { try RequestChecks.check(request) }
+        request.sortTarget = .key
+        request.sortOrder = .UNRECOGNIZED(5)
+        #expect(throws: APIError.invalidSortOption) { try RequestChecks.check(request) }
+        var op = Etcdserverpb_RequestOp()
+        op.requestRange = request
+        #expect(checkError(txn([op])) == .invalidSortOption)
+    }
+
     @Test(arguments: [
         (txn([put("a"), put("b")]), nil),
         (txn([put("a"), put("a")]), APIError.duplicateKey),
@@ -92,6 +110,7 @@ func checkError(_ request: Etcdserverpb_TxnRequest, max: Int = 128) -> APIError?
         (APIError.compacted, RPCError.Code.outOfRange, "etcdserver: mvcc: required revision has been compacted"),
         (.futureRevision, .outOfRange, "etcdserver: mvcc: required revision is a future revision"),
         (.emptyKey, .invalidArgument, "etcdserver: key is not provided"),
+        (.invalidSortOption, .invalidArgument, "etcdserver: invalid sort option"),
         (.duplicateKey, .invalidArgument, "etcdserver: duplicate key given in txn request"),
         (.tooManyOps, .invalidArgument, "etcdserver: too many operations in txn request"),
         (.leaseNotFound, .notFound, "etcdserver: requested lease not found"),
