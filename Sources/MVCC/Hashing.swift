@@ -22,7 +22,9 @@ struct CRC32C {
 extension ReadView {
     /// etcd `HashKV`: a checksum of the key space's history up to `revision` (0: current), equal
     /// on every member that applied the same log. Fails like a read below the compaction point.
+    /// It hashes what is stored, so the view must hold no compacted history (`removingHistory`).
     package func hashKV(upTo revision: Revision) throws(MVCCError) -> (hash: UInt32, compactRevision: Revision) {
+        precondition(!removingHistory, "HashKV of a view whose compacted history is still being removed")
         let upTo = revision.value > 0 ? revision : current
         if upTo > current { throw .futureRevision }
         if revision.value > 0 && revision <= compacted { throw .compacted }

@@ -4,7 +4,7 @@ internal import Synchronization
 /// etcd's revisioned key space on RocksDB:
 /// - `kv`: revision key (main, sub) → the stored change (a key's version or a tombstone);
 /// - `key_index`: encoded user key ‖ revision key → live/tombstone flag;
-/// - `meta`: current and compacted revisions.
+/// - `meta`: current and compacted revisions, and how far compacted history is removed.
 ///
 /// Reads may come from any thread through `readView()`. Writes come from exactly one thread at a
 /// time through `apply` (the write path serialises them): this is what makes the writer's state
@@ -34,10 +34,20 @@ package final class MVCCStore: @unchecked Sendable {
         var current: Revision
         /// The compaction point: reads below it fail (-1 before any compaction, as etcd).
         var compacted: Revision
+        /// The compaction point whose history is removed (etcd's finished compaction): while it
+        /// lags `compacted`, entries only reads below `compacted` could see are still stored.
+        var historyRemoved: Revision
     }
+
+    /// Where the removal of compacted history stands (writer-only): the compaction point it
+    /// removes history below and the encoded key it resumes at.
+    private var removal: (target: Revision, resumeAt: [UInt8])?
 
     static let currentRevisionKey = Array("current_revision".utf8)
     static let compactedRevisionKey = Array("compacted_revision".utf8)
+    /// Absent in stores written before history was removed in the background, where every
+    /// compaction removed its history when it was applied: then it equals the compacted revision.
+    static let historyRemovedRevisionKey = Array("history_removed_revision".utf8)
     /// An opaque marker the caller stores atomically with each applied request (the Raft applied
     /// index), so that after a crash it re-applies exactly what is missing (etcd's consistent index).
     package static let appliedMarkerKey = Array("applied_marker".utf8)
@@ -74,9 +84,11 @@ package final class MVCCStore: @unchecked Sendable {
 
     private static func readRevisions(_ database: Database, _ meta: ColumnFamily) throws(MVCCError) -> Revisions {
         do {
+            let compacted = try Self.readRevision(database, meta, Self.compactedRevisionKey) ?? Revision(-1)
             return Revisions(
                 current: try Self.readRevision(database, meta, Self.currentRevisionKey) ?? Revision(1),
-                compacted: try Self.readRevision(database, meta, Self.compactedRevisionKey) ?? Revision(-1)
+                compacted: compacted,
+                historyRemoved: try Self.readRevision(database, meta, Self.historyRemovedRevisionKey) ?? compacted
             )
         } catch {
             throw .storage("\(error)")
@@ -88,6 +100,7 @@ package final class MVCCStore: @unchecked Sendable {
     package func reload() throws(MVCCError) {
         let stored = try Self.readRevisions(database, meta)
         writer = stored
+        removal = nil
         published.withLock { $0 = stored }
         try reloadLeases()
     }
@@ -104,13 +117,17 @@ package final class MVCCStore: @unchecked Sendable {
 
     package var currentRevision: Revision { published.withLock { $0.current } }
     package var compactedRevision: Revision { published.withLock { $0.compacted } }
+    /// The compaction point whose history is removed; below `compactedRevision` while a removal runs.
+    package var historyRemovedRevision: Revision { published.withLock { $0.historyRemoved } }
 
     /// A consistent read of the published state.
     package func readView() -> ReadView {
         // Take the RocksDB snapshot after reading the revisions: everything at or below
         // `current` is already written, and later writes have higher revisions, which reads ignore.
         let revisions = published.withLock { $0 }
-        return ReadView(store: self, view: database.makeConsistentView(), current: revisions.current, compacted: revisions.compacted)
+        return ReadView(
+            store: self, view: database.makeConsistentView(), current: revisions.current, compacted: revisions.compacted,
+            historyRemoved: revisions.historyRemoved)
     }
 
     /// Applies `requests` in order, each atomically; a failed request changes nothing. The round
@@ -277,24 +294,60 @@ package final class MVCCStore: @unchecked Sendable {
         return (result, events, txn.hasChanges)
     }
 
-    /// Removes history below `revision`, keeping each key's version live at `revision` (etcd
-    /// `keyIndex.compact`): reads at `revision` itself still succeed afterwards.
+    /// Moves the compaction point to `revision` (etcd's scheduled compaction): reads below it fail
+    /// from now on. The history it hides is removed later, in small steps, by
+    /// `removeCompactedHistory`, so that one compaction never holds up the writes behind it.
     private func compact(to revision: Revision, marker: [UInt8]?) throws -> CompactResult {
         if revision <= writer.compacted { throw MVCCError.compacted }
         if revision > writer.current { throw MVCCError.futureRevision }
         let batch = WriteBatch()
         if let marker { batch.put(meta, Self.appliedMarkerKey, marker) }
         batch.put(meta, Self.compactedRevisionKey, revision.bytesBigEndian)
-        try removeHistory(below: revision, into: batch)
+        // Stored from the first compaction on, so that its absence keeps meaning "a store whose
+        // compactions all removed their history at once".
+        batch.put(meta, Self.historyRemovedRevisionKey, writer.historyRemoved.bytesBigEndian)
         try database.write(batch, sync: false)
         writer.compacted = revision
         return CompactResult(headerRevision: writer.current)
     }
 
-    private func removeHistory(below revision: Revision, into batch: WriteBatch) throws {
-        let iterator = database.makeIterator(keyIndex)
+    /// Whether compacted history is still stored (writer-only).
+    package var removingHistory: Bool { writer.historyRemoved < writer.compacted }
+
+    /// One step of removing the history below the compaction point (etcd's background
+    /// compaction): scans about `limit` key index entries, whole keys only, and deletes every entry
+    /// below the point but each key's version live at it, so reads at the point itself still
+    /// succeed. Returns whether history is still stored. Writer-only, like `apply`: a step sees
+    /// every write applied before it, and writes applied between steps only add revisions above
+    /// the point, which no step touches. A crash between steps loses nothing: the removed history
+    /// is recorded only with the last step, and a restarted member starts over.
+    @discardableResult
+    package func removeCompactedHistory(limit: Int) throws(MVCCError) -> Bool {
+        guard removingHistory else { return false }
+        // A compaction applied while one is being removed waits for the next pass.
+        let (target, resumeAt) = removal ?? (writer.compacted, [])
+        let next = try mapStorage { try removeHistory(below: target, from: resumeAt, limit: limit) }
+        if let next {
+            removal = (target, next)
+        } else {
+            removal = nil
+            writer.historyRemoved = target
+            let revisions = writer
+            published.withLock { $0.historyRemoved = revisions.historyRemoved }
+        }
+        return removingHistory
+    }
+
+    /// Removes the history below `revision` of the keys from `start` (an encoded key, [] for the
+    /// first) on, stopping at the first key boundary after `limit` entries; returns the key to
+    /// resume at, or nil when the last key is done (then the batch also records the removal).
+    private func removeHistory(below revision: Revision, from start: [UInt8], limit: Int) throws -> [UInt8]? {
+        let batch = WriteBatch()
+        let iterator = database.makeIterator(keyIndex, lowerBound: start.isEmpty ? nil : start)
         iterator.seekToFirst()
         var currentKey: [UInt8] = []
+        var scanned = 0
+        var resumeAt: [UInt8]?
         // Entries of the current key at or below the compaction point, oldest first.
         var old: [([UInt8], RevisionKey, Bool)] = []
         func flush() {
@@ -309,19 +362,28 @@ package final class MVCCStore: @unchecked Sendable {
         while iterator.isValid {
             let indexKey = iterator.key
             let keyLength = indexKey.withUnsafeBytes { KeyEncoding.encodedLength(in: $0) }
-            let encodedKey = Array(indexKey[0..<keyLength])
-            if encodedKey != currentKey {
+            if !indexKey[0..<keyLength].elementsEqual(currentKey) {
                 flush()
-                currentKey = encodedKey
+                currentKey = Array(indexKey[0..<keyLength])
+                if scanned >= limit {
+                    resumeAt = currentKey
+                    break
+                }
             }
+            scanned += 1
             let revisionKey = RevisionKey(bytes: Array(indexKey[keyLength...]))
             if revisionKey.main <= revision {
                 old.append((indexKey, revisionKey, iterator.value.first == KeyIndexFlag.tombstone))
             }
             iterator.next()
         }
-        flush()
         try iterator.checkError()
+        if resumeAt == nil {
+            flush()
+            batch.put(meta, Self.historyRemovedRevisionKey, revision.bytesBigEndian)
+        }
+        if batch.count > 0 { try database.write(batch, sync: false) }
+        return resumeAt
     }
 }
 

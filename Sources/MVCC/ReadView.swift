@@ -10,6 +10,10 @@ package struct ReadView: @unchecked Sendable {
     package let current: Revision
     /// The compaction point when the view was taken.
     package let compacted: Revision
+    /// The compaction point whose history the view no longer holds (see `MVCCStore.historyRemovedRevision`).
+    package let historyRemoved: Revision
+    /// The view holds history below its compaction point that a removal has not reached yet.
+    package var removingHistory: Bool { historyRemoved < compacted }
 
     package func range(_ request: RangeRequest) throws(MVCCError) -> RangeResult {
         try checkReadable(request.revision)

@@ -117,6 +117,8 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             guard case .compact(let result) = try await writes.propose(.with { $0.compaction = request }) else {
                 preconditionFailure("a compaction must yield a compaction result")
             }
+            // As etcd: the answer waits for the history to be gone here only when asked to.
+            if request.physical { try await writes.waitForHistoryRemoval(below: Revision(request.revision)) }
             var response = Etcdserverpb_CompactionResponse()
             response.header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
             header().fill(&response.header, currentRevision: store.currentRevision)

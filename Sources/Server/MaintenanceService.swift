@@ -91,8 +91,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
     /// differs between members if anything does.
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        try edge {
-            let view = store.readView()
+        let view = try await viewWithoutCompactedHistory()
+        return try edge {
             var response = Etcdserverpb_HashResponse()
             response.hash = try mvcc { try view.hashKV(upTo: Revision(0)).hash }
             response.header = header(term: loop.facts.withLock { $0.term })
@@ -101,14 +101,24 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        try edge {
-            let view = store.readView()
+        let view = try await viewWithoutCompactedHistory()
+        return try edge {
             let (hash, compacted) = try mvcc { try view.hashKV(upTo: Revision(request.revision)) }
             var response = Etcdserverpb_HashKVResponse()
             response.hash = hash
             response.compactRevision = max(0, compacted.value)
             response.header = header(term: loop.facts.withLock { $0.term })
             return response
+        }
+    }
+
+    /// A view whose compacted history is removed: the hashes cover what is stored, and members
+    /// that applied the same log store the same only once their removals are done.
+    private func viewWithoutCompactedHistory() async throws -> ReadView {
+        while true {
+            let view = store.readView()
+            guard view.removingHistory else { return view }
+            try await edge { try await loop.waitForHistoryRemoval(below: view.compacted) }
         }
     }
 

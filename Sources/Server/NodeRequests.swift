@@ -10,6 +10,8 @@ internal import Transport
 /// back once the entry is applied on this member.
 protocol WriteProposer: Sendable {
     func propose(_ request: Kvdpb_InternalRequest) async throws(APIError) -> WriteResult?
+    /// Returns once this member holds no history below `revision` (etcd's physical compaction).
+    func waitForHistoryRemoval(below revision: Revision) async throws(APIError)
 }
 
 /// Linearizable reads as the services see them.
@@ -58,6 +60,15 @@ extension NodeLoop: WriteProposer, ReadBarrier {
         let deadline = ContinuousClock.now + settings.requestTimeout
         let result = await withCheckedContinuation { (waiter: ReadWaiter) in
             if !submit(.read(waiter, deadline: deadline)) {
+                waiter.resume(returning: .failure(.tooManyRequests))
+            }
+        }
+        try result.get()
+    }
+
+    func waitForHistoryRemoval(below revision: Revision) async throws(APIError) {
+        let result = await withCheckedContinuation { (waiter: ReadWaiter) in
+            if !submit(.historyRemoved(below: revision, waiter)) {
                 waiter.resume(returning: .failure(.tooManyRequests))
             }
         }

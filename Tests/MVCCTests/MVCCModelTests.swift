@@ -3,6 +3,7 @@
 // must agree. Seeded: a failure names its seed, and MVCC_SEED=<n> replays only that seed.
 import Foundation
 import MVCC
+import Storage
 import Testing
 
 /// SplitMix64: small, seedable, and the same everywhere.
@@ -48,7 +49,11 @@ func randomRange(_ rng: inout SeededGenerator) -> KeyRange {
 
 func runModelScenario(seed: UInt64, steps: Int) throws {
     var rng = SeededGenerator(state: seed)
-    let store = try openStore()
+    // `store` removes compacted history in small steps at random points between rounds, as the
+    // node loop does between turns; `immediate` removes it all right after each round. Both must
+    // read as the model does throughout, and store exactly the same once both removals are done.
+    let (store, database) = try openStoreWithDatabase()
+    let (immediate, immediateDatabase) = try openStoreWithDatabase()
     var model = Model()
     // Writes are applied in rounds of up to 8 requests (as the node loop applies a batch of
     // committed entries): the model advances at once, the results are checked after the round.
@@ -57,10 +62,17 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
     func applyRound() throws {
         guard !round.isEmpty else { return }
         let (results, _) = store.apply(round.map(\.request), sync: false)
-        for (queued, result) in zip(round, results) {
-            if let mismatch = queued.check(result) { throw ModelMismatch(seed: seed, step: queued.step, detail: mismatch) }
+        let (immediateResults, _) = immediate.apply(round.map(\.request), sync: false)
+        try immediate.removeCompactedHistory(limit: .max)
+        for (queued, (result, immediateResult)) in zip(round, zip(results, immediateResults)) {
+            if let mismatch = queued.check(result) ?? queued.check(immediateResult) {
+                throw ModelMismatch(seed: seed, step: queued.step, detail: mismatch)
+            }
         }
         round.removeAll()
+        for _ in 0..<Int.random(in: 0...2, using: &rng) {
+            try store.removeCompactedHistory(limit: Int.random(in: 1...4, using: &rng))
+        }
         guard store.currentRevision.value == model.current else {
             throw ModelMismatch(seed: seed, step: steps, detail: "revision \(store.currentRevision) vs \(model.current)")
         }
@@ -142,11 +154,44 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
             if want == nil { model.compacted = target }
         default:
             try applyRound()
+            var readSeed = rng
             try checkReads(store, model, &rng, seed: seed, step: step)
+            try checkReads(immediate, model, &readSeed, seed: seed, step: step)
         }
     }
     try applyRound()
     try checkReads(store, model, &rng, seed: seed, step: steps)
+    while try store.removeCompactedHistory(limit: Int.random(in: 1...4, using: &rng)) {}
+    guard store.historyRemovedRevision == immediate.historyRemovedRevision else {
+        throw ModelMismatch(
+            seed: seed, step: steps,
+            detail: "history removed below \(store.historyRemovedRevision) vs \(immediate.historyRemovedRevision)")
+    }
+    for family in ["kv", "key_index"] {
+        guard try contents(database, family) == contents(immediateDatabase, family) else {
+            throw ModelMismatch(seed: seed, step: steps, detail: "\(family) differs from the store that removed history at once")
+        }
+    }
+}
+
+func openStoreWithDatabase() throws -> (MVCCStore, Database) {
+    let database = try Database(
+        path: NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)", columnFamilies: MVCCStore.columnFamilies)
+    return (try MVCCStore(database: database), database)
+}
+
+/// Every stored entry of a column family, in order.
+func contents(_ database: Database, _ family: String) throws -> [[UInt8]] {
+    let iterator = database.makeIterator(database.columnFamily(family))
+    iterator.seekToFirst()
+    var entries: [[UInt8]] = []
+    while iterator.isValid {
+        entries.append(iterator.key)
+        entries.append(iterator.value)
+        iterator.next()
+    }
+    try iterator.checkError()
+    return entries
 }
 
 func checkReads(_ store: MVCCStore, _ model: Model, _ rng: inout SeededGenerator, seed: UInt64, step: Int) throws {

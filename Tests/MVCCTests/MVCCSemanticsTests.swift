@@ -216,6 +216,62 @@ extension MVCCStore {
         #expect(try store.get("a")?.version == 2)
     }
 
+    /// A compaction moves the point at once; its history goes in steps of whole keys, which a
+    /// restart in the middle starts over, and only the last step records it as removed.
+    @Test func compactedHistoryIsRemovedInStepsAcrossARestart() throws {
+        let path = NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let store = try openStore(path)
+            for key in ["a", "b", "c"] {
+                store.put(key, "1")
+                store.put(key, "2")
+            }  // revisions 2...7
+            store.write(.deleteRange(DeleteRangeRequest(range: .key(b("c")))))  // 8
+            store.put("a", "3")  // 9
+            #expect(store.write(.compact(Revision(8), physical: true)) == .success(.compact(CompactResult(headerRevision: Revision(9)))))
+            #expect(store.compactedRevision == Revision(8))
+            #expect(store.historyRemovedRevision == Revision(-1))
+            #expect(store.readView().removingHistory)
+            #expect(throws: MVCCError.compacted) { try store.get("a", revision: 7) }
+            #expect(try store.removeCompactedHistory(limit: 1))  // key "a" only
+            #expect(store.historyRemovedRevision == Revision(-1))
+        }
+        let database = try Database(path: path, columnFamilies: MVCCStore.columnFamilies)
+        let store = try MVCCStore(database: database)
+        #expect(store.compactedRevision == Revision(8))
+        #expect(store.historyRemovedRevision == Revision(-1))
+        #expect(try store.removeCompactedHistory(limit: 2))  // "a" again
+        #expect(try store.removeCompactedHistory(limit: 2))  // "b"
+        #expect(store.historyRemovedRevision == Revision(-1))
+        #expect(try !store.removeCompactedHistory(limit: 2))  // "c", and the removal is recorded
+        #expect(store.historyRemovedRevision == Revision(8))
+        #expect(!store.readView().removingHistory)
+        #expect(try !store.removeCompactedHistory(limit: 2))
+        // Left: a@3 (live at 8) and a@9, b@5; c's tombstone at 8 ended its history.
+        let stored = try contents(database, "kv").enumerated().filter { $0.offset % 2 == 0 }.map { RevisionKey(bytes: $0.element).main.value }
+        #expect(stored == [3, 5, 9])
+        #expect(try store.get("a", revision: 8)?.value == b("2"))
+        #expect(try store.get("b", revision: 8)?.value == b("2"))
+        #expect(try store.get("c", revision: 8) == nil)
+        #expect(try store.get("a")?.version == 3)
+    }
+
+    /// Stores written before removal went in steps removed every compaction's history when it was
+    /// applied, and recorded only the compacted revision: that much history counts as removed.
+    @Test func aStoreWithoutTheRemovalRecordHasItsHistoryRemoved() throws {
+        let database = try Database(
+            path: NSTemporaryDirectory() + "kvd-mvcc-\(UUID().uuidString)", columnFamilies: MVCCStore.columnFamilies)
+        let batch = WriteBatch()
+        batch.put(database.columnFamily("meta"), Array("current_revision".utf8), [0, 0, 0, 0, 0, 0, 0, 9])
+        batch.put(database.columnFamily("meta"), Array("compacted_revision".utf8), [0, 0, 0, 0, 0, 0, 0, 5])
+        try database.write(batch, sync: false)
+        let store = try MVCCStore(database: database)
+        #expect(store.compactedRevision == Revision(5))
+        #expect(store.historyRemovedRevision == Revision(5))
+        #expect(try !store.removeCompactedHistory(limit: 1))
+    }
+
     @Test func eventsFollowRevisionOrderWithPrevKV() throws {
         let store = try openStore()
         store.put("a", "1")
