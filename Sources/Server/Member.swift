@@ -128,7 +128,7 @@ package final class Member: Sendable {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url, endpoints: endpoints), services: services,
                     interceptors: [RequestMetrics(registry: loop.metrics.registry)])
-                group.addTask { try await server.serve() }
+                group.addTask { try await Self.serveUntilCancelled(server) }
             }
             group.addTask { await self.publishAttributes() }
             group.addTask { await self.runWatchSyncer() }
@@ -206,6 +206,24 @@ package final class Member: Sendable {
                 return
             } catch {
                 try? await Task.sleep(for: .milliseconds(500))  // cancellation ends the loop
+            }
+        }
+    }
+
+    /// Serves until the task is cancelled, then shuts down gracefully: no new connection, and the
+    /// RPCs under way (watches never end on their own) cancelled after 2 s, as etcd's stop gives up
+    /// waiting. Cancelling `serve()` itself trapped in NIO ("Deinited NIOAsyncWriter without
+    /// calling finish()") when a client connection had been accepted but not yet served, as on a
+    /// SIGTERM with clients connected; the graceful shutdown closes the listener first.
+    private static func serveUntilCancelled(_ server: GRPCServer<HTTP2ServerTransport.Custom<ClientListener>>) async throws {
+        let serving = Task { try await server.serve() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            server.beginGracefulShutdown()
+            Task {
+                try? await Task.sleep(for: .seconds(2))
+                serving.cancel()
             }
         }
     }
