@@ -18,20 +18,11 @@ public enum RequestDecoding {
     /// Nested messages accepted: a Txn nests two per level (TxnRequest, RequestOp), and etcd's
     /// gogo-generated decoder has no depth limit, where Swift Protobuf's default (100) refused a
     /// Txn nested 50 deep. A Raft entry wraps the request once more.
-    public static let options = BinaryDecodingOptions.etcd
-
-    /// The grpc-go status of a request above `limit` bytes.
-    public static func tooLarge(_ size: Int, limit: Int) -> RPCError {
-        RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(size) vs. \(limit))")
-    }
-}
-
-extension BinaryDecodingOptions {
-    static var etcd: BinaryDecodingOptions {
+    public static let options: BinaryDecodingOptions = {
         var options = BinaryDecodingOptions()
         options.messageDepthLimit = 1_000
         return options
-    }
+    }()
 }
 
 /// Decodes one client request with `RequestDecoding`'s limits and grpc-go's statuses.
@@ -39,8 +30,10 @@ public struct EtcdRequestDeserializer<Message: SwiftProtobuf.Message>: MessageDe
     public init() {}
 
     public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
-        let limit = RequestDecoding.messageBytesMax
-        if serializedMessageBytes.count > limit { throw RequestDecoding.tooLarge(serializedMessageBytes.count, limit: limit) }
+        let size = serializedMessageBytes.count, limit = RequestDecoding.messageBytesMax
+        if size > limit {
+            throw RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(size) vs. \(limit))")
+        }
         do {
             return try Message(serializedBytes: GRPCBytes(serializedMessageBytes), options: RequestDecoding.options)
         } catch {

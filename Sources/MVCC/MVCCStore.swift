@@ -332,8 +332,7 @@ package final class MVCCStore: @unchecked Sendable {
         } else {
             removal = nil
             writer.historyRemoved = target
-            let revisions = writer
-            published.withLock { $0.historyRemoved = revisions.historyRemoved }
+            published.withLock { $0.historyRemoved = target }
         }
         return removingHistory
     }
