@@ -43,6 +43,13 @@ package final class MVCCStore: @unchecked Sendable {
     /// removes history below and the encoded key it resumes at.
     private var removal: (target: Revision, resumeAt: [UInt8])?
 
+    /// The writer's index of the latest state: each live key's newest revision (writer-only),
+    /// as etcd keeps its treeIndex in memory. A put or a single-key compare or delete asks it
+    /// instead of seeking `key_index` in RocksDB (the seek was two thirds of a put's apply on the
+    /// leader). Rebuilt from `key_index` when the store is opened or reloaded.
+    /// Invariant: equals, for every key, the newest `key_index` entry when that entry is live.
+    private var liveKeys: [[UInt8]: RevisionKey] = [:]
+
     static let currentRevisionKey = Array("current_revision".utf8)
     static let compactedRevisionKey = Array("compacted_revision".utf8)
     /// Absent in stores written before history was removed in the background, where every
@@ -62,7 +69,23 @@ package final class MVCCStore: @unchecked Sendable {
         writer = stored
         published = Mutex(stored)
         try reloadLeases()
+        liveKeys = try readLiveKeys()
     }
+
+    /// Every live key's newest revision, from one pass over `key_index` (a member restarted on
+    /// 300,000 keys was healthy as fast as before; the index costs it about 100 bytes a key).
+    private func readLiveKeys() throws(MVCCError) -> [[UInt8]: RevisionKey] {
+        let (keys, _) = try mapStorage {
+            try KeySpaceReader(store: self, view: nil).liveRevisions(in: .from([]), at: writer.current, limit: 0)
+        }
+        return Dictionary(uniqueKeysWithValues: keys)
+    }
+
+    /// The newest revision of `key` if it is live, as the writer sees it (writer-only).
+    func liveRevision(of key: [UInt8]) -> RevisionKey? { liveKeys[key] }
+
+    /// The writer's index of live keys, for tests that compare it with one rebuilt from storage.
+    package var liveKeyRevisions: [[UInt8]: RevisionKey] { liveKeys }
 
     private func reloadLeases() throws(MVCCError) {
         let table = try mapStorage { try LeaseTable.load(store: self) }
@@ -103,6 +126,7 @@ package final class MVCCStore: @unchecked Sendable {
         removal = nil
         published.withLock { $0 = stored }
         try reloadLeases()
+        liveKeys = try readLiveKeys()
     }
 
     /// The marker stored with the last applied request, if any.
@@ -283,6 +307,8 @@ package final class MVCCStore: @unchecked Sendable {
         if txn.hasChanges {
             writer.current = txn.revision
         }
+        // Only now, with the request known to succeed: a rejected one changes nothing.
+        for (key, revision) in txn.written { liveKeys[key] = revision }
         let events = txn.events
         leases.withLock { table in
             if let grant { table.records[grant.id] = grant }

@@ -17,6 +17,8 @@ final class TxnWriter {
     private var overlay: [[UInt8]: KeyValue?] = [:]
     private var sub: Int64 = 0
     private(set) var events: [Event] = []
+    /// Each key this request wrote, in order, with its new revision (nil: deleted).
+    private(set) var written: [([UInt8], RevisionKey?)] = []
 
     init(
         store: MVCCStore, view: ConsistentView? = nil, beginRevision: Revision, compacted: Revision,
@@ -40,14 +42,29 @@ final class TxnWriter {
 
     func latest(_ key: [UInt8]) throws -> KeyValue? {
         if let state = overlay[key] { return state }
-        return try reader.get(key, at: beginRevision)
+        return try stored(key)
+    }
+
+    /// `key` as of `beginRevision`, before this request's writes. The writer (no view) reads at
+    /// the store's latest revision, which the store's index of live keys answers without a seek.
+    private func stored(_ key: [UInt8]) throws -> KeyValue? {
+        guard reader.view == nil else { return try reader.get(key, at: beginRevision) }
+        guard let revision = store.liveRevision(of: key) else { return nil }
+        return try reader.change(at: revision).keyValue
+    }
+
+    /// Live keys in `range` as of `beginRevision`, before this request's writes.
+    private func storedRange(_ range: KeyRange, limit: Int) throws -> (keyValues: [KeyValue], count: Int) {
+        guard case .key(let key) = range else { return try reader.range(range, at: beginRevision, limit: limit) }
+        guard let keyValue = try stored(key) else { return ([], 0) }
+        return (limit < 0 ? [] : [keyValue], 1)
     }
 
     /// Live keys in `range` at the request's read revision, merged with its own writes.
     func latestRange(_ range: KeyRange, limit: Int) throws -> (keyValues: [KeyValue], count: Int) {
         let touched = overlay.keys.filter { range.contains($0) }
         if touched.isEmpty {
-            return try reader.range(range, at: beginRevision, limit: limit)
+            return try storedRange(range, limit: limit)
         }
         var merged: [[UInt8]: KeyValue] = [:]
         for keyValue in try reader.range(range, at: beginRevision, limit: 0).keyValues {
@@ -135,6 +152,7 @@ final class TxnWriter {
         var indexKey = KeyEncoding.encode(change.keyValue.key)
         indexKey.append(contentsOf: revisionKey.bytes)
         batch.put(store.keyIndex, indexKey, [change.isTombstone ? KeyIndexFlag.tombstone : KeyIndexFlag.live])
+        written.append((change.keyValue.key, change.isTombstone ? nil : revisionKey))
     }
 
     // MARK: txn (etcd `applierV3backend.Txn`)
@@ -160,7 +178,7 @@ final class TxnWriter {
     }
 
     private func evaluate(_ compare: Compare) throws -> Bool {
-        let keyValues = try reader.range(compare.range, at: beginRevision, limit: 0).keyValues
+        let keyValues = try storedRange(compare.range, limit: 0).keyValues
         if keyValues.isEmpty {
             // etcd: a value compare on a missing key always fails (no way to tell nil from "").
             if case .value = compare.target { return false }

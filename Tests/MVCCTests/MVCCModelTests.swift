@@ -52,7 +52,10 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
     // `store` removes compacted history in small steps at random points between rounds, as the
     // node loop does between turns; `immediate` removes it all right after each round. Both must
     // read as the model does throughout, and store exactly the same once both removals are done.
-    let (store, database) = try openStoreWithDatabase()
+    // `store` is also reopened now and then, as a restarted member opens its store: its index of
+    // live keys is then rebuilt from storage, and must agree with the one kept up by the writes.
+    let (opened, database) = try openStoreWithDatabase()
+    var store = opened
     let (immediate, immediateDatabase) = try openStoreWithDatabase()
     var model = Model()
     // Writes are applied in rounds of up to 8 requests (as the node loop applies a batch of
@@ -69,10 +72,13 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
                 throw ModelMismatch(seed: seed, step: queued.step, detail: mismatch)
             }
         }
+        let lastStep = round.last!.step
         round.removeAll()
         for _ in 0..<Int.random(in: 0...2, using: &rng) {
             try store.removeCompactedHistory(limit: Int.random(in: 1...4, using: &rng))
         }
+        try checkLiveKeys(store, database, seed: seed, step: lastStep)
+        if Int.random(in: 0..<8, using: &rng) == 0 { store = try MVCCStore(database: database) }
         guard store.currentRevision.value == model.current else {
             throw ModelMismatch(seed: seed, step: steps, detail: "revision \(store.currentRevision) vs \(model.current)")
         }
@@ -171,6 +177,14 @@ func runModelScenario(seed: UInt64, steps: Int) throws {
         guard try contents(database, family) == contents(immediateDatabase, family) else {
             throw ModelMismatch(seed: seed, step: steps, detail: "\(family) differs from the store that removed history at once")
         }
+    }
+}
+
+/// The writer's index of live keys against one rebuilt from what is stored.
+func checkLiveKeys(_ store: MVCCStore, _ database: Database, seed: UInt64, step: Int) throws {
+    let rebuilt = try MVCCStore(database: database).liveKeyRevisions
+    guard store.liveKeyRevisions == rebuilt else {
+        throw ModelMismatch(seed: seed, step: step, detail: "live keys \(store.liveKeyRevisions) vs stored \(rebuilt)")
     }
 }
 
