@@ -188,25 +188,31 @@ package final class Member: Sendable {
         }
     }
 
-    /// etcd publishes a member's name and client URLs through Raft after start, so that every
-    /// member can list them; retried until it is applied.
+    /// etcd publishes a member's name and client URLs through Raft on every start, so that every
+    /// member can list them; retried until it is applied. Then it logs the lines etcd logs once a
+    /// member has joined the cluster's work, in etcd's order: operators' scripts and etcd's own
+    /// test harness wait for them ("enabled capabilities for version", "published"; each client
+    /// listener logs "ready to serve client requests").
     private func publishAttributes() async {
         var attributes = Kvdpb_MemberAttributes()
         attributes.memberID = memberID.value
         attributes.name = configuration.name
         attributes.clientUrls = configuration.advertiseClientURLs
         while !Task.isCancelled {
-            let published = loop.facts.withLock { facts in
-                facts.membership.member(memberID).map { $0.name == configuration.name && $0.clientURLs == configuration.advertiseClientURLs } ?? false
-            }
-            if published { return }
             do {
                 _ = try await loop.propose(.with { $0.memberAttributes = attributes })
-                logger.info("published member attributes", metadata: ["name": "\(configuration.name)"])
-                return
             } catch {
                 try? await Task.sleep(for: .milliseconds(500))  // cancellation ends the loop
+                continue
             }
+            // etcd names the cluster version by major and minor.
+            let version = MaintenanceService.clusterVersion.split(separator: ".").prefix(2).joined(separator: ".")
+            logger.info("enabled capabilities for version", metadata: ["cluster-version": "\(version)"])
+            logger.info("published local member to cluster through raft", metadata: [
+                "local-member-id": "\(memberID)", "local-member-attributes": "{Name:\(configuration.name) ClientURLs:\(configuration.advertiseClientURLs)}",
+                "cluster-id": "\(clusterID)",
+            ])
+            return
         }
     }
 

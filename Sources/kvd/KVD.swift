@@ -100,41 +100,15 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("config-file"), help: "Path to the server configuration file (etcd's YAML format). Other flags are then ignored, as etcd does.")
     var configFile: String?
 
-    /// etcd flags kvd does not implement yet: refused by name rather than ignored.
-    static let unsupportedEtcdFlags: Set<String> = [
-        "auto-tls", "peer-auto-tls",
-        "discovery", "discovery-srv", "proxy", "enable-v2", "wal-dir", "max-snapshots", "max-wals",
-        "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout", "client-crl-file",
-        "peer-crl-file", "cipher-suites", "experimental-initial-corrupt-check", "enable-pprof", "metrics",
-        "strict-reconfig-check", "force-new-cluster", "auth-token", "logger", "log-outputs", "log-level", "debug",
-    ]
+    @Option(name: .customLong("log-level"), help: "debug, info, warn, error, panic or fatal.")
+    var logLevel = "info"
 
-    /// Boolean etcd flags, which etcd also accepts as `--flag=true|false`.
-    static let booleanFlags: Set<String> = ["client-cert-auth", "peer-client-cert-auth"]
-
-    /// etcd accepts `--flag=true/false` for booleans and one dash as well as two; ArgumentParser
-    /// wants `--flag`. Normalise, and refuse known-but-unsupported etcd flags with a clear message.
-    static func normalise(_ arguments: [String]) throws -> [String] {
-        var out: [String] = []
-        for argument in arguments {
-            var argument = argument
-            if argument.hasPrefix("-") && !argument.hasPrefix("--") && argument.count > 2 { argument = "-" + argument }
-            let name = argument.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            if argument.hasPrefix("--") && unsupportedEtcdFlags.contains(name) {
-                throw ValidationError("etcd flag --\(name) is not supported by kvd yet")
-            }
-            if booleanFlags.contains(name), let value = argument.split(separator: "=", maxSplits: 1).dropFirst().first {
-                if value == "true" { out.append("--\(name)") }
-                continue
-            }
-            out.append(argument)
-        }
-        return out
-    }
+    @Flag(name: .customLong("debug"), help: "The same as --log-level=debug (deprecated in etcd 3.5).")
+    var debug = false
 
     static func main() async {
         do {
-            let arguments = try normalise(Array(CommandLine.arguments.dropFirst()))
+            let (arguments, _) = try EtcdFlags.normalise(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot(arguments)
             if var async = command as? any AsyncParsableCommand {
                 try await async.run()
@@ -147,20 +121,28 @@ struct KVD: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var settings = configFile == nil ? MemberSettings(flags: self) : try MemberSettings(configFile: configFile!)
+        if debug { settings.logLevel = "debug" }
+        let level = try MemberSettings.logLevel(settings.logLevel)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
+            handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "kvd")
-        let settings: MemberSettings
         if let configFile {
-            logger.info("loading server configuration; other command line flags are ignored", metadata: ["path": "\(configFile)"])
-            settings = try MemberSettings(configFile: configFile)
-        } else {
-            settings = MemberSettings(flags: self)
+            logger.info("loaded server configuration; other command line flags are ignored", metadata: ["path": "\(configFile)"])
+        }
+        // The same arguments `main` parsed: what it took off is said here, once logging is set up
+        // (the call cannot fail here, since it succeeded there).
+        let notes = (try? EtcdFlags.normalise(Array(CommandLine.arguments.dropFirst())).notes) ?? []
+        for note in (configFile == nil ? notes : settings.notes) {
+            logger.notice("etcd flag accepted without effect", metadata: [
+                "flag": "--\(note.flag)\(note.value.map { "=" + $0 } ?? "")", "reason": "\(note.note)",
+            ])
         }
         let configuration = try settings.memberConfiguration()
+        logger.debug("member configuration", metadata: ["configuration": "\(configuration)"])
         let member: Member
         do {
             member = try await Member(configuration: configuration, logger: logger)

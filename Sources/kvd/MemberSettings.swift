@@ -1,5 +1,6 @@
 internal import ArgumentParser
 internal import Foundation
+internal import Logging
 internal import Server
 internal import Yams
 
@@ -28,6 +29,9 @@ struct MemberSettings {
     var maxTxnOps = 128
     var blockCacheBytes = MemberConfiguration().blockCacheBytes
     var watchProgressNotifyInterval = "10m"
+    var logLevel = "info"
+    /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
+    var notes: [EtcdFlags.Note] = []
 
     struct TransportSecurity {
         var certFile: String?
@@ -59,6 +63,19 @@ struct MemberSettings {
         maxTxnOps = flags.maxTxnOps
         blockCacheBytes = flags.blockCacheBytes
         watchProgressNotifyInterval = flags.watchProgressNotifyInterval
+        logLevel = flags.logLevel
+    }
+
+    /// etcd's `--log-level` values (zap's names), as swift-log levels.
+    static func logLevel(_ text: String) throws -> Logger.Level {
+        switch text {
+        case "debug": return .debug
+        case "info": return .info
+        case "warn": return .warning
+        case "error": return .error
+        case "panic", "fatal": return .critical
+        default: throw ValidationError("unknown log level \"\(text)\" (--log-level: debug, info, warn, error, panic or fatal)")
+        }
     }
 
     /// etcd's config file (`etcd.conf.yml`): the flag names as keys, TLS under
@@ -95,8 +112,12 @@ struct MemberSettings {
             case "max-txn-ops": maxTxnOps = try Self.integer(key, value)
             case "block-cache-bytes": blockCacheBytes = try Self.integer(key, value)
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
+            case "log-level": logLevel = string(value)
+            case "debug": if (value as? Bool) ?? (string(value) == "true") { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
+            case _ where EtcdFlags.acceptedWithNote[key] != nil:
+                notes.append(EtcdFlags.Note(flag: key, value: string(value), note: EtcdFlags.acceptedWithNote[key]!.note))
             default:
                 // etcd silently ignores zero values of settings kvd does not have; refuse the rest.
                 if value is NSNull || "\(value)" == "" || "\(value)" == "false" || "\(value)" == "0" { continue }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Tests/Cluster/flags.sh: etcd's server flags as kubeadm's etcd manifest and etcd's own test
+# harness pass them.
+#   - one member started with the flags kubeadm adds (booleans as --flag=true,
+#     --experimental-initial-corrupt-check=true, --experimental-watch-progress-notify-interval=5s,
+#     --snapshot-count=10000) and flags etcd's e2e harness adds (--strict-reconfig-check=false,
+#     --enable-v2, --max-concurrent-streams 100, one dash instead of two) serves, and logs one
+#     note per flag it accepted without effect; the same flags start etcd 3.4 (so that they are
+#     spelled as etcd spells them);
+#   - its log has the lines etcd's tooling waits for: "ready to serve client requests", then
+#     "enabled capabilities for version", then "published" in etcd's order; a restart logs them again;
+#   - --log-level debug logs debug lines and the default level does not;
+#   - an unknown --log-level and a flag kvd refuses (--auto-tls) stop it with a message.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init flags
+
+kubeadm_flags=(--client-cert-auth=true --peer-client-cert-auth=true --experimental-initial-corrupt-check=true
+    --experimental-watch-progress-notify-interval=5s --snapshot-count=10000)
+harness_flags=(--strict-reconfig-check=false --enable-v2 --max-concurrent-streams 100 -max-wals=5)
+
+# line_number FILE TEXT: the first line of FILE containing TEXT (0: none).
+line_number() { grep -n -F -- "$2" "$1" | head -1 | cut -d: -f1 | grep . || echo 0; }
+
+for kind in etcd kvd; do
+    n=$kind
+    bin=$KVD_BIN
+    [[ $kind == etcd ]] && bin=$ETCD_BIN
+    node_ports "$n"
+    KVD_BIN=$bin node_start "$n" new "$(initial_cluster "$n")" "${kubeadm_flags[@]}" "${harness_flags[@]}"
+    if wait_healthy "$START_TIMEOUT" "$n"; then pass "$kind serves with kubeadm's and the e2e harness's flags"; else fail "$kind did not serve with kubeadm's flags"; fi
+done
+expect_eq "kvd's put and get" "v" "$(nctl kvd put k v >/dev/null && nctl kvd get k --print-value-only)"
+
+log=${SERVER_LOG[kvd]}
+notes=$(grep -c 'etcd flag accepted without effect' "$log")
+expect_eq "one note per flag without effect" 5 "$notes"
+for flag in --experimental-initial-corrupt-check=true --strict-reconfig-check=false --enable-v2 --max-concurrent-streams=100 --max-wals=5; do
+    grep -q -F -- "flag=$flag " "$log" && pass "note for $flag" || fail "no note for $flag"
+done
+# Published once the attributes went through Raft (up to a second after health).
+for ((i = 0; i < 50; i++)); do grep -q 'published local member' "$log" && break; sleep 0.1; done
+capabilities=$(line_number "$log" "enabled capabilities for version")
+published=$(line_number "$log" "published local member to cluster through raft")
+ready=$(line_number "$log" "ready to serve client requests")
+if ((ready > 0 && capabilities > 0 && capabilities < published)); then
+    pass "start-up lines in etcd's order"
+else
+    fail "start-up lines: ready at $ready, capabilities at $capabilities, published at $published"
+fi
+expect_eq "no debug lines at the default level" 0 "$(grep -c '^[^ ]* debug ' "$log")"
+
+node_stop kvd
+NODE_ARGS[kvd]+=$(printf ' %q' --log-level debug)
+: >"$log"
+node_restart kvd
+if wait_healthy "$START_TIMEOUT" kvd; then pass "restarted with --log-level debug"; else fail "no restart with --log-level debug"; fi
+for ((i = 0; i < 50; i++)); do grep -q 'published local member' "$log" && break; sleep 0.1; done
+[[ $(line_number "$log" "published local member to cluster through raft") -gt 0 ]] &&
+    pass "a restart publishes again" || fail "a restart did not log its publication"
+[[ $(grep -c '^[^ ]* debug .*member configuration' "$log") -ge 1 ]] && pass "--log-level debug logs debug lines" ||
+    fail "--log-level debug: no debug line"
+
+out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --log-level loud 2>&1); rc=$?
+expect_eq "--log-level loud exits non-zero" 1 "$((rc != 0))"
+expect_eq "--log-level loud says why" 1 "$(grep -c 'unknown log level "loud"' <<<"$out")"
+out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auto-tls 2>&1); rc=$?
+expect_eq "--auto-tls exits non-zero" 1 "$((rc != 0))"
+expect_eq "--auto-tls says why" 1 "$(grep -c 'etcd flag --auto-tls is not supported by kvd yet' <<<"$out")"
+summary flags
