@@ -6,8 +6,9 @@ BIN := .build/debug
 # Debian packages the build and the tests need: RocksDB for storage, jemalloc as kvd's allocator, the real etcd and etcdctl 3.4
 # for compatibility and differential tests, openssl for test certificates, iproute2 for network
 # namespaces in partition tests, python3 for the partition tests' client and linearizability checker
-# (and python3-h2 for the keepalive ping test).
-APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps python3 python3-h2 curl
+# (and python3-h2 for the keepalive ping test), rocksdb-tools (ldb) to damage a member's data in the
+# corruption check test.
+APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps python3 python3-h2 curl rocksdb-tools
 CLIENT_PORT ?= 2379
 DATA ?= ./data
 

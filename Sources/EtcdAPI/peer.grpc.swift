@@ -1,5 +1,6 @@
-/// kvd's peer protocol on the peer port (:2380). Raft messages travel in kvd's own binary
-/// encoding (Sources/Raft/Codec.swift) inside these envelopes; etcd's rafthttp is not spoken.
+/// kvd's gRPC services on the peer port (:2380). Raft messages themselves travel beside them on
+/// the same port, on kvd's framed Raft stream (Sources/Transport/RaftStream.swift), in kvd's own
+/// binary encoding (Sources/Raft/Codec.swift); etcd's rafthttp is not spoken.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -88,13 +89,27 @@ public enum Kvdpb_Peer: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "HashKV" metadata.
+        public enum HashKV: Sendable {
+            /// Request type for "HashKV".
+            public typealias Input = Kvdpb_HashKVRequest
+            /// Response type for "HashKV".
+            public typealias Output = Kvdpb_HashKVResponse
+            /// Descriptor for "HashKV".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "kvdpb.Peer"),
+                method: "HashKV",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "kvdpb.Peer" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             SendMessages.descriptor,
             SendSnapshot.descriptor,
             ClusterInfo.descriptor,
             LeaseQuery.descriptor,
-            MemberPromote.descriptor
+            MemberPromote.descriptor,
+            HashKV.descriptor
         ]
     }
 }
@@ -125,8 +140,8 @@ extension Kvdpb_Peer {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-        /// > share one frame under load.
+        /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+        /// > that the generated code matches this file until the protos are next regenerated.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Kvdpb_MessageBatch` messages.
@@ -215,6 +230,26 @@ extension Kvdpb_Peer {
             request: GRPCCore.StreamingServerRequest<Kvdpb_MemberPromoteRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_MemberPromoteResponse>
+
+        /// Handle the "HashKV" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+        /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+        /// > come back as etcd's gRPC errors (a compacted or a future revision).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Kvdpb_HashKVRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Kvdpb_HashKVResponse` messages.
+        func hashKV(
+            request: GRPCCore.StreamingServerRequest<Kvdpb_HashKVRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_HashKVResponse>
     }
 
     /// Service protocol for the "kvdpb.Peer" service.
@@ -229,8 +264,8 @@ extension Kvdpb_Peer {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-        /// > share one frame under load.
+        /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+        /// > that the generated code matches this file until the protos are next regenerated.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Kvdpb_MessageBatch` messages.
@@ -319,6 +354,26 @@ extension Kvdpb_Peer {
             request: GRPCCore.ServerRequest<Kvdpb_MemberPromoteRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Kvdpb_MemberPromoteResponse>
+
+        /// Handle the "HashKV" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+        /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+        /// > come back as etcd's gRPC errors (a compacted or a future revision).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_HashKVRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Kvdpb_HashKVResponse` message.
+        func hashKV(
+            request: GRPCCore.ServerRequest<Kvdpb_HashKVRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Kvdpb_HashKVResponse>
     }
 
     /// Simple service protocol for the "kvdpb.Peer" service.
@@ -331,8 +386,8 @@ extension Kvdpb_Peer {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-        /// > share one frame under load.
+        /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+        /// > that the generated code matches this file until the protos are next regenerated.
         ///
         /// - Parameters:
         ///   - request: A stream of `Kvdpb_MessageBatch` messages.
@@ -421,6 +476,26 @@ extension Kvdpb_Peer {
             request: Kvdpb_MemberPromoteRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Kvdpb_MemberPromoteResponse
+
+        /// Handle the "HashKV" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+        /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+        /// > come back as etcd's gRPC errors (a compacted or a future revision).
+        ///
+        /// - Parameters:
+        ///   - request: A `Kvdpb_HashKVRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Kvdpb_HashKVResponse` to respond with.
+        func hashKV(
+            request: Kvdpb_HashKVRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Kvdpb_HashKVResponse
     }
 }
 
@@ -483,6 +558,17 @@ extension Kvdpb_Peer.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Kvdpb_Peer.Method.HashKV.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_HashKVRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_HashKVResponse>(),
+            handler: { request, context in
+                try await self.hashKV(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -538,6 +624,17 @@ extension Kvdpb_Peer.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_MemberPromoteResponse> {
         let response = try await self.memberPromote(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func hashKV(
+        request: GRPCCore.StreamingServerRequest<Kvdpb_HashKVRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Kvdpb_HashKVResponse> {
+        let response = try await self.hashKV(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -612,6 +709,19 @@ extension Kvdpb_Peer.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    public func hashKV(
+        request: GRPCCore.ServerRequest<Kvdpb_HashKVRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Kvdpb_HashKVResponse> {
+        return GRPCCore.ServerResponse<Kvdpb_HashKVResponse>(
+            message: try await self.hashKV(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
 }
 
 // MARK: kvdpb.Peer (client)
@@ -627,8 +737,8 @@ extension Kvdpb_Peer {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-        /// > share one frame under load.
+        /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+        /// > that the generated code matches this file until the protos are next regenerated.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Kvdpb_MessageBatch` messages.
@@ -742,6 +852,31 @@ extension Kvdpb_Peer {
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_MemberPromoteResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
+
+        /// Call the "HashKV" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+        /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+        /// > come back as etcd's gRPC errors (a compacted or a future revision).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_HashKVRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_HashKVRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_HashKVResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func hashKV<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_HashKVRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_HashKVRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_HashKVResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_HashKVResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
     }
 
     /// Generated client for the "kvdpb.Peer" service.
@@ -764,8 +899,8 @@ extension Kvdpb_Peer {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-        /// > share one frame under load.
+        /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+        /// > that the generated code matches this file until the protos are next regenerated.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Kvdpb_MessageBatch` messages.
@@ -934,6 +1069,42 @@ extension Kvdpb_Peer {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "HashKV" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+        /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+        /// > come back as etcd's gRPC errors (a compacted or a future revision).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Kvdpb_HashKVRequest` message.
+        ///   - serializer: A serializer for `Kvdpb_HashKVRequest` messages.
+        ///   - deserializer: A deserializer for `Kvdpb_HashKVResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func hashKV<Result>(
+            request: GRPCCore.ClientRequest<Kvdpb_HashKVRequest>,
+            serializer: some GRPCCore.MessageSerializer<Kvdpb_HashKVRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Kvdpb_HashKVResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_HashKVResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Kvdpb_Peer.Method.HashKV.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -944,8 +1115,8 @@ extension Kvdpb_Peer.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-    /// > share one frame under load.
+    /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+    /// > that the generated code matches this file until the protos are next regenerated.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Kvdpb_MessageBatch` messages.
@@ -1089,6 +1260,37 @@ extension Kvdpb_Peer.ClientProtocol {
             onResponse: handleResponse
         )
     }
+
+    /// Call the "HashKV" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+    /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+    /// > come back as etcd's gRPC errors (a compacted or a future revision).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Kvdpb_HashKVRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func hashKV<Result>(
+        request: GRPCCore.ClientRequest<Kvdpb_HashKVRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_HashKVResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.hashKV(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Kvdpb_HashKVRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Kvdpb_HashKVResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
 }
 
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
@@ -1098,8 +1300,8 @@ extension Kvdpb_Peer.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > A long-lived stream of batches of Raft messages from one member to another. Many messages
-    /// > share one frame under load.
+    /// > Retired: Raft messages travel on the Raft stream, and members answer Unimplemented. Kept so
+    /// > that the generated code matches this file until the protos are next regenerated.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -1260,6 +1462,41 @@ extension Kvdpb_Peer.ClientProtocol {
             metadata: metadata
         )
         return try await self.memberPromote(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "HashKV" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > This member's hash of its key space up to a revision (etcd's HashKV), asked by a member
+    /// > that checks its data against the others' (--experimental-initial-corrupt-check). Refusals
+    /// > come back as etcd's gRPC errors (a compacted or a future revision).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func hashKV<Result>(
+        _ message: Kvdpb_HashKVRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Kvdpb_HashKVResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Kvdpb_HashKVRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.hashKV(
             request: request,
             options: options,
             onResponse: handleResponse

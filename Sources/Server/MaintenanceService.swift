@@ -6,6 +6,7 @@ internal import Synchronization
 internal import EtcdAPI
 internal import GRPCCore
 internal import MVCC
+internal import Transport
 internal import Raft
 
 /// etcd's Maintenance service: Status and MoveLeader for now; the rest answers UNIMPLEMENTED
@@ -91,7 +92,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
     /// differs between members if anything does.
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        let view = try await viewWithoutCompactedHistory()
+        let view = try await edge { try await loop.viewWithoutCompactedHistory() }
         return try edge {
             var response = Etcdserverpb_HashResponse()
             response.hash = try mvcc { try view.hashKV(upTo: Revision(0)).hash }
@@ -101,25 +102,12 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        let view = try await viewWithoutCompactedHistory()
-        return try edge {
-            let (hash, compacted) = try mvcc { try view.hashKV(upTo: Revision(request.revision)) }
-            var response = Etcdserverpb_HashKVResponse()
-            response.hash = hash
-            response.compactRevision = max(0, compacted.value)
-            response.header = header(term: loop.facts.withLock { $0.term })
-            return response
-        }
-    }
-
-    /// A view whose compacted history is removed: the hashes cover what is stored, and members
-    /// that applied the same log store the same only once their removals are done.
-    private func viewWithoutCompactedHistory() async throws -> ReadView {
-        while true {
-            let view = store.readView()
-            guard view.removingHistory else { return view }
-            try await edge { try await loop.waitForHistoryRemoval(below: view.compacted) }
-        }
+        let answer = try await edge { try await loop.hashKV(upTo: Revision(request.revision)) }
+        var response = Etcdserverpb_HashKVResponse()
+        response.hash = answer.hash
+        response.compactRevision = answer.compactRevision
+        response.header = header(term: loop.facts.withLock { $0.term })
+        return response
     }
 
     /// A consistent point-in-time image of this member's state, streamed as etcd does: 32 KiB

@@ -102,6 +102,9 @@ package struct MemberConfiguration: Sendable {
     package var quotaBackendBytes: Int64 = 0
     /// `--auto-compaction-mode` and `--auto-compaction-retention`; nil: no automatic compaction.
     package var autoCompaction: AutoCompaction.Mode?
+    /// `--experimental-initial-corrupt-check`: before serving clients, compare this member's
+    /// HashKV with the other members' and refuse to start when they differ.
+    package var initialCorruptCheck = false
 
     package init() {}
 

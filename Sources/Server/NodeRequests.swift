@@ -132,6 +132,28 @@ extension NodeLoop {
 }
 
 extension NodeLoop {
+    /// A view of the store whose compacted history is removed: the hashes (Hash, HashKV) cover
+    /// what is stored, and members that applied the same log store the same only once their
+    /// removals are done.
+    func viewWithoutCompactedHistory() async throws(APIError) -> ReadView {
+        while true {
+            let view = store.readView()
+            guard view.removingHistory else { return view }
+            try await waitForHistoryRemoval(below: view.compacted)
+        }
+    }
+
+    /// etcd's HashKV of this member up to `revision` (0: the current one).
+    func hashKV(upTo revision: Revision) async throws(APIError) -> PeerHashKV {
+        let view = try await viewWithoutCompactedHistory()
+        let (hash, compacted) = try mvcc { try view.hashKV(upTo: revision) }
+        return PeerHashKV(
+            hash: hash, compactRevision: max(0, compacted.value), revision: revision.value > 0 ? revision.value : view.current.value,
+            memberID: settings.memberID.value)
+    }
+}
+
+extension NodeLoop {
     /// The leader's view of a lease (keep-alive when `renew`), for local and forwarded requests.
     func answerLease(_ id: LeaseID, renew: Bool) -> LeaseAnswer {
         guard leases.isLeader else { return LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
@@ -178,6 +200,14 @@ struct NodeInbox: PeerInbox, PeerStatusSink {
     func promoteMember(_ id: UInt64) async throws {
         do {
             try await loop.promoteLearner(MemberID(id))
+        } catch {
+            throw error.rpcError
+        }
+    }
+
+    func hashKV(upTo revision: Int64) async throws -> PeerHashKV {
+        do {
+            return try await loop.hashKV(upTo: Revision(revision))
         } catch {
             throw error.rpcError
         }

@@ -92,6 +92,16 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
         return Kvdpb_MemberPromoteResponse()
     }
 
+    func hashKV(request: Kvdpb_HashKVRequest, context: ServerContext) async throws -> Kvdpb_HashKVResponse {
+        let answer = try await inbox.hashKV(upTo: request.revision)
+        var response = Kvdpb_HashKVResponse()
+        response.hash = answer.hash
+        response.compactRevision = answer.compactRevision
+        response.revision = answer.revision
+        response.memberID = answer.memberID
+        return response
+    }
+
     private func checkCluster(_ remote: UInt64, from: UInt64) throws {
         guard remote == clusterID else {
             logger.error("refused a peer of another cluster", metadata: [

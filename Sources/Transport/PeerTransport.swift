@@ -155,6 +155,22 @@ package final class PeerTransport: Sendable {
         }
     }
 
+    /// The HashKV of the member at `address` up to `revision` (a corruption check; one
+    /// connection per call, as checks are rare). Its refusals are rethrown as they are.
+    package func hashKV(at address: PeerAddress, revision: Int64, timeout: Duration) async throws -> PeerHashKV {
+        let transport = try PeerSender.clientTransport(address, tls: tls)
+        return try await withGRPCClient(transport: transport) { client in
+            var options = CallOptions.defaults
+            options.timeout = timeout
+            var request = Kvdpb_HashKVRequest()
+            request.revision = revision
+            let response = try await Kvdpb_Peer.Client(wrapping: client).hashKV(request, options: options)
+            return PeerHashKV(
+                hash: response.hash, compactRevision: response.compactRevision, revision: response.revision,
+                memberID: response.memberID)
+        }
+    }
+
     /// Forwards a lease keep-alive or TTL query to the leader at `address`.
     package func queryLease(at address: PeerAddress, id: Int64, renew: Bool, timeout: Duration) async throws -> LeaseAnswer {
         var options = CallOptions.defaults

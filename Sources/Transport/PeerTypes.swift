@@ -50,6 +50,26 @@ package protocol PeerInbox: Sendable {
     /// A learner promotion forwarded by a follower (only the leader knows whether the learner
     /// has caught up). Refusals are thrown as the client should see them.
     func promoteMember(_ id: UInt64) async throws
+    /// This member's HashKV up to `revision` (0: its current revision), for a member checking
+    /// its data against this one's. Refusals are thrown as etcd's gRPC errors.
+    func hashKV(upTo revision: Int64) async throws -> PeerHashKV
+}
+
+/// One member's hash of its key space (etcd's HashKVResponse, as the corruption checks use it).
+package struct PeerHashKV: Sendable, Equatable {
+    package var hash: UInt32
+    /// The compaction point the hash starts above.
+    package var compactRevision: Int64
+    /// The revision the hash covers up to.
+    package var revision: Int64
+    package var memberID: UInt64
+
+    package init(hash: UInt32, compactRevision: Int64, revision: Int64, memberID: UInt64) {
+        self.hash = hash
+        self.compactRevision = compactRevision
+        self.revision = revision
+        self.memberID = memberID
+    }
 }
 
 /// The leader's answer about one lease.

@@ -34,8 +34,8 @@ enum EtcdFlags {
             "kvd keeps one snapshot image and bounds RocksDB's write-ahead log itself")
         add(["snapshot-catchup-entries", "experimental-snapshot-catchup-entries"], value: true,
             "kvd keeps 5,000 entries behind a snapshot for slow followers, as etcd's default")
-        add(["experimental-initial-corrupt-check", "experimental-compact-hash-check-enabled"], value: false,
-            "not implemented yet: kvd does not compare its data with the other members' at start-up; check with 'kvctl endpoint hashkv --cluster'")
+        add(["experimental-compact-hash-check-enabled"], value: false,
+            "not implemented yet: kvd does not compare hashes after compactions; check with 'kvctl endpoint hashkv --cluster'")
         add(["experimental-corrupt-check-time", "experimental-compact-hash-check-time"], value: true,
             "not implemented yet: kvd does not compare its data with the other members' periodically; check with 'kvctl endpoint hashkv --cluster'")
         add(["experimental-enable-lease-checkpoint", "experimental-enable-lease-checkpoint-persist"], value: false,
@@ -76,7 +76,9 @@ enum EtcdFlags {
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
-    static let booleanFlags: Set<String> = ["client-cert-auth", "peer-client-cert-auth", "debug"]
+    static let booleanFlags: Set<String> = [
+        "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check",
+    ]
 
     /// A flag taken off the command line, and why it changes nothing.
     struct Note: Equatable {

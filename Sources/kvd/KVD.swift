@@ -100,6 +100,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("config-file"), help: "Path to the server configuration file (etcd's YAML format). Other flags are then ignored, as etcd does.")
     var configFile: String?
 
+    @Flag(name: .customLong("experimental-initial-corrupt-check"), help: "Before serving clients, compare this member's HashKV with the other members' and refuse to start if they differ.")
+    var initialCorruptCheck = false
+
     @Option(name: .customLong("log-level"), help: "debug, info, warn, error, panic or fatal.")
     var logLevel = "info"
 

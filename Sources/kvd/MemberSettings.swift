@@ -30,6 +30,7 @@ struct MemberSettings {
     var blockCacheBytes = MemberConfiguration().blockCacheBytes
     var watchProgressNotifyInterval = "10m"
     var logLevel = "info"
+    var initialCorruptCheck = false
     /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
     var notes: [EtcdFlags.Note] = []
 
@@ -64,6 +65,7 @@ struct MemberSettings {
         blockCacheBytes = flags.blockCacheBytes
         watchProgressNotifyInterval = flags.watchProgressNotifyInterval
         logLevel = flags.logLevel
+        initialCorruptCheck = flags.initialCorruptCheck
     }
 
     /// etcd's `--log-level` values (zap's names), as swift-log levels.
@@ -113,6 +115,7 @@ struct MemberSettings {
             case "block-cache-bytes": blockCacheBytes = try Self.integer(key, value)
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "log-level": logLevel = string(value)
+            case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
             case "debug": if (value as? Bool) ?? (string(value) == "true") { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
@@ -183,6 +186,7 @@ struct MemberSettings {
         configuration.limits.txnOpsMax = maxTxnOps
         guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
         configuration.blockCacheBytes = blockCacheBytes
+        configuration.initialCorruptCheck = initialCorruptCheck
         return configuration
     }
 

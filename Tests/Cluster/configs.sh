@@ -7,7 +7,8 @@
 #     and peer URLs with host names resolve).
 #   - every file kube-apiserver-flags.txt and the configs name exists in gen-certs.sh's layout.
 #   - kvd.service has the ExecStart the README promises.
-#   - an etcd setting kvd takes without effect (experimental-initial-corrupt-check) is noted in the log.
+#   - an etcd setting kvd takes without effect (max-wals) is noted in the log; one it implements
+#     (experimental-initial-corrupt-check) runs.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init configs
@@ -37,8 +38,8 @@ for n in "${nodes[@]}"; do
     sed "${s[@]}" "$cfg/$n.yaml" >"$COMPAT_TMP/$n.yaml"
     # kvd's own setting, in the config file as on the command line.
     [[ $n == n1 ]] && echo "block-cache-bytes: 16777216" >>"$COMPAT_TMP/$n.yaml"
-    # An etcd setting kvd accepts without effect (as kubeadm's manifests set it): noted, not refused.
-    [[ $n == n2 ]] && printf 'experimental-initial-corrupt-check: true\nlog-level: info\n' >>"$COMPAT_TMP/$n.yaml"
+    # etcd settings: one kvd accepts without effect (noted, not refused), and two it implements.
+    [[ $n == n2 ]] && printf 'max-wals: 5\nexperimental-initial-corrupt-check: true\nlog-level: info\n' >>"$COMPAT_TMP/$n.yaml"
     NODE_ARGS[$n]=$(printf '%q ' --config-file "$COMPAT_TMP/$n.yaml")
     _node_exec "$n"
 done
@@ -47,7 +48,8 @@ expect_eq "member list" "n1 n2 n3" "$(cctl member list 2>/dev/null | awk -F', ' 
 expect_eq "advertised client URLs use the host names" 3 "$(cctl member list 2>/dev/null | grep -c 'https://localhost:')"
 if [[ $(cctl endpoint health --cluster 2>&1 | grep -c ' is healthy') == 3 ]]; then pass "endpoint health --cluster"; else fail "endpoint health --cluster"; fi
 expect_eq "n2 notes the setting it takes without effect" 1 \
-    "$(grep -c 'flag=--experimental-initial-corrupt-check=true .*etcd flag accepted without effect' "${SERVER_LOG[n2]}")"
+    "$(grep -c 'flag=--max-wals=5 .*etcd flag accepted without effect' "${SERVER_LOG[n2]}")"
+expect_eq "n2 ran the initial corruption check" 1 "$(grep -c 'initial corruption checking passed' "${SERVER_LOG[n2]}")"
 refused=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --block-cache-bytes 0 2>&1)
 expect_eq "--block-cache-bytes 0 is refused" 1 "$(grep -c -- '--block-cache-bytes must be positive, got 0' <<<"$refused")"
 summary configs

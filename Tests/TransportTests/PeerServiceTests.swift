@@ -19,6 +19,9 @@ private final class ThreeMembers: PeerInbox {
         LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0)
     }
     func promoteMember(_ id: UInt64) async throws {}
+    func hashKV(upTo revision: Int64) async throws -> PeerHashKV {
+        PeerHashKV(hash: 0, compactRevision: 0, revision: revision, memberID: 1)
+    }
 }
 
 /// Records what a sending transport reports about the member it sends to.

@@ -1,0 +1,100 @@
+internal import Foundation
+internal import GRPCCore
+internal import Logging
+internal import MVCC
+internal import Raft
+internal import Synchronization
+internal import Transport
+
+/// etcd's initial corruption check (`--experimental-initial-corrupt-check`): before a member
+/// serves clients it hashes its key space at its current revision and asks every other member
+/// for its hash at the same revision over the peer port. Members that applied the same log hold
+/// the same history, so a peer with the same compaction point and another hash means this
+/// member's data (or the peer's) is damaged: the member refuses to start rather than serve it.
+/// A peer that cannot answer (down, behind, or compacted past the revision) is only logged, as
+/// etcd does: the check must not keep a member of a degraded cluster from starting.
+struct CorruptionCheck {
+    let loop: NodeLoop
+    let transport: PeerTransport
+    let memberID: MemberID
+    let logger: Logger
+    /// How long each peer has to answer (etcd: the request timeout).
+    let timeout: Duration
+
+    enum Failure: Error, CustomStringConvertible {
+        /// This member's own hash could not be computed.
+        case localHash(APIError)
+        /// Peers with the same compaction point hold other data.
+        case inconsistent(member: MemberID)
+
+        var description: String {
+            switch self {
+            case .localHash(let error): "\(error.rpcError.message)"
+            case .inconsistent(let member): "\(member) found data inconsistency with peers"
+            }
+        }
+    }
+
+    /// What one peer's hash says about this member's.
+    enum Verdict: Equatable {
+        case agrees
+        /// Another hash at the same compaction point: the data differs.
+        case differs
+        /// Another hash, but the peer compacted elsewhere: the hashes cover different ranges.
+        case otherCompaction
+    }
+
+    /// etcd's comparison: only hashes over the same range (the same compaction point) can tell.
+    static func verdict(local: PeerHashKV, peer: PeerHashKV) -> Verdict {
+        if local.hash == peer.hash { return .agrees }
+        return local.compactRevision == peer.compactRevision ? .differs : .otherCompaction
+    }
+
+    func initialCheck() async throws(Failure) {
+        logger.info("starting initial corruption check", metadata: ["local-member-id": "\(memberID)", "timeout": "\(timeout)"])
+        let local: PeerHashKV
+        do {
+            local = try await loop.hashKV(upTo: Revision(0))
+        } catch {
+            throw .localHash(error)
+        }
+        let peers = loop.facts.withLock { $0.membership.members }.filter { $0.id != memberID }
+        var mismatches = 0
+        for peer in peers {
+            var metadata: Logger.Metadata = [
+                "local-member-id": "\(memberID)", "local-member-revision": "\(local.revision)",
+                "local-member-hash": "\(local.hash)", "local-member-compact-revision": "\(local.compactRevision)",
+                "remote-peer-id": "\(peer.id)", "remote-peer-endpoints": "\(peer.peerURLs)",
+            ]
+            guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
+            do {
+                let answer = try await transport.hashKV(at: address, revision: local.revision, timeout: timeout)
+                metadata["remote-peer-hash"] = "\(answer.hash)"
+                metadata["remote-peer-compact-revision"] = "\(answer.compactRevision)"
+                switch Self.verdict(local: local, peer: answer) {
+                case .agrees:
+                    break
+                case .differs:
+                    logger.warning("found different hash values from remote peer", metadata: metadata)
+                    mismatches += 1
+                case .otherCompaction:
+                    logger.warning("found different compact revision values from remote peer", metadata: metadata)
+                }
+            } catch let error as RPCError where error.message == APIError.futureRevision.rpcError.message {
+                logger.warning("cannot fetch hash from slow remote peer", metadata: metadata)
+            } catch let error as RPCError where error.message == APIError.compacted.rpcError.message {
+                logger.warning("cannot fetch hash from remote peer; local member is behind", metadata: metadata)
+            } catch {
+                metadata["error"] = "\(error)"
+                logger.warning("failed hash kv request", metadata: metadata)
+            }
+        }
+        if mismatches > 0 {
+            logger.critical("initial corruption check found data inconsistency with peers; not serving", metadata: [
+                "local-member-id": "\(memberID)", "mismatched-peers": "\(mismatches)",
+            ])
+            throw .inconsistent(member: memberID)
+        }
+        logger.info("initial corruption checking passed; no corruption", metadata: ["local-member-id": "\(memberID)"])
+    }
+}
