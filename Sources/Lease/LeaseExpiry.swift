@@ -58,6 +58,19 @@ package struct LeaseExpiry: Sendable {
         return true
     }
 
+    /// `ids` in etcd's `lease list` order: soonest expiry first (etcd's lessor sorts by expiry),
+    /// then by ID; leases without a deadline here (every lease on a follower) last, by ID.
+    package func byExpiry(_ ids: [Int64]) -> [Int64] {
+        ids.sorted { a, b in
+            switch (deadlines[a], deadlines[b]) {
+            case let (x?, y?) where x != y: return x < y
+            case (.some, nil): return true
+            case (nil, .some): return false
+            default: return a < b
+            }
+        }
+    }
+
     /// Seconds left, rounded up as etcd reports them (nil if unknown here).
     package func remainingSeconds(_ id: Int64, now: Millis) -> Int64? {
         guard let deadline = deadlines[id] else { return nil }

@@ -55,6 +55,11 @@ final class LeaseKeeper: Sendable {
         return expiry.withLock { $0.remainingSeconds(id.value, now: now) }
     }
 
+    /// `ids` in etcd's `lease list` order (`LeaseExpiry.byExpiry`).
+    func byExpiry(_ ids: [LeaseID]) -> [LeaseID] {
+        expiry.withLock { $0.byExpiry(ids.map(\.value)) }.map { LeaseID($0) }
+    }
+
     func takeExpired() -> [LeaseID] {
         let now = self.now
         return expiry.withLock { $0.takeExpired(now: now) }.map { LeaseID($0) }

@@ -86,9 +86,9 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseLeasesResponse {
         var response = Etcdserverpb_LeaseLeasesResponse()
-        response.leases = store.leaseRecords().map(\.id.value).sorted().map { id in
+        response.leases = loop.leases.byExpiry(store.leaseRecords().map(\.id)).map { id in
             var status = Etcdserverpb_LeaseStatus()
-            status.id = id
+            status.id = id.value
             return status
         }
         header().fill(&response.header, currentRevision: store.currentRevision)

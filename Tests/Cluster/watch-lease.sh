@@ -6,7 +6,7 @@
 #     through member 3, and the delete events of a revoked and of an expired lease;
 #   - lease grant (a TTL below etcd's minimum is raised to it), timetolive --keys,
 #     keep-alive --once through a follower, list, revoke, timetolive of a revoked lease,
-#     a put with a revoked lease.
+#     a put with a revoked lease; lease list on the leader in expiry order.
 # Outputs must be identical after normalising lease IDs, cluster/member IDs, raft terms and
 # remaining TTLs that depend on timing.
 set -uo pipefail
@@ -45,6 +45,14 @@ scenario() {
         sleep 4  # the short lease expires (etcd's minimum TTL here is 2 s), its key is deleted
         echo "expired: $(nctl "${p}2" lease timetolive "$short" 2>&1)"
         echo "get: $(nctl "${p}2" get w/ --prefix --keys-only 2>&1 | paste -sd ' ')"
+        # lease list on the leader, in etcd's order (soonest expiry first), IDs as grant positions.
+        local leader ids=() position id order=""
+        leader=$(leaders "${p}1" "${p}2" "${p}3")
+        for ttl in 300 100 200; do ids+=("$(nctl "$leader" lease grant "$ttl" 2>&1 | awk '{print $2}')"); done
+        for id in $(nctl "$leader" lease list 2>&1 | tail -n +2); do
+            for position in 0 1 2; do [[ ${ids[$position]} == "$id" ]] && order+="ttl$((position == 0 ? 300 : position == 1 ? 100 : 200)) "; done
+        done
+        echo "list on the leader: $order"
         echo "del: $(nctl "${p}3" del w/ --prefix --prev-kv 2>&1 | paste -sd ' ')"
     } >"$out.steps"
     sleep 1

@@ -1,10 +1,22 @@
 // Lease expiry decisions on an explicit timeline: only the leader decides, an election extends
 // every lease, keep-alives renew a full TTL, and an expired lease is revoked once (then retried
-// only if its revocation was lost).
+// only if its revocation was lost); `lease list` in etcd's order.
 import Lease
 import Testing
 
 @Suite struct LeaseExpiryTests {
+    @Test func leaseListIsInExpiryOrderOnTheLeaderAndIDOrderElsewhere() {
+        var expiry = LeaseExpiry()
+        #expect(expiry.byExpiry([3, 1, 2]) == [1, 2, 3])
+        expiry.promote(leases: [(1, 30), (2, 10)], now: Millis(0), extendMillis: 0)
+        expiry.granted(3, ttlSeconds: 20, now: Millis(0))
+        expiry.granted(4, ttlSeconds: 10, now: Millis(0))
+        // 2 and 4 expire together (by ID), then 3, then 1; 5 is unknown here (last).
+        #expect(expiry.byExpiry([5, 1, 2, 3, 4]) == [2, 4, 3, 1, 5])
+        _ = expiry.renew(2, ttlSeconds: 10, now: Millis(5_000))
+        #expect(expiry.byExpiry([1, 2, 3, 4]) == [4, 2, 3, 1])
+    }
+
     @Test func followersNeverExpireLeases() {
         var expiry = LeaseExpiry()
         expiry.granted(1, ttlSeconds: 1, now: Millis(0))
