@@ -10,6 +10,8 @@ package enum MVCCError: Error, Equatable, Sendable {
     case leaseExists(LeaseID)
     /// The NOSPACE alarm is active: Puts, Txns that put, and lease grants are refused.
     case noSpace
+    /// The CORRUPT alarm is active: every write is refused until it is disarmed.
+    case corrupt
     /// `ignore_value` / `ignore_lease` on a key that does not exist.
     case keyNotFound
     /// Storage failed underneath; carries RocksDB's message.

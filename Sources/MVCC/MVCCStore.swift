@@ -167,12 +167,14 @@ package final class MVCCStore: @unchecked Sendable {
     ///
     /// Must be called from one thread at a time (the write path's single writer).
     /// With `capped` (the NOSPACE alarm is active), requests that would add data fail with
-    /// `noSpace` while deletes and compactions go on, as etcd's capped applier does.
+    /// `noSpace` while deletes and compactions go on, as etcd's capped applier does; with
+    /// `corrupt` (the CORRUPT alarm is active) every request fails, as etcd's corrupt applier does.
     package func apply(
         _ requests: [WriteRequest],
         markers: [[UInt8]]? = nil,
         sync: Bool,
-        capped: Bool = false
+        capped: Bool = false,
+        corrupt: Bool = false
     ) -> (results: [Result<WriteResult, MVCCError>], events: [Event]) {
         precondition(markers == nil || markers!.count == requests.count, "one marker per request")
         var results: [Result<WriteResult, MVCCError>] = []
@@ -212,6 +214,7 @@ package final class MVCCStore: @unchecked Sendable {
             }
             round.setSavePoint()
             do {
+                if corrupt { throw MVCCError.corrupt }
                 if capped && request.addsData { throw MVCCError.noSpace }
                 let (result, requestEvents, moved) = try applyOne(request, marker: markers?[position], into: round)
                 revisionMoved = revisionMoved || moved

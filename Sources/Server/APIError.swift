@@ -36,6 +36,7 @@ package enum APIError: Error, Equatable, Sendable {
     case notEnoughStartedMembers
     case unhealthy
     case noSpace
+    case corrupt
     case auth(AuthError)
     case authNotEnabled
     case storage(String)
@@ -77,6 +78,7 @@ package enum APIError: Error, Equatable, Sendable {
             RPCError(code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
         case .unhealthy: RPCError(code: .unavailable, message: "etcdserver: unhealthy cluster")
         case .noSpace: RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
+        case .corrupt: RPCError(code: .dataLoss, message: "etcdserver: corrupt cluster")
         case .auth(let error): error.rpcError
         case .authNotEnabled: RPCError(code: .failedPrecondition, message: "etcdserver: authentication is not enabled")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
@@ -91,6 +93,7 @@ package enum APIError: Error, Equatable, Sendable {
         case .leaseExists: self = .leaseExists
         case .keyNotFound: self = .keyNotFound
         case .noSpace: self = .noSpace
+        case .corrupt: self = .corrupt
         case .storage(let message): self = .storage(message)
         }
     }

@@ -1,18 +1,23 @@
+internal import EtcdAPI
 internal import Foundation
 internal import GRPCCore
 internal import Logging
 internal import MVCC
 internal import Raft
+internal import SwiftProtobuf
 internal import Synchronization
 internal import Transport
 
-/// etcd's initial corruption check (`--experimental-initial-corrupt-check`): before a member
-/// serves clients it hashes its key space at its current revision and asks every other member
-/// for its hash at the same revision over the peer port. Members that applied the same log hold
+/// etcd's corruption checks. The initial one (`--experimental-initial-corrupt-check`): before a
+/// member serves clients it hashes its key space at its current revision and asks every other
+/// member for its hash at the same revision over the peer port. Members that applied the same log hold
 /// the same history, so a peer with the same compaction point and another hash means this
 /// member's data (or the peer's) is damaged: the member refuses to start rather than serve it.
 /// A peer that cannot answer (down, behind, or compacted past the revision) is only logged, as
 /// etcd does: the check must not keep a member of a degraded cluster from starting.
+/// The periodic one (`--experimental-corrupt-check-time`) runs on the leader and raises the
+/// CORRUPT alarm through Raft for the member whose data differs; while it is active every write
+/// is refused with etcd's "etcdserver: corrupt cluster" until an operator disarms it.
 struct CorruptionCheck {
     let loop: NodeLoop
     let transport: PeerTransport
@@ -96,5 +101,76 @@ struct CorruptionCheck {
             throw .inconsistent(member: memberID)
         }
         logger.info("initial corruption checking passed; no corruption", metadata: ["local-member-id": "\(memberID)"])
+    }
+
+    /// etcd `checkHashKV`, on the leader: the followers' hashes at the leader's revision, then
+    /// the leader's own again after a linearizable read. The leader's data changed under the
+    /// same revision, a follower compacted past the leader, or a follower with the leader's
+    /// compaction point has another hash: the member at fault gets the CORRUPT alarm.
+    func periodicCheck() async {
+        guard loop.facts.withLock({ $0.role == .leader }) else { return }
+        let first: PeerHashKV
+        do {
+            first = try await loop.hashKV(upTo: Revision(0))
+        } catch {
+            logger.warning("failed to hash kv for peer corruption check", metadata: ["error": "\(error.rpcError.message)"])
+            return
+        }
+        var answers: [(MemberID, PeerHashKV)] = []
+        for peer in loop.facts.withLock({ $0.membership.members }) where peer.id != memberID {
+            guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
+            do {
+                answers.append((peer.id, try await transport.hashKV(at: address, revision: first.revision, timeout: timeout)))
+            } catch {
+                // Down, behind (a future revision) or compacted past it: nothing to compare.
+                logger.debug("no hash from peer for corruption check", metadata: ["remote-peer-id": "\(peer.id)", "error": "\(error)"])
+            }
+        }
+        let second: PeerHashKV
+        do {
+            try await loop.waitForReadIndex()
+            second = try await loop.hashKV(upTo: Revision(0))
+        } catch {
+            return  // no longer leader, or stopping: the next leader checks
+        }
+        var metadata: Logger.Metadata = [
+            "leader-revision": "\(first.revision)", "leader-hash": "\(first.hash)",
+            "leader-compact-revision": "\(first.compactRevision)",
+        ]
+        if second.hash != first.hash && second.revision == first.revision && second.compactRevision == first.compactRevision {
+            logger.warning("found hash mismatch", metadata: metadata.merging(["leader-hash-again": "\(second.hash)"]) { $1 })
+            await raiseCorruptAlarm(for: memberID)
+            return
+        }
+        for (peer, answer) in answers {
+            metadata["follower-id"] = "\(peer)"
+            metadata["follower-hash"] = "\(answer.hash)"
+            metadata["follower-compact-revision"] = "\(answer.compactRevision)"
+            if answer.compactRevision > second.compactRevision {
+                logger.warning("compact revision from follower must be less than or equal to leader's", metadata: metadata)
+            } else if answer.compactRevision == first.compactRevision && answer.hash != first.hash {
+                logger.warning("same compact revision then hashes must match", metadata: metadata)
+            } else {
+                continue
+            }
+            await raiseCorruptAlarm(for: peer)
+            return
+        }
+    }
+
+    /// Proposes the CORRUPT alarm for `member` (once: an active alarm is not raised again).
+    private func raiseCorruptAlarm(for member: MemberID) async {
+        let raised = loop.facts.withLock { $0.membership.alarms.contains(ActiveAlarm(member: member, alarm: .corrupt)) }
+        guard !raised else { return }
+        var alarm = Etcdserverpb_AlarmRequest()
+        alarm.action = .activate
+        alarm.memberID = member.value
+        alarm.alarm = .corrupt
+        do {
+            _ = try await loop.propose(.with { $0.alarm = alarm })
+            logger.error("raised the CORRUPT alarm", metadata: ["member-id": "\(member)"])
+        } catch {
+            logger.warning("failed to raise the CORRUPT alarm", metadata: ["member-id": "\(member)", "error": "\(error.rpcError.message)"])
+        }
     }
 }

@@ -123,12 +123,19 @@ package final class Member: Sendable {
             group.addTask {
                 try await self.transport.serve(on: peerAddresses, inbox: NodeInbox(loop: self.loop), incomingDirectory: self.configuration.dataDirectory + "/member/snap")
             }
+            let check = CorruptionCheck(
+                loop: loop, transport: transport, memberID: memberID, logger: logger, timeout: loop.settings.requestTimeout)
             // As etcd: with Raft and the peer port running (the other members check this one the
             // same way), but before any client is served.
-            if configuration.initialCorruptCheck {
-                let check = CorruptionCheck(
-                    loop: loop, transport: transport, memberID: memberID, logger: logger, timeout: loop.settings.requestTimeout)
-                try await check.initialCheck()
+            if configuration.initialCorruptCheck { try await check.initialCheck() }
+            if configuration.corruptCheckIntervalMilliseconds > 0 {
+                let interval = Duration.milliseconds(configuration.corruptCheckIntervalMilliseconds)
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: interval)
+                        await check.periodicCheck()
+                    }
+                }
             }
             let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             for url in configuration.listenClientURLs {

@@ -45,6 +45,8 @@ struct Membership: Sendable, Equatable {
 
     /// The NOSPACE alarm is active on some member: writes that add data are refused everywhere.
     var isCapped: Bool { alarms.contains { $0.alarm == .nospace } }
+    /// The CORRUPT alarm is active on some member: every write is refused everywhere.
+    var isCorrupt: Bool { alarms.contains { $0.alarm == .corrupt } }
 
     static let family = "cluster"
     static let membersKey = Array("members".utf8)

@@ -552,7 +552,8 @@ final class NodeLoop: @unchecked Sendable {
         func flush() {
             guard !requests.isEmpty else { return }
             let started = ContinuousClock.now
-            let (results, events) = store.apply(requests, markers: markers, sync: false, capped: membership.isCapped)
+            let (results, events) = store.apply(
+                requests, markers: markers, sync: false, capped: membership.isCapped, corrupt: membership.isCorrupt)
             metrics.backendCommitDuration.record(started.duration(to: .now))
             for (request, result) in zip(requests, results) {
                 switch (request, result) {

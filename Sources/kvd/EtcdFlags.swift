@@ -36,8 +36,8 @@ enum EtcdFlags {
             "kvd keeps 5,000 entries behind a snapshot for slow followers, as etcd's default")
         add(["experimental-compact-hash-check-enabled"], value: false,
             "not implemented yet: kvd does not compare hashes after compactions; check with 'kvctl endpoint hashkv --cluster'")
-        add(["experimental-corrupt-check-time", "experimental-compact-hash-check-time"], value: true,
-            "not implemented yet: kvd does not compare its data with the other members' periodically; check with 'kvctl endpoint hashkv --cluster'")
+        add(["experimental-compact-hash-check-time"], value: true,
+            "not implemented yet: kvd does not compare hashes after compactions; check with 'kvctl endpoint hashkv --cluster'")
         add(["experimental-enable-lease-checkpoint", "experimental-enable-lease-checkpoint-persist"], value: false,
             "not implemented: a new leader restarts every lease's TTL, as etcd does without checkpoints")
         add(["experimental-warning-apply-duration", "experimental-warning-unary-request-duration",

@@ -103,6 +103,9 @@ struct KVD: AsyncParsableCommand {
     @Flag(name: .customLong("experimental-initial-corrupt-check"), help: "Before serving clients, compare this member's HashKV with the other members' and refuse to start if they differ.")
     var initialCorruptCheck = false
 
+    @Option(name: .customLong("experimental-corrupt-check-time"), help: "How often the leader compares the members' hashes and raises the CORRUPT alarm for one that differs (e.g. 5m; 0s: never).")
+    var corruptCheckTime = "0s"
+
     @Option(name: .customLong("log-level"), help: "debug, info, warn, error, panic or fatal.")
     var logLevel = "info"
 

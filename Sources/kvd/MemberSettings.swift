@@ -31,6 +31,7 @@ struct MemberSettings {
     var watchProgressNotifyInterval = "10m"
     var logLevel = "info"
     var initialCorruptCheck = false
+    var corruptCheckTime = "0s"
     /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
     var notes: [EtcdFlags.Note] = []
 
@@ -66,6 +67,7 @@ struct MemberSettings {
         watchProgressNotifyInterval = flags.watchProgressNotifyInterval
         logLevel = flags.logLevel
         initialCorruptCheck = flags.initialCorruptCheck
+        corruptCheckTime = flags.corruptCheckTime
     }
 
     /// etcd's `--log-level` values (zap's names), as swift-log levels.
@@ -116,6 +118,7 @@ struct MemberSettings {
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "log-level": logLevel = string(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
+            case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "debug": if (value as? Bool) ?? (string(value) == "true") { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
@@ -187,6 +190,10 @@ struct MemberSettings {
         guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
         configuration.blockCacheBytes = blockCacheBytes
         configuration.initialCorruptCheck = initialCorruptCheck
+        // etcd's default, 0s, turns the periodic check off.
+        if !["0", "0s"].contains(corruptCheckTime) {
+            configuration.corruptCheckIntervalMilliseconds = try Self.milliseconds(corruptCheckTime)
+        }
         return configuration
     }
 

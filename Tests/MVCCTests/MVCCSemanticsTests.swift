@@ -400,4 +400,21 @@ extension MVCCStore {
         #expect(try store.get("b") == nil)
         #expect(store.currentRevision == Revision(4))
     }
+
+    @Test("a round under the CORRUPT alarm refuses every request and changes nothing")
+    func corruptRound() throws {
+        let store = try openStore()
+        store.put("a", "1")
+        let (results, events) = store.apply([
+            .put(PutRequest(key: b("a"), value: b("x"))),
+            .deleteRange(DeleteRangeRequest(range: .key(b("a")))),
+            .leaseGrant(LeaseID(7), ttlSeconds: 60),
+            .compact(Revision(2), physical: false),
+        ], sync: false, capped: true, corrupt: true)
+        #expect(results == Array(repeating: .failure(.corrupt), count: 4))
+        #expect(events.isEmpty)
+        #expect(try store.get("a")?.value == b("1"))
+        #expect(store.currentRevision == Revision(2))
+        #expect(store.compactedRevision == Revision(-1))
+    }
 }
