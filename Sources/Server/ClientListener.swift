@@ -29,7 +29,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     static func makeTLSContext(_ tls: TLSFiles) throws -> NIOSSLContext {
         try ServerTLS.makeContext(
             certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
-            verifyClients: tls.clientCertAuth, applicationProtocols: ["http/1.1", "h2", "grpc-exp"])
+            verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["http/1.1", "h2", "grpc-exp"])
     }
 
     func makeListeningChannel(

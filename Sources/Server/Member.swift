@@ -68,7 +68,9 @@ package final class Member: Sendable {
             onSnapshotInstalled: { hub.resynchronize() }
         )
         let peerTLS = configuration.peerTLS.map {
-            PeerTLS(certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth)
+            PeerTLS(
+                certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth,
+                policy: $0.policy)
         }
         transport = PeerTransport(
             localID: NodeID(memberID.value), clusterID: clusterID.value, tls: peerTLS, status: NodeInbox(loop: loop), logger: logger,

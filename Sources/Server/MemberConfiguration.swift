@@ -1,4 +1,5 @@
 internal import Storage
+package import Transport
 
 /// A URL a member listens on or advertises: scheme, host and port (etcd's `http://host:port`).
 package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
@@ -60,12 +61,15 @@ package struct TLSFiles: Sendable, Equatable {
     package var trustedCAFile: String?
     /// Require a client certificate signed by `trustedCAFile`; a client without one fails the handshake.
     package var clientCertAuth: Bool
+    /// `--tls-min-version`, `--tls-max-version`, `--cipher-suites` (the same on both ports, as etcd).
+    package var policy: TLSPolicy
 
-    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool) {
+    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
         self.certFile = certFile
         self.keyFile = keyFile
         self.trustedCAFile = trustedCAFile
         self.clientCertAuth = clientCertAuth
+        self.policy = policy
     }
 }
 

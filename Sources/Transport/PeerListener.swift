@@ -24,7 +24,7 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     static func makeTLSContext(_ tls: PeerTLS) throws -> NIOSSLContext {
         try ServerTLS.makeContext(
             certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
-            verifyClients: tls.clientCertAuth, applicationProtocols: ["h2", "grpc-exp"])
+            verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["h2", "grpc-exp"])
     }
 
     func makeListeningChannel(
@@ -59,16 +59,17 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
 
 /// The server side of TLS on both ports, from etcd's certificate flags.
 package enum ServerTLS {
-    /// The key pair, TLS 1.2 or later, and with `verifyClients` a client certificate signed by
-    /// `trustedCAFile`, checked without a host name (clients and peers are identified by their
-    /// certificates, not by where they connect from).
+    /// The key pair, the policy's TLS versions (1.2 or later) and cipher suites, and with
+    /// `verifyClients` a client certificate signed by `trustedCAFile`, checked without a host
+    /// name (clients and peers are identified by their certificates, not by where they connect from).
     package static func makeContext(
-        certFile: String, keyFile: String, trustedCAFile: String?, verifyClients: Bool, applicationProtocols: [String]
+        certFile: String, keyFile: String, trustedCAFile: String?, verifyClients: Bool, policy: TLSPolicy,
+        applicationProtocols: [String]
     ) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certFile).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
-        configuration.minimumTLSVersion = .tlsv12
+        policy.apply(to: &configuration)
         configuration.applicationProtocols = applicationProtocols
         if verifyClients, let ca = trustedCAFile {
             configuration.trustRoots = .file(ca)

@@ -290,7 +290,7 @@ final class PeerSender: Sendable {
             throw RPCError(code: .failedPrecondition, message: "kvd: peer URL \(address) is https but --peer-cert-file is not set")
         }
         var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
+        tls.policy.apply(to: &configuration)
         configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) }
         configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem))
         if let ca = tls.trustedCAFile { configuration.trustRoots = .file(ca) }

@@ -8,12 +8,15 @@ package struct PeerTLS: Sendable, Equatable {
     package var trustedCAFile: String?
     /// Refuse peers without a certificate signed by `trustedCAFile`.
     package var clientCertAuth: Bool
+    /// TLS versions and cipher suites, for the peer listener and this member's peer clients.
+    package var policy: TLSPolicy
 
-    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool) {
+    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
         self.certFile = certFile
         self.keyFile = keyFile
         self.trustedCAFile = trustedCAFile
         self.clientCertAuth = clientCertAuth
+        self.policy = policy
     }
 }
 

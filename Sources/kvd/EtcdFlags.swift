@@ -70,8 +70,7 @@ enum EtcdFlags {
         "auto-tls", "peer-auto-tls", "self-signed-cert-validity",
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
-        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "cipher-suites", "tls-min-version",
-        "tls-max-version", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
         "force-new-cluster", "auth-token", "log-outputs", "enable-grpc-gateway",
     ]
 

@@ -106,6 +106,15 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("experimental-corrupt-check-time"), help: "How often the leader compares the members' hashes and raises the CORRUPT alarm for one that differs (e.g. 5m; 0s: never).")
     var corruptCheckTime = "0s"
 
+    @Option(name: .customLong("tls-min-version"), help: "Minimum TLS version on both ports: TLS1.2 or TLS1.3.")
+    var tlsMinVersion = "TLS1.2"
+
+    @Option(name: .customLong("tls-max-version"), help: "Maximum TLS version on both ports: TLS1.2 or TLS1.3 (default: the newest).")
+    var tlsMaxVersion = ""
+
+    @Option(name: .customLong("cipher-suites"), help: "Comma-separated TLS 1.2 cipher suites, in Go's names (default: the library's).")
+    var cipherSuites = ""
+
     @Option(name: .customLong("log-level"), help: "debug, info, warn, error, panic or fatal.")
     var logLevel = "info"
 

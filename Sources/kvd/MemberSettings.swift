@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import Foundation
 internal import Logging
 internal import Server
+internal import Transport
 internal import Yams
 
 /// The member's settings as etcd names them, from flags or from etcd's YAML config file; turned
@@ -32,6 +33,9 @@ struct MemberSettings {
     var logLevel = "info"
     var initialCorruptCheck = false
     var corruptCheckTime = "0s"
+    var tlsMinVersion = "TLS1.2"
+    var tlsMaxVersion = ""
+    var cipherSuites = ""
     /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
     var notes: [EtcdFlags.Note] = []
 
@@ -68,6 +72,9 @@ struct MemberSettings {
         logLevel = flags.logLevel
         initialCorruptCheck = flags.initialCorruptCheck
         corruptCheckTime = flags.corruptCheckTime
+        tlsMinVersion = flags.tlsMinVersion
+        tlsMaxVersion = flags.tlsMaxVersion
+        cipherSuites = flags.cipherSuites
     }
 
     /// etcd's `--log-level` values (zap's names), as swift-log levels.
@@ -119,6 +126,10 @@ struct MemberSettings {
             case "log-level": logLevel = string(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
+            case "tls-min-version": tlsMinVersion = string(value)
+            case "tls-max-version": tlsMaxVersion = string(value)
+            // A list in etcd's config file, a comma-separated string on its command line.
+            case "cipher-suites": cipherSuites = (value as? [Any])?.map(string).joined(separator: ",") ?? string(value)
             case "debug": if (value as? Bool) ?? (string(value) == "true") { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
@@ -176,8 +187,16 @@ struct MemberSettings {
         case "existing": configuration.joinExisting = true
         default: throw ValidationError("invalid value \"\(initialClusterState)\" for flag -initial-cluster-state: invalid value \"\(initialClusterState)\"")
         }
+        let policy: TLSPolicy
+        do {
+            policy = try TLSPolicy.parse(minimum: tlsMinVersion, maximum: tlsMaxVersion, cipherSuites: cipherSuites)
+        } catch {
+            throw ValidationError(error.description)
+        }
         configuration.clientTLS = try tlsFiles(client, urls: configuration.listenClientURLs, flagPrefix: "")
         configuration.peerTLS = try tlsFiles(peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-")
+        configuration.clientTLS?.policy = policy
+        configuration.peerTLS?.policy = policy
         if electionTimeout < 5 * heartbeatInterval {
             throw ValidationError("--election-timeout[\(electionTimeout)ms] should be at least as 5 times as --heartbeat-interval[\(heartbeatInterval)ms]")
         }

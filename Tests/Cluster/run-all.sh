@@ -2,6 +2,7 @@
 # Tests/Cluster/run-all.sh: runs the multi-process cluster tests in order and totals them:
 #   configs    the shipped n1..n3.yaml (rewritten for loopback) form a cluster via --config-file
 #   corrupt    --experimental-initial-corrupt-check: a member whose RocksDB lost a record refuses to start
+#   tls-flags  --cipher-suites (beside etcd 3.4), --tls-min-version, --tls-max-version on both ports
 #   flags      kubeadm's and etcd's e2e harness's etcd flags start kvd (notes for those without effect),
 #              etcd's start-up log lines in order, --log-level, refused flags
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
@@ -33,7 +34,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
