@@ -136,8 +136,8 @@ struct KVD: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var settings = configFile == nil ? MemberSettings(flags: self) : try MemberSettings(configFile: configFile!)
-        if debug { settings.logLevel = "debug" }
+        var settings = try configFile.map(MemberSettings.init(configFile:)) ?? MemberSettings(flags: self)
+        if debug && configFile == nil { settings.logLevel = "debug" }
         let level = try MemberSettings.logLevel(settings.logLevel)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
