@@ -85,6 +85,9 @@ package final class Member: Sendable {
         ])
     }
 
+    /// The etcd version kvd's API reports (Status, /version, `kvd --version`).
+    package static let etcdVersion = MaintenanceService.etcdVersion
+
     /// Creates a data directory from a client snapshot (etcdctl `snapshot restore`); see
     /// `Bootstrap.restore`.
     package static func restoreSnapshot(

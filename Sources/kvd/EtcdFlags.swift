@@ -76,7 +76,7 @@ enum EtcdFlags {
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
     static let booleanFlags: Set<String> = [
-        "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check",
+        "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check", "version",
     ]
 
     /// A flag taken off the command line, and why it changes nothing.

@@ -10,7 +10,8 @@
 #   - its log has the lines etcd's tooling waits for: "ready to serve client requests", then
 #     "enabled capabilities for version", then "published" in etcd's order; a restart logs them again;
 #   - --log-level debug logs debug lines and the default level does not;
-#   - an unknown --log-level and a flag kvd refuses (--auto-tls) stop it with a message.
+#   - --version prints etcd's four lines; an unknown --log-level and a flag kvd refuses
+#     (--auto-tls) stop it with a message.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init flags
@@ -62,6 +63,9 @@ for ((i = 0; i < 50; i++)); do grep -q 'published local member' "$log" && break;
 [[ $(grep -c '^[^ ]* debug .*member configuration' "$log") -ge 1 ]] && pass "--log-level debug logs debug lines" ||
     fail "--log-level debug: no debug line"
 
+expect_eq "--version in etcd's shape" "$("$ETCD_BIN" --version | head -1 | cut -d' ' -f1-2)" \
+    "$("$KVD_BIN" --version | head -1 | cut -d' ' -f1-2)"
+expect_eq "--version=true" 4 "$("$KVD_BIN" --version=true | grep -c .)"
 out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --log-level loud 2>&1); rc=$?
 expect_eq "--log-level loud exits non-zero" 1 "$((rc != 0))"
 expect_eq "--log-level loud says why" 1 "$(grep -c 'unknown log level "loud"' <<<"$out")"
