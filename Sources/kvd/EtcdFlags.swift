@@ -55,7 +55,6 @@ enum EtcdFlags {
         add(["strict-reconfig-check", "pre-vote"], value: false, "kvd always does this")
         add(["initial-election-tick-advance"], value: false, "kvd's members wait one election timeout on start")
         add(["host-whitelist", "cors"], value: true, "kvd serves no v2 HTTP API these would guard")
-        add(["logger"], value: true, "kvd writes its own log format (the messages etcd's tooling looks for included)")
         add(["log-package-levels"], value: true, "capnslog package levels do not apply; use --log-level")
         add(["enable-log-rotation"], value: false, "kvd writes its log to standard error; rotate it outside")
         add(["log-rotation-config-json"], value: true, "kvd writes its log to standard error; rotate it outside")
@@ -71,7 +70,7 @@ enum EtcdFlags {
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-        "force-new-cluster", "auth-token", "log-outputs", "enable-grpc-gateway",
+        "force-new-cluster", "auth-token", "enable-grpc-gateway",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.

@@ -115,6 +115,12 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("cipher-suites"), help: "Comma-separated TLS 1.2 cipher suites, in Go's names (default: the library's).")
     var cipherSuites = ""
 
+    @Option(name: .customLong("logger"), help: "zap: JSON lines in etcd 3.5's shape; capnslog (the default): kvd's text lines.")
+    var logger = "capnslog"
+
+    @Option(name: .customLong("log-outputs"), help: "stderr (default) or stdout.")
+    var logOutputs = "default"
+
     @Option(name: .customLong("log-level"), help: "debug, info, warn, error, panic or fatal.")
     var logLevel = "info"
 
@@ -161,10 +167,20 @@ struct KVD: AsyncParsableCommand {
         var settings = try configFile.map(MemberSettings.init(configFile:)) ?? MemberSettings(flags: self)
         if debug && configFile == nil { settings.logLevel = "debug" }
         let level = try MemberSettings.logLevel(settings.logLevel)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let toStandardOutput = try MemberSettings.logsToStandardOutput(settings.logOutputs)
+        switch settings.logger {
+        case "zap":
+            LoggingSystem.bootstrap { _ in
+                ZapLogHandler(logLevel: level, output: toStandardOutput ? .standardOutput : .standardError)
+            }
+        case "capnslog":
+            LoggingSystem.bootstrap { label in
+                var handler = toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        default:
+            throw ValidationError("unknown logger type \"\(settings.logger)\" (--logger: zap or capnslog)")
         }
         let logger = Logger(label: "kvd")
         if let configFile {

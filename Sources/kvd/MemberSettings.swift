@@ -31,6 +31,8 @@ struct MemberSettings {
     var blockCacheBytes = MemberConfiguration().blockCacheBytes
     var watchProgressNotifyInterval = "10m"
     var logLevel = "info"
+    var logger = "capnslog"
+    var logOutputs = "default"
     var initialCorruptCheck = false
     var corruptCheckTime = "0s"
     var tlsMinVersion = "TLS1.2"
@@ -70,11 +72,23 @@ struct MemberSettings {
         blockCacheBytes = flags.blockCacheBytes
         watchProgressNotifyInterval = flags.watchProgressNotifyInterval
         logLevel = flags.logLevel
+        logger = flags.logger
+        logOutputs = flags.logOutputs
         initialCorruptCheck = flags.initialCorruptCheck
         corruptCheckTime = flags.corruptCheckTime
         tlsMinVersion = flags.tlsMinVersion
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
+    }
+
+    /// etcd's `--log-outputs`: whether the log goes to standard output rather than standard error.
+    /// Files are not written: a process manager keeps kvd's log.
+    static func logsToStandardOutput(_ text: String) throws -> Bool {
+        switch text {
+        case "default", "stderr", "": return false
+        case "stdout": return true
+        default: throw ValidationError("--log-outputs \"\(text)\": kvd logs to stderr or stdout only")
+        }
     }
 
     /// etcd's `--log-level` values (zap's names), as swift-log levels.
@@ -124,6 +138,9 @@ struct MemberSettings {
             case "block-cache-bytes": blockCacheBytes = try Self.integer(key, value)
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "log-level": logLevel = string(value)
+            case "logger": logger = string(value)
+            // A list in etcd's config file, a comma-separated string on its command line.
+            case "log-outputs": logOutputs = (value as? [Any])?.map(string).joined(separator: ",") ?? string(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "tls-min-version": tlsMinVersion = string(value)

@@ -10,7 +10,7 @@
 #   - its log has the lines etcd's tooling waits for: "ready to serve client requests", then
 #     "enabled capabilities for version", then "published" in etcd's order; a restart logs them again;
 #   - --log-level debug logs debug lines and the default level does not;
-#   - --version prints etcd's four lines; an unknown --log-level and a flag kvd refuses
+#   - --logger zap --log-outputs stdout writes etcd 3.5's JSON lines; --version prints etcd's four lines; an unknown --log-level and a flag kvd refuses
 #     (--auto-tls) stop it with a message.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -62,6 +62,22 @@ for ((i = 0; i < 50; i++)); do grep -q 'published local member' "$log" && break;
     pass "a restart publishes again" || fail "a restart did not log its publication"
 [[ $(grep -c '^[^ ]* debug .*member configuration' "$log") -ge 1 ]] && pass "--log-level debug logs debug lines" ||
     fail "--log-level debug: no debug line"
+
+# --logger zap --log-outputs stdout: every line a JSON object in zap's shape, etcd's lines among them.
+node_stop kvd
+NODE_ARGS[kvd]+=$(printf ' %q' --logger zap --log-outputs stdout)
+: >"$log"
+node_restart kvd
+if wait_healthy "$START_TIMEOUT" kvd; then pass "restarted with --logger zap"; else fail "no restart with --logger zap"; fi
+for ((i = 0; i < 50; i++)); do grep -q 'published local member' "$log" && break; sleep 0.1; done
+zap=$(grep -v '^===' "$log" | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+shaped = all(set(("level", "ts", "caller", "msg")) <= set(l) for l in lines)
+msgs = [l["msg"] for l in lines]
+print(len(lines) > 0 and shaped, "enabled capabilities for version" in msgs, "published local member to cluster through raft" in msgs)
+' 2>&1)
+expect_eq "zap lines: JSON, etcd's fields, etcd's messages" "True True True" "$zap"
 
 expect_eq "--version in etcd's shape" "$("$ETCD_BIN" --version | head -1 | cut -d' ' -f1-2)" \
     "$("$KVD_BIN" --version | head -1 | cut -d' ' -f1-2)"
