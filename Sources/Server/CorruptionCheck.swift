@@ -56,7 +56,9 @@ struct CorruptionCheck {
     }
 
     func initialCheck() async throws(Failure) {
-        logger.info("starting initial corruption check", metadata: ["local-member-id": "\(memberID)", "timeout": "\(timeout)"])
+        logger.info("starting initial corruption check", metadata: [
+            "local-member-id": "\(memberID)", "timeout": "\(timeout)",
+        ])
         let local: PeerHashKV
         do {
             local = try await loop.hashKV(upTo: Revision(0))
@@ -113,17 +115,21 @@ struct CorruptionCheck {
         do {
             first = try await loop.hashKV(upTo: Revision(0))
         } catch {
-            logger.warning("failed to hash kv for peer corruption check", metadata: ["error": "\(error.rpcError.message)"])
+            logger.warning(
+                "failed to hash kv for peer corruption check", metadata: ["error": "\(error.rpcError.message)"])
             return
         }
         var answers: [(MemberID, PeerHashKV)] = []
         for peer in loop.facts.withLock({ $0.membership.members }) where peer.id != memberID {
             guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
             do {
-                answers.append((peer.id, try await transport.hashKV(at: address, revision: first.revision, timeout: timeout)))
+                let answer = try await transport.hashKV(at: address, revision: first.revision, timeout: timeout)
+                answers.append((peer.id, answer))
             } catch {
                 // Down, behind (a future revision) or compacted past it: nothing to compare.
-                logger.debug("no hash from peer for corruption check", metadata: ["remote-peer-id": "\(peer.id)", "error": "\(error)"])
+                logger.debug("no hash from peer for corruption check", metadata: [
+                    "remote-peer-id": "\(peer.id)", "error": "\(error)",
+                ])
             }
         }
         let second: PeerHashKV
@@ -137,8 +143,10 @@ struct CorruptionCheck {
             "leader-revision": "\(first.revision)", "leader-hash": "\(first.hash)",
             "leader-compact-revision": "\(first.compactRevision)",
         ]
-        if second.hash != first.hash && second.revision == first.revision && second.compactRevision == first.compactRevision {
-            logger.warning("found hash mismatch", metadata: metadata.merging(["leader-hash-again": "\(second.hash)"]) { $1 })
+        let sameRange = second.revision == first.revision && second.compactRevision == first.compactRevision
+        if second.hash != first.hash && sameRange {
+            metadata["leader-hash-again"] = "\(second.hash)"
+            logger.warning("found hash mismatch", metadata: metadata)
             await raiseCorruptAlarm(for: memberID)
             return
         }
@@ -147,7 +155,8 @@ struct CorruptionCheck {
             metadata["follower-hash"] = "\(answer.hash)"
             metadata["follower-compact-revision"] = "\(answer.compactRevision)"
             if answer.compactRevision > second.compactRevision {
-                logger.warning("compact revision from follower must be less than or equal to leader's", metadata: metadata)
+                logger.warning(
+                    "compact revision from follower must be less than or equal to leader's", metadata: metadata)
             } else if answer.compactRevision == first.compactRevision && answer.hash != first.hash {
                 logger.warning("same compact revision then hashes must match", metadata: metadata)
             } else {
@@ -170,7 +179,9 @@ struct CorruptionCheck {
             _ = try await loop.propose(.with { $0.alarm = alarm })
             logger.error("raised the CORRUPT alarm", metadata: ["member-id": "\(member)"])
         } catch {
-            logger.warning("failed to raise the CORRUPT alarm", metadata: ["member-id": "\(member)", "error": "\(error.rpcError.message)"])
+            logger.warning("failed to raise the CORRUPT alarm", metadata: [
+                "member-id": "\(member)", "error": "\(error.rpcError.message)",
+            ])
         }
     }
 }

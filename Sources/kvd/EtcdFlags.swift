@@ -69,8 +69,8 @@ enum EtcdFlags {
         "auto-tls", "peer-auto-tls", "self-signed-cert-validity",
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
-        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-        "force-new-cluster", "auth-token", "enable-grpc-gateway",
+        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
+        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster", "auth-token", "enable-grpc-gateway",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
