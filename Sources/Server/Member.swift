@@ -50,7 +50,9 @@ package final class Member: Sendable {
             tickInterval: .milliseconds(configuration.heartbeatIntervalMilliseconds),
             electionTicks: electionTicks,
             snapshotCount: max(1, configuration.snapshotCount),
-            catchUpEntries: min(5_000, max(1, configuration.snapshotCount / 2)),
+            // etcd keeps 5,000; kvd keeps at most half a snapshot's worth unless told
+            // (--experimental-snapshot-catchup-entries), so a small --snapshot-count still compacts.
+            catchUpEntries: configuration.snapshotCatchUpEntries ?? min(5_000, max(1, configuration.snapshotCount / 2)),
             requestTimeout: .seconds(5) + .milliseconds(2 * configuration.electionTimeoutMilliseconds),
             snapshotDirectory: configuration.dataDirectory + "/member/snap",
             quotaBytes: configuration.quotaBackendBytes < 0 ? nil

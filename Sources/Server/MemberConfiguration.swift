@@ -112,6 +112,9 @@ package struct MemberConfiguration: Sendable {
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the
     /// members' hashes (0: never, etcd's default).
     package var corruptCheckIntervalMilliseconds = 0
+    /// `--experimental-snapshot-catchup-entries`: entries kept behind a snapshot for slow
+    /// followers; nil: 5,000 or half of `snapshotCount`, whichever is smaller.
+    package var snapshotCatchUpEntries: UInt64?
 
     package init() {}
 

@@ -32,8 +32,6 @@ enum EtcdFlags {
             "kvd removes compacted history in steps of 1,000 keys, one per millisecond at most")
         add(["max-snapshots", "max-wals"], value: true,
             "kvd keeps one snapshot image and bounds RocksDB's write-ahead log itself")
-        add(["snapshot-catchup-entries", "experimental-snapshot-catchup-entries"], value: true,
-            "kvd keeps 5,000 entries behind a snapshot for slow followers, as etcd's default")
         add(["experimental-compact-hash-check-enabled"], value: false,
             "not implemented yet: kvd does not compare hashes after compactions; check with 'kvctl endpoint hashkv --cluster'")
         add(["experimental-compact-hash-check-time"], value: true,

@@ -100,6 +100,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("config-file"), help: "Path to the server configuration file (etcd's YAML format). Other flags are then ignored, as etcd does.")
     var configFile: String?
 
+    @Option(name: .customLong("experimental-snapshot-catchup-entries"), help: "Entries kept behind a snapshot for slow followers (default: 5000 or half of --snapshot-count, whichever is smaller).")
+    var snapshotCatchUpEntries: Int?
+
     @Flag(name: .customLong("experimental-initial-corrupt-check"), help: "Before serving clients, compare this member's HashKV with the other members' and refuse to start if they differ.")
     var initialCorruptCheck = false
 

@@ -35,6 +35,7 @@ struct MemberSettings {
     var logOutputs = "default"
     var initialCorruptCheck = false
     var corruptCheckTime = "0s"
+    var snapshotCatchUpEntries: Int?
     var tlsMinVersion = "TLS1.2"
     var tlsMaxVersion = ""
     var cipherSuites = ""
@@ -76,6 +77,7 @@ struct MemberSettings {
         logOutputs = flags.logOutputs
         initialCorruptCheck = flags.initialCorruptCheck
         corruptCheckTime = flags.corruptCheckTime
+        snapshotCatchUpEntries = flags.snapshotCatchUpEntries
         tlsMinVersion = flags.tlsMinVersion
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
@@ -143,6 +145,7 @@ struct MemberSettings {
             case "log-outputs": logOutputs = (value as? [Any])?.map(string).joined(separator: ",") ?? string(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
+            case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
             case "tls-max-version": tlsMaxVersion = string(value)
             // A list in etcd's config file, a comma-separated string on its command line.
@@ -226,6 +229,10 @@ struct MemberSettings {
         guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
         configuration.blockCacheBytes = blockCacheBytes
         configuration.initialCorruptCheck = initialCorruptCheck
+        if let entries = snapshotCatchUpEntries {
+            guard entries > 0 else { throw ValidationError("--experimental-snapshot-catchup-entries must be positive") }
+            configuration.snapshotCatchUpEntries = UInt64(entries)
+        }
         // etcd's default, 0s, turns the periodic check off.
         if !["0", "0s"].contains(corruptCheckTime) {
             configuration.corruptCheckIntervalMilliseconds = try Self.milliseconds(corruptCheckTime)

@@ -6,7 +6,8 @@
 # new writes from the log afterwards. (f) Stopped again while the log is compacted past it, it
 # still catches up after both other members restarted: images are written when a follower
 # needs one, so a restarted leader must make one (it used to have none until the next
-# --snapshot-count entries).
+# --snapshot-count entries). (g) With --experimental-snapshot-catchup-entries 1000 it catches up
+# from the log instead.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init snapshot
@@ -57,4 +58,21 @@ node_restart "$f1"
 if wait_caught_up 30 "$f1" again/ 200; then pass "follower $f1 caught up from restarted members (200 keys)"
 else fail "follower $f1 did not catch up from restarted members: $(count_keys "$f1" again/ serializable) of 200 keys"; fi
 expect_eq "follower $f1 holds every again/ key" 0 "$(check_keys "$f1" again/ 200)"
+
+# (g) --experimental-snapshot-catchup-entries 1000 on every member: the log behind each snapshot
+# keeps enough for a follower 200 writes behind, which then catches up from the log.
+log "--experimental-snapshot-catchup-entries 1000: stopping $f1, 200 writes, restarting it"
+for n in "${nodes[@]}"; do
+    node_stop "$n"
+    NODE_ARGS[$n]+=$(printf ' %q' --experimental-snapshot-catchup-entries 1000)
+done
+for n in "$leader" "$f2"; do node_restart "$n"; done
+wait_one_leader 20 "$leader" "$f2" >/dev/null || fail "no leader after restarting with the catch-up flag"
+installed=$(grep -cE "$LOG_SNAPSHOT_INSTALLED" "${SERVER_LOG[$f1]}")
+put_many "$leader" late/ 200 4 || fail "puts while $f1 is down with the catch-up flag"
+sleep 1  # snapshots are recorded every 50 entries
+node_restart "$f1"
+if wait_caught_up 30 "$f1" late/ 200; then pass "follower $f1 caught up (200 keys)"
+else fail "follower $f1 did not catch up: $(count_keys "$f1" late/ serializable) of 200 keys"; fi
+expect_eq "follower $f1 caught up from the log, not a snapshot" "$installed" "$(grep -cE "$LOG_SNAPSHOT_INSTALLED" "${SERVER_LOG[$f1]}")"
 summary snapshot
