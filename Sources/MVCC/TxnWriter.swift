@@ -67,7 +67,7 @@ final class TxnWriter {
             return try storedRange(range, limit: limit)
         }
         var merged: [[UInt8]: KeyValue] = [:]
-        for keyValue in try reader.range(range, at: beginRevision, limit: 0).keyValues {
+        for keyValue in try storedRange(range, limit: 0).keyValues {
             merged[keyValue.key] = keyValue
         }
         for key in touched { merged[key] = overlay[key]! }

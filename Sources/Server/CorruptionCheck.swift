@@ -65,17 +65,15 @@ struct CorruptionCheck {
         } catch {
             throw .localHash(error)
         }
-        let peers = loop.facts.withLock { $0.membership.members }.filter { $0.id != memberID }
         var mismatches = 0
-        for peer in peers {
+        for (peer, outcome) in await peerHashes(at: local.revision) {
             var metadata: Logger.Metadata = [
                 "local-member-id": "\(memberID)", "local-member-revision": "\(local.revision)",
                 "local-member-hash": "\(local.hash)", "local-member-compact-revision": "\(local.compactRevision)",
                 "remote-peer-id": "\(peer.id)", "remote-peer-endpoints": "\(peer.peerURLs)",
             ]
-            guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
-            do {
-                let answer = try await transport.hashKV(at: address, revision: local.revision, timeout: timeout)
+            switch outcome {
+            case .success(let answer):
                 metadata["remote-peer-hash"] = "\(answer.hash)"
                 metadata["remote-peer-compact-revision"] = "\(answer.compactRevision)"
                 switch Self.verdict(local: local, peer: answer) {
@@ -87,11 +85,11 @@ struct CorruptionCheck {
                 case .otherCompaction:
                     logger.warning("found different compact revision values from remote peer", metadata: metadata)
                 }
-            } catch let error as RPCError where error.message == APIError.futureRevision.rpcError.message {
+            case .failure(let error as RPCError) where error.message == APIError.futureRevision.rpcError.message:
                 logger.warning("cannot fetch hash from slow remote peer", metadata: metadata)
-            } catch let error as RPCError where error.message == APIError.compacted.rpcError.message {
+            case .failure(let error as RPCError) where error.message == APIError.compacted.rpcError.message:
                 logger.warning("cannot fetch hash from remote peer; local member is behind", metadata: metadata)
-            } catch {
+            case .failure(let error):
                 metadata["error"] = "\(error)"
                 logger.warning("failed hash kv request", metadata: metadata)
             }
@@ -120,12 +118,10 @@ struct CorruptionCheck {
             return
         }
         var answers: [(MemberID, PeerHashKV)] = []
-        for peer in loop.facts.withLock({ $0.membership.members }) where peer.id != memberID {
-            guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
-            do {
-                let answer = try await transport.hashKV(at: address, revision: first.revision, timeout: timeout)
-                answers.append((peer.id, answer))
-            } catch {
+        for (peer, outcome) in await peerHashes(at: first.revision) {
+            switch outcome {
+            case .success(let answer): answers.append((peer.id, answer))
+            case .failure(let error):
                 // Down, behind (a future revision) or compacted past it: nothing to compare.
                 logger.debug("no hash from peer for corruption check", metadata: [
                     "remote-peer-id": "\(peer.id)", "error": "\(error)",
@@ -157,7 +153,7 @@ struct CorruptionCheck {
             if answer.compactRevision > second.compactRevision {
                 logger.warning(
                     "compact revision from follower must be less than or equal to leader's", metadata: metadata)
-            } else if answer.compactRevision == first.compactRevision && answer.hash != first.hash {
+            } else if Self.verdict(local: first, peer: answer) == .differs {
                 logger.warning("same compact revision then hashes must match", metadata: metadata)
             } else {
                 continue
@@ -165,6 +161,20 @@ struct CorruptionCheck {
             await raiseCorruptAlarm(for: peer)
             return
         }
+    }
+
+    /// Every other member's hash at `revision` over the peer port, or why there is none.
+    private func peerHashes(at revision: Int64) async -> [(MemberRecord, Result<PeerHashKV, any Error>)] {
+        var outcomes: [(MemberRecord, Result<PeerHashKV, any Error>)] = []
+        for peer in loop.facts.withLock({ $0.membership.members }) where peer.id != memberID {
+            guard let address = loop.peerAddresses(peer.peerURLs).first else { continue }
+            do {
+                outcomes.append((peer, .success(try await transport.hashKV(at: address, revision: revision, timeout: timeout))))
+            } catch {
+                outcomes.append((peer, .failure(error)))
+            }
+        }
+        return outcomes
     }
 
     /// Proposes the CORRUPT alarm for `member` (once: an active alarm is not raised again).

@@ -92,13 +92,11 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
     /// differs between members if anything does.
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        let view = try await edge { try await loop.viewWithoutCompactedHistory() }
-        return try edge {
-            var response = Etcdserverpb_HashResponse()
-            response.hash = try mvcc { try view.hashKV(upTo: Revision(0)).hash }
-            response.header = header(term: loop.facts.withLock { $0.term })
-            return response
-        }
+        let answer = try await edge { try await loop.hashKV(upTo: Revision(0)) }
+        var response = Etcdserverpb_HashResponse()
+        response.hash = answer.hash
+        response.header = header(term: loop.facts.withLock { $0.term })
+        return response
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {

@@ -135,7 +135,7 @@ extension NodeLoop {
     /// A view of the store whose compacted history is removed: the hashes (Hash, HashKV) cover
     /// what is stored, and members that applied the same log store the same only once their
     /// removals are done.
-    func viewWithoutCompactedHistory() async throws(APIError) -> ReadView {
+    private func viewWithoutCompactedHistory() async throws(APIError) -> ReadView {
         while true {
             let view = store.readView()
             guard view.removingHistory else { return view }

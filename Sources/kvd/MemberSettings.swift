@@ -141,16 +141,14 @@ struct MemberSettings {
             case "experimental-watch-progress-notify-interval": watchProgressNotifyInterval = string(value)
             case "log-level": logLevel = string(value)
             case "logger": logger = string(value)
-            // A list in etcd's config file, a comma-separated string on its command line.
-            case "log-outputs": logOutputs = (value as? [Any])?.map(string).joined(separator: ",") ?? string(value)
-            case "experimental-initial-corrupt-check": initialCorruptCheck = (value as? Bool) ?? (string(value) == "true")
+            case "log-outputs": logOutputs = Self.commaList(value)
+            case "experimental-initial-corrupt-check": initialCorruptCheck = Self.boolean(value)
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
             case "tls-max-version": tlsMaxVersion = string(value)
-            // A list in etcd's config file, a comma-separated string on its command line.
-            case "cipher-suites": cipherSuites = (value as? [Any])?.map(string).joined(separator: ",") ?? string(value)
-            case "debug": if (value as? Bool) ?? (string(value) == "true") { logLevel = "debug" }
+            case "cipher-suites": cipherSuites = Self.commaList(value)
+            case "debug": if Self.boolean(value) { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
             case _ where EtcdFlags.acceptedWithNote[key] != nil:
@@ -161,6 +159,14 @@ struct MemberSettings {
                 throw ValidationError("config file \(path): setting \(key) is not supported by kvd yet")
             }
         }
+    }
+
+    /// A YAML boolean, or its text.
+    private static func boolean(_ value: Any) -> Bool { (value as? Bool) ?? ("\(value)" == "true") }
+
+    /// A list in etcd's config file, as the comma-separated string its command line takes.
+    private static func commaList(_ value: Any) -> String {
+        (value as? [Any])?.map { "\($0)" }.joined(separator: ",") ?? "\(value)"
     }
 
     private static func integer(_ key: String, _ value: Any) throws -> Int {
@@ -177,7 +183,7 @@ struct MemberSettings {
             case "cert-file": security.certFile = text.isEmpty ? nil : text
             case "key-file": security.keyFile = text.isEmpty ? nil : text
             case "trusted-ca-file": security.trustedCAFile = text.isEmpty ? nil : text
-            case "client-cert-auth": security.clientCertAuth = (setting as? Bool) ?? (text == "true")
+            case "client-cert-auth": security.clientCertAuth = boolean(setting)
             default:
                 if setting is NSNull || text == "" || text == "false" { continue }
                 throw ValidationError("config file: \(key).\(name) is not supported by kvd yet")

@@ -41,13 +41,10 @@ struct ZapLogHandler: LogHandler {
         }
     }
 
-    static func timestamp() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-        return formatter.string(from: Date())
-    }
+    /// zap's ISO 8601 time in UTC with milliseconds; one style for every line.
+    static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func timestamp() -> String { timestampStyle.format(Date()) }
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
