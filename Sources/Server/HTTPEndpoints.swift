@@ -1,4 +1,5 @@
 internal import Foundation
+internal import GRPCCore
 internal import Logging
 internal import MVCC
 internal import NIOCore
@@ -17,11 +18,16 @@ struct HTTPEndpoints: Sendable {
     let store: MVCCStore
     let metrics: NodeMetrics
     let logger: Logger
+    /// etcd's JSON gateway (`/v3/...`): on the client port unless `--enable-grpc-gateway=false`,
+    /// never on the metrics port.
+    var gateway: JSONGateway?
 
     struct Response: Sendable {
         var status: HTTPResponseStatus
         var contentType: String
         var body: [UInt8]
+        /// etcd sends its CORS headers with every gateway answer.
+        var cors = false
     }
 
     /// etcd's `checkHealth`: unhealthy with an active alarm, without a leader, or when a
@@ -113,15 +119,37 @@ struct HTTPEndpoints: Sendable {
 }
 
 /// Answers the HTTP/1.1 requests of one connection (after NIO's HTTP/1.1 server handlers) with
-/// `HTTPEndpoints`. On the client port the gRPC handlers come after this one: they get no
-/// requests, and their writes (connection management) are dropped.
+/// `HTTPEndpoints` and, on the client port, etcd's JSON gateway. On the client port the gRPC
+/// handlers come after this one: they get no requests, and their writes (connection management)
+/// are dropped.
 final class HTTPEndpointHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = IOData
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// What the request being read will get once it has ended (or, for the gateway, as its body
+    /// arrives).
+    private enum Pending {
+        case endpoint(HTTPRequestHead)
+        case fixed(HTTPRequestHead, HTTPEndpoints.Response)
+        case gateway(GatewayExchange)
+    }
+
+    /// A gateway call under way: its body, cut into JSON values as it arrives, feeds the call.
+    private final class GatewayExchange {
+        var splitter = JSONValueSplitter()
+        var bodyBytes = 0
+        let values: AsyncThrowingStream<[UInt8], any Error>.Continuation
+        var task: Task<Void, Never>?
+
+        init(values: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
+            self.values = values
+        }
+    }
+
     private let endpoints: HTTPEndpoints
-    private var head: HTTPRequestHead?
+    private var pending: Pending?
+    private var running: GatewayExchange?
 
     init(endpoints: HTTPEndpoints) {
         self.endpoints = endpoints
@@ -130,23 +158,69 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
-            head = requestHead
-        case .body:
-            break
+            pending = decide(requestHead, context: context)
+        case .body(let buffer):
+            guard case .gateway(let exchange) = pending else { return }
+            exchange.bodyBytes += buffer.readableBytes
+            if exchange.bodyBytes > JSONGateway.bodyBytesMax {
+                // As the gRPC transport refuses a message over its limit.
+                exchange.values.finish(throwing: RPCError(
+                    code: .resourceExhausted,
+                    message: "grpc: received message larger than max (\(exchange.bodyBytes) vs. \(JSONGateway.bodyBytesMax))"))
+                return
+            }
+            for value in exchange.splitter.feed(buffer.readableBytesView) { exchange.values.yield(value) }
         case .end:
-            guard let request = head else { return }
-            head = nil
-            // /health waits for a linearizable read: answered from a task, written back on the
-            // connection's event loop (HTTPServerPipelineHandler holds later requests until then).
-            let endpoints = self.endpoints
-            let answered = context.eventLoop.makePromise(of: HTTPEndpoints.Response.self)
-            answered.completeWithTask { await endpoints.respond(method: request.method, path: request.uri) }
-            answered.futureResult.assumeIsolated().whenSuccess { Self.write($0, to: request, context: context) }
+            guard let request = pending else { return }
+            pending = nil
+            switch request {
+            case .endpoint(let head):
+                // /health waits for a linearizable read: answered from a task, written back on the
+                // connection's event loop (HTTPServerPipelineHandler holds later requests until then).
+                let endpoints = self.endpoints
+                let answered = context.eventLoop.makePromise(of: HTTPEndpoints.Response.self)
+                answered.completeWithTask { await endpoints.respond(method: head.method, path: head.uri) }
+                answered.futureResult.assumeIsolated().whenSuccess { Self.write($0, to: head, context: context) }
+            case .fixed(let head, let response):
+                Self.write(response, to: head, context: context)
+            case .gateway(let exchange):
+                if let rest = exchange.splitter.finish() { exchange.values.yield(rest) }
+                exchange.values.finish()
+            }
         }
     }
 
-    private static func write(_ response: HTTPEndpoints.Response, to request: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
+        guard endpoints.gateway != nil else { return .endpoint(head) }
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        switch JSONGateway.route(method: head.method.rawValue, path: path) {
+        case .failure(.notGateway):
+            return .endpoint(head)
+        case .failure(.notFound):
+            return .fixed(head, HTTPEndpoints.Response(
+                status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("Not Found\n".utf8), cors: true))
+        case .failure(.methodNotAllowed):
+            // A browser's preflight gets the CORS headers etcd sends on every gateway answer.
+            if head.method == .OPTIONS {
+                return .fixed(head, HTTPEndpoints.Response(status: .ok, contentType: "text/plain; charset=utf-8", body: [], cors: true))
+            }
+            return .fixed(head, HTTPEndpoints.Response(
+                status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("Method Not Allowed\n".utf8),
+                cors: true))
+        case .success(let route):
+            let (values, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+            let exchange = GatewayExchange(values: continuation)
+            let responder = GatewayResponder(context: context, request: head)
+            let gateway = endpoints.gateway!
+            exchange.task = Task { await gateway.serve(route, requests: values, responder: responder) }
+            running = exchange
+            return .gateway(exchange)
+        }
+    }
+
+    static func write(_ response: HTTPEndpoints.Response, to request: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
+        if response.cors { JSONGateway.addCORSHeaders(&headers) }
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
         if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
@@ -163,7 +237,65 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
         promise?.succeed(())
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        // A client that goes away ends its gateway call (a watch would otherwise run on).
+        running?.values.finish()
+        running?.task?.cancel()
+        running = nil
+        context.fireChannelInactive()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Writes one gateway answer onto its connection from the task that runs the call: every write
+/// hops to the connection's event loop, in order.
+struct GatewayResponder: Sendable {
+    private let context: NIOLoopBound<ChannelHandlerContext>
+    private let eventLoop: any EventLoop
+    private let request: NIOLoopBound<HTTPRequestHead>
+
+    init(context: ChannelHandlerContext, request: HTTPRequestHead) {
+        self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.eventLoop = context.eventLoop
+        self.request = NIOLoopBound(request, eventLoop: context.eventLoop)
+    }
+
+    /// A whole answer with its length.
+    func respond(status: Int, body: [UInt8]) {
+        eventLoop.execute { [context, request] in
+            HTTPEndpointHandler.write(
+                HTTPEndpoints.Response(
+                    status: HTTPResponseStatus(statusCode: status), contentType: "application/json", body: body, cors: true),
+                to: request.value, context: context.value)
+        }
+    }
+
+    /// The head of a streamed answer: chunked, status 200.
+    func startStream() {
+        eventLoop.execute { [context, request] in
+            var headers = HTTPHeaders()
+            JSONGateway.addCORSHeaders(&headers)
+            headers.add(name: "Content-Type", value: "application/json")
+            let head = HTTPResponseHead(version: request.value.version, status: .ok, headers: headers)
+            context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        }
+    }
+
+    func streamLine(_ line: [UInt8]) {
+        eventLoop.execute { [context] in
+            context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: line)))), promise: nil)
+        }
+    }
+
+    func endStream() {
+        eventLoop.execute { [context, request] in
+            let written = context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+            if !request.value.isKeepAlive {
+                written.assumeIsolated().whenComplete { _ in context.value.close(promise: nil) }
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@ internal import Synchronization
 internal import EtcdAPI
 internal import Foundation
 internal import GRPCCore
+internal import GRPCInProcessTransport
 internal import GRPCNIOTransportHTTP2Posix
 internal import NIOPosix
 internal import NIOSSL
@@ -144,7 +145,25 @@ package final class Member: Sendable {
                     }
                 }
             }
-            let endpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
+            let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
+            var endpoints = metricsEndpoints
+            if configuration.grpcGateway {
+                // As etcd's gateway dials the member's own gRPC server: here through an in-process
+                // transport, with the same services and interceptors as the client port.
+                let inProcess = InProcessTransport()
+                let server = GRPCServer(
+                    transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry)])
+                let client = GRPCClient(transport: inProcess.client)
+                group.addTask { try await Self.serveUntilCancelled(server) }
+                group.addTask {
+                    try await withTaskCancellationHandler {
+                        try await client.runConnections()
+                    } onCancel: {
+                        client.beginGracefulShutdown()
+                    }
+                }
+                endpoints.gateway = JSONGateway(client: client)
+            }
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url, endpoints: endpoints), services: services,
@@ -157,7 +176,7 @@ package final class Member: Sendable {
                 group.addTask { await self.runAutoCompaction(mode) }
             }
             for url in configuration.listenMetricsURLs {
-                group.addTask { try await endpoints.serve(host: url.host, port: url.port) }
+                group.addTask { try await metricsEndpoints.serve(host: url.host, port: url.port) }
             }
             group.addTask {
                 let interval = Duration.milliseconds(self.configuration.watchProgressNotifyIntervalMilliseconds)
@@ -242,7 +261,7 @@ package final class Member: Sendable {
     /// waiting. Cancelling `serve()` itself trapped in NIO ("Deinited NIOAsyncWriter without
     /// calling finish()") when a client connection had been accepted but not yet served, as on a
     /// SIGTERM with clients connected; the graceful shutdown closes the listener first.
-    private static func serveUntilCancelled(_ server: GRPCServer<HTTP2ServerTransport.Custom<ClientListener>>) async throws {
+    private static func serveUntilCancelled<Transport: ServerTransport>(_ server: GRPCServer<Transport>) async throws {
         let serving = Task { try await server.serve() }
         try await withTaskCancellationHandler {
             try await serving.value

@@ -109,6 +109,8 @@ package struct MemberConfiguration: Sendable {
     /// `--experimental-initial-corrupt-check`: before serving clients, compare this member's
     /// HashKV with the other members' and refuse to start when they differ.
     package var initialCorruptCheck = false
+    /// `--enable-grpc-gateway`: etcd's JSON gateway (`/v3/...`) on the client port.
+    package var grpcGateway = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the
     /// members' hashes (0: never, etcd's default).
     package var corruptCheckIntervalMilliseconds = 0

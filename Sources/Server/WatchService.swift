@@ -34,6 +34,9 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
                         case nil: continue
                         }
                     }
+                    // A client that has sent all its requests still gets its events: etcd's watch
+                    // ends only with the call (etcd's gateway half-closes after the request body).
+                    try await Task.sleep(for: .seconds(365 * 24 * 3600))
                 }
                 group.addTask {
                     for await _ in wakeups {

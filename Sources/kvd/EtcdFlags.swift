@@ -68,13 +68,16 @@ enum EtcdFlags {
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
-        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster", "auth-token", "enable-grpc-gateway",
+        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster", "auth-token",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
     static let booleanFlags: Set<String> = [
         "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check", "version",
     ]
+
+    /// Boolean etcd flags that are on unless `--flag=false`.
+    static let trueByDefault: Set<String> = ["enable-grpc-gateway"]
 
     /// A flag taken off the command line, and why it changes nothing.
     struct Note: Equatable {
@@ -114,6 +117,10 @@ enum EtcdFlags {
             }
             if booleanFlags.contains(name), let value {
                 if value == "true" { out.append("--\(name)") }
+                continue
+            }
+            if trueByDefault.contains(name), let value {
+                out.append(value == "false" ? "--no-\(name)" : "--\(name)")
                 continue
             }
             out.append(argument)

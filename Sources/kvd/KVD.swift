@@ -103,6 +103,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("experimental-snapshot-catchup-entries"), help: "Entries kept behind a snapshot for slow followers (default: 5000 or half of --snapshot-count, whichever is smaller).")
     var snapshotCatchUpEntries: Int?
 
+    @Flag(name: .customLong("enable-grpc-gateway"), inversion: .prefixedNo, help: "Serve etcd's JSON gateway (/v3/...) on the client port.")
+    var grpcGateway = true
+
     @Flag(name: .customLong("experimental-initial-corrupt-check"), help: "Before serving clients, compare this member's HashKV with the other members' and refuse to start if they differ.")
     var initialCorruptCheck = false
 

@@ -34,6 +34,7 @@ struct MemberSettings {
     var logger = "capnslog"
     var logOutputs = "default"
     var initialCorruptCheck = false
+    var grpcGateway = true
     var corruptCheckTime = "0s"
     var snapshotCatchUpEntries: Int?
     var tlsMinVersion = "TLS1.2"
@@ -76,6 +77,7 @@ struct MemberSettings {
         logger = flags.logger
         logOutputs = flags.logOutputs
         initialCorruptCheck = flags.initialCorruptCheck
+        grpcGateway = flags.grpcGateway
         corruptCheckTime = flags.corruptCheckTime
         snapshotCatchUpEntries = flags.snapshotCatchUpEntries
         tlsMinVersion = flags.tlsMinVersion
@@ -143,6 +145,7 @@ struct MemberSettings {
             case "logger": logger = string(value)
             case "log-outputs": logOutputs = Self.commaList(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = Self.boolean(value)
+            case "enable-grpc-gateway": grpcGateway = Self.boolean(value)
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
@@ -235,6 +238,7 @@ struct MemberSettings {
         guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
         configuration.blockCacheBytes = blockCacheBytes
         configuration.initialCorruptCheck = initialCorruptCheck
+        configuration.grpcGateway = grpcGateway
         if let entries = snapshotCatchUpEntries {
             guard entries > 0 else { throw ValidationError("--experimental-snapshot-catchup-entries must be positive") }
             configuration.snapshotCatchUpEntries = UInt64(entries)
