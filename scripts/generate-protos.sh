@@ -25,6 +25,8 @@ protos=(
     etcd/mvcc/mvccpb/kv.proto
     etcd/auth/authpb/auth.proto
     etcd/etcdserver/etcdserverpb/rpc.proto
+    etcd/etcdserver/api/v3lock/v3lockpb/v3lock.proto
+    etcd/etcdserver/api/v3election/v3electionpb/v3election.proto
 )
 peer_protos=()
 for p in Protos/kvd/*.proto; do [[ -e "$p" ]] && peer_protos+=("${p#Protos/}"); done
@@ -37,5 +39,6 @@ protoc -I Protos \
     "${protos[@]}" "${peer_protos[@]}"
 # Client requests are decoded as etcd's grpc-go decodes them: its size limit and status, and no
 # protobuf depth limit short of a deeply nested Txn (Sources/EtcdAPI/RequestDecoding.swift).
-sed -i -E 's/GRPCProtobuf\.ProtobufDeserializer<(Etcdserverpb_[A-Za-z]+Request)>\(\)/EtcdRequestDeserializer<\1>()/' "$out/rpc.grpc.swift"
+sed -i -E 's/GRPCProtobuf\.ProtobufDeserializer<((Etcdserverpb|V3lockpb|V3electionpb)_[A-Za-z]+Request)>\(\)/EtcdRequestDeserializer<\1>()/' \
+    "$out/rpc.grpc.swift" "$out/v3lock.grpc.swift" "$out/v3election.grpc.swift"
 ls -l "$out"

@@ -12,6 +12,8 @@ FILES = [
     "etcdserver/etcdserverpb/rpc.proto",
     "mvcc/mvccpb/kv.proto",
     "auth/authpb/auth.proto",
+    "etcdserver/api/v3lock/v3lockpb/v3lock.proto",
+    "etcdserver/api/v3election/v3electionpb/v3election.proto",
 ]
 
 

@@ -138,6 +138,15 @@ package struct JSONGateway: Sendable {
             "auth/role/revoke": unary(
                 Auth.RoleRevokePermission.Input.self, Auth.RoleRevokePermission.Output.self, Auth.RoleRevokePermission.descriptor),
         ]
+        typealias Lock = V3lockpb_Lock.Method
+        typealias Election = V3electionpb_Election.Method
+        table["lock/lock"] = unary(Lock.Lock.Input.self, Lock.Lock.Output.self, Lock.Lock.descriptor)
+        table["lock/unlock"] = unary(Lock.Unlock.Input.self, Lock.Unlock.Output.self, Lock.Unlock.descriptor)
+        table["election/campaign"] = unary(Election.Campaign.Input.self, Election.Campaign.Output.self, Election.Campaign.descriptor)
+        table["election/proclaim"] = unary(Election.Proclaim.Input.self, Election.Proclaim.Output.self, Election.Proclaim.descriptor)
+        table["election/leader"] = unary(Election.Leader.Input.self, Election.Leader.Output.self, Election.Leader.descriptor)
+        table["election/observe"] = streaming(Election.Observe.Input.self, Election.Observe.Output.self, Election.Observe.descriptor)
+        table["election/resign"] = unary(Election.Resign.Input.self, Election.Resign.Output.self, Election.Resign.descriptor)
         // The lease paths etcd also serves under kv/.
         table["lease/revoke"] = unary(Lease.LeaseRevoke.Input.self, Lease.LeaseRevoke.Output.self, Lease.LeaseRevoke.descriptor)
         table["lease/timetolive"] = unary(

@@ -107,7 +107,14 @@ package final class Member: Sendable {
             HeaderFields(clusterID: clusterID, memberID: memberID, raftTerm: loop.facts.withLock { $0.term.rawValue })
         }
         let electionTimeout = configuration.electionTimeoutMilliseconds
+        // As etcd's lock and election services and its JSON gateway are clients of their own
+        // member: here through an in-process transport, with the same services and interceptors
+        // as the client port.
+        let inProcess = InProcessTransport()
+        let selfClient = GRPCClient(transport: inProcess.client)
         let services: [any RegistrableRPCService] = [
+            LockService(client: SelfClient(selfClient)),
+            ElectionService(client: SelfClient(selfClient)),
             KVService(store: store, writes: loop, reads: loop, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
@@ -147,23 +154,17 @@ package final class Member: Sendable {
             }
             let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             var endpoints = metricsEndpoints
-            if configuration.grpcGateway {
-                // As etcd's gateway dials the member's own gRPC server: here through an in-process
-                // transport, with the same services and interceptors as the client port.
-                let inProcess = InProcessTransport()
-                let server = GRPCServer(
-                    transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry)])
-                let client = GRPCClient(transport: inProcess.client)
-                group.addTask { try await Self.serveUntilCancelled(server) }
-                group.addTask {
-                    try await withTaskCancellationHandler {
-                        try await client.runConnections()
-                    } onCancel: {
-                        client.beginGracefulShutdown()
-                    }
+            let selfServer = GRPCServer(
+                transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry)])
+            group.addTask { try await Self.serveUntilCancelled(selfServer) }
+            group.addTask {
+                try await withTaskCancellationHandler {
+                    try await selfClient.runConnections()
+                } onCancel: {
+                    selfClient.beginGracefulShutdown()
                 }
-                endpoints.gateway = JSONGateway(client: client)
             }
+            if configuration.grpcGateway { endpoints.gateway = JSONGateway(client: selfClient) }
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url, endpoints: endpoints), services: services,

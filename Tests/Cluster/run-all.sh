@@ -18,6 +18,8 @@
 #   http       /health, /version, /metrics on --listen-metrics-urls beside etcd 3.4
 #   gateway    etcd's JSON gateway (/v3/kv/*, watch and keep-alive streams, lease, cluster, errors) with
 #              curl beside etcd 3.4; --enable-grpc-gateway=false
+#   lock-election  etcd's v3lock and v3election services through the gateway beside etcd 3.4: waiting
+#              holders and candidates, proclaim, resign, observe, etcd's errors
 #   maintenance snapshot save, defrag --cluster, hashkv equal on all members after a restart
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
@@ -36,7 +38,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)

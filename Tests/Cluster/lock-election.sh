@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Tests/Cluster/lock-election.sh: etcd's v3lock and v3election services, kvd beside etcd 3.4,
+# called through the JSON gateway with curl over mutual TLS (the same services gRPC clients
+# call). One member of each runs the same steps; each answer's status and body must match once
+# IDs and the term are set aside:
+#   - a lock is the key name/<lease hex>; a second holder waits until the first unlocks, and its
+#     answer carries the header of the read that found the way clear;
+#   - a lock without a lease gets a new one (its key is name/<that lease>);
+#   - a campaign waits behind the leader; leader, proclaim (a new value; "election: not leader"
+#     for a stale key), resign hands the election to the waiting candidate; observe streams the
+#     leader, each proclaimed value and the next leader;
+#   - etcd's errors: an unknown lease, no leader, a request without its leader key (gRPC Unknown,
+#     HTTP 500, etcd's messages).
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_init lock-election
+[[ -x $ETCD_BIN ]] || die "etcd binary '$ETCD_BIN' not found (apt-get install etcd-server)"
+
+# gw NAME PATH BODY [CURL ARGS...]: "<status> <body>" from NAME's gateway, IDs and term replaced.
+gw() {
+    local n=$1 path=$2 body=$3; shift 3
+    curl -s -o - -w ' %{http_code}' --max-time 5 --cacert "$PKI/etcd/ca.crt" \
+        --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" -d "$body" "$@" \
+        "${SERVER_EP[$n]}$path" 2>/dev/null |
+        sed -E 's/"(cluster_id|member_id|raft_term)":"[0-9]+"/"\1":"N"/g'
+}
+
+b64() { printf '%s' "$1" | base64 -w0; }
+LOCK=$(b64 mylock) ELECTION=$(b64 myelection)
+KEY_A=$(b64 mylock/64) KEY_B=$(b64 mylock/c8) LEADER_A=$(b64 myelection/64)
+
+declare -A GOT=()
+run_sequence() {
+    local s=$1 n=${1}1
+    gw "$n" /v3/lease/grant '{"ID":"100","TTL":60}' >/dev/null
+    gw "$n" /v3/lease/grant '{"ID":"200","TTL":60}' >/dev/null
+    GOT[$s.lock_a]=$(gw "$n" /v3/lock/lock "{\"name\":\"$LOCK\",\"lease\":\"100\"}")
+    gw "$n" /v3/lock/lock "{\"name\":\"$LOCK\",\"lease\":\"200\"}" --max-time 10 >"$COMPAT_TMP/lock_b.$s" &
+    local waiter=$!
+    sleep 1.5
+    GOT[$s.lock_b_waits]=$(cat "$COMPAT_TMP/lock_b.$s")
+    GOT[$s.unlock_a]=$(gw "$n" /v3/lock/unlock "{\"key\":\"$KEY_A\"}")
+    wait "$waiter"
+    GOT[$s.lock_b]=$(cat "$COMPAT_TMP/lock_b.$s")
+    GOT[$s.lock_keys]=$(gw "$n" /v3/kv/range "{\"key\":\"$LOCK\",\"range_end\":\"$(b64 mylocl)\",\"keys_only\":true}")
+    GOT[$s.unlock_b]=$(gw "$n" /v3/lock/unlock "{\"key\":\"$KEY_B\"}")
+    GOT[$s.lock_no_lease]=$(gw "$n" /v3/lock/lock "{\"name\":\"$(b64 other)\"}" | sed -E 's/"key":"[^"]*"/"key":"K"/')
+    GOT[$s.lock_unknown_lease]=$(gw "$n" /v3/lock/lock "{\"name\":\"$LOCK\",\"lease\":\"999\"}")
+
+    GOT[$s.no_leader]=$(gw "$n" /v3/election/leader "{\"name\":\"$ELECTION\"}")
+    gw "$n" /v3/election/observe "{\"name\":\"$ELECTION\"}" --max-time 7 >"$COMPAT_TMP/observe.$s" &
+    local observer=$!
+    sleep 0.5
+    GOT[$s.campaign_a]=$(gw "$n" /v3/election/campaign "{\"name\":\"$ELECTION\",\"lease\":\"100\",\"value\":\"$(b64 one)\"}")
+    gw "$n" /v3/election/campaign "{\"name\":\"$ELECTION\",\"lease\":\"200\",\"value\":\"$(b64 three)\"}" --max-time 10 \
+        >"$COMPAT_TMP/campaign_b.$s" &
+    local candidate=$!
+    sleep 1
+    GOT[$s.leader]=$(gw "$n" /v3/election/leader "{\"name\":\"$ELECTION\"}")
+    local leader_a="{\"name\":\"$ELECTION\",\"key\":\"$LEADER_A\",\"rev\":\"$(leader_rev "${GOT[$s.campaign_a]}")\",\"lease\":\"100\"}"
+    GOT[$s.proclaim]=$(gw "$n" /v3/election/proclaim "{\"leader\":$leader_a,\"value\":\"$(b64 two)\"}")
+    GOT[$s.proclaim_stale]=$(gw "$n" /v3/election/proclaim \
+        "{\"leader\":{\"name\":\"$ELECTION\",\"key\":\"$LEADER_A\",\"rev\":\"1\",\"lease\":\"100\"},\"value\":\"eA==\"}")
+    GOT[$s.proclaim_no_key]=$(gw "$n" /v3/election/proclaim '{"value":"eA=="}')
+    GOT[$s.candidate_waits]=$(cat "$COMPAT_TMP/campaign_b.$s")
+    GOT[$s.resign]=$(gw "$n" /v3/election/resign "{\"leader\":$leader_a}")
+    wait "$candidate"
+    GOT[$s.campaign_b]=$(cat "$COMPAT_TMP/campaign_b.$s")
+    GOT[$s.new_leader]=$(gw "$n" /v3/election/leader "{\"name\":\"$ELECTION\"}")
+    wait "$observer"
+    GOT[$s.observed]=$(cat "$COMPAT_TMP/observe.$s")
+}
+
+# The revision in a campaign answer's leader key.
+leader_rev() { sed -E 's/.*"leader":\{[^}]*"rev":"([0-9]+)".*/\1/' <<<"$1"; }
+
+for side in e k; do
+    node_ports "${side}1"  # in this shell: initial_cluster reads the ports
+    if [[ $side == e ]]; then
+        KVD_BIN=$ETCD_BIN node_start e1 new "$(initial_cluster e1)"
+    else
+        node_start k1 new "$(initial_cluster k1)"
+    fi
+    wait_healthy "$START_TIMEOUT" "${side}1" || die "$side: member did not become healthy"
+    run_sequence "$side"
+    node_stop "${side}1"
+done
+
+for key in lock_a lock_b_waits unlock_a lock_b lock_keys unlock_b lock_no_lease lock_unknown_lease no_leader \
+    campaign_a leader proclaim proclaim_stale proclaim_no_key candidate_waits resign campaign_b new_leader observed; do
+    expect_eq "$key (kvd as etcd 3.4)" "${GOT[e.$key]}" "${GOT[k.$key]}"
+done
+# What the differential cannot see when both sides are wrong the same way.
+expect_eq "the second lock waited" "" "${GOT[k.lock_b_waits]}"
+[[ ${GOT[k.lock_b]} == *"\"key\":\"$KEY_B\""*' 200' ]] && pass "the second lock was granted after the unlock" \
+    || fail "the second lock was granted after the unlock: ${GOT[k.lock_b]}"
+[[ $(grep -c '"result"' <<<"${GOT[k.observed]}") == 3 ]] && pass "observe saw one, two, three" \
+    || fail "observe saw one, two, three: ${GOT[k.observed]}"
+summary lock-election
