@@ -20,7 +20,7 @@ enum EventCommand {
     }
 
     /// Runs `command` and waits for it; nil on exit status 0, else Go's text for the failure.
-    private static func runToEnd(_ command: [String], environment: [String: String]) -> String? {
+    static func runToEnd(_ command: [String], environment: [String: String]) -> String? {
         guard let path = lookPath(command[0], in: environment["PATH"] ?? "") else {
             return "exec: \(GoFormat.quote(command[0])): executable file not found in $PATH"
         }

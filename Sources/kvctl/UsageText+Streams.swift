@@ -247,4 +247,28 @@ extension UsageText {
         "      --prefix=\"/etcdctl-check-perf/\"\tThe prefix for writing the performance check's keys.\n",
         "\n",
     ].joined() + globalOptions
+    static let lock = [
+        "NAME:\n",
+        "\tlock - Acquires a named lock\n",
+        "\n",
+        "USAGE:\n",
+        "\tetcdctl lock <lockname> [exec-command arg1 arg2 ...] [flags]\n",
+        "\n",
+        "OPTIONS:\n",
+        "  -h, --help[=false]\thelp for lock\n",
+        "      --ttl=10\t\ttimeout for session\n",
+        "\n",
+    ].joined() + globalOptions
+    static let elect = [
+        "NAME:\n",
+        "\telect - Observes and participates in leader election\n",
+        "\n",
+        "USAGE:\n",
+        "\tetcdctl elect <election-name> [proposal] [flags]\n",
+        "\n",
+        "OPTIONS:\n",
+        "  -h, --help[=false]\thelp for elect\n",
+        "  -l, --listen[=false]\tobservation mode\n",
+        "\n",
+    ].joined() + globalOptions
 }

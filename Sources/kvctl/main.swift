@@ -22,6 +22,8 @@ let implemented: [String: Command] = [
     "move-leader": (MoveLeaderCommand.flags, UsageText.moveLeader, MoveLeaderCommand.run),
     "watch": (WatchCommand.flags, UsageText.watch, WatchCommand.run),
     "defrag": (DefragCommand.flags, UsageText.defrag, DefragCommand.run),
+    "lock": (LockCommand.flags, UsageText.lock, LockCommand.run),
+    "elect": (ElectCommand.flags, UsageText.elect, ElectCommand.run),
     // etcdctl's version command: kvctl speaks for etcdctl 3.4.23 (its usage texts, output and exit codes).
     "version": ([], UsageText.version, { _ in Console.out("etcdctl version: 3.4.23\nAPI version: 3.4\n") }),
 ]

@@ -11,6 +11,10 @@
 #     leader, each proclaimed value and the next leader;
 #   - etcd's errors: an unknown lease, no leader, a request without its leader key (gRPC Unknown,
 #     HTTP 500, etcd's messages).
+# Then kvctl beside etcdctl 3.4, against the kvd member: `lock` holds until SIGINT and hands the lock
+# to a waiting holder, `lock NAME -- COMMAND` (ETCD_LOCK_KEY, the command's exit status), `elect`
+# campaigns (one waits, SIGINT resigns), `elect -l` prints each leader; argument errors. The same
+# output and exit codes, lease IDs aside.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init lock-election
@@ -71,6 +75,47 @@ run_sequence() {
     GOT[$s.observed]=$(cat "$COMPAT_TMP/observe.$s")
 }
 
+# tool_scenario TOOL TAG: lock and elect with TOOL against k1; outputs into GOT[tool.TAG.*].
+tool_scenario() {
+    local tool=$1 tag=$2 T=$COMPAT_TMP holder waiter observer first second rc1 rc2 rc3
+    local connect=(--endpoints="${SERVER_EP[k1]}" $(tls_flags))
+    # Commands that end by themselves; those signalled below run without a wrapper, so the signal is theirs.
+    t() { timeout -k 2 30 "$tool" "${connect[@]}" "$@"; }
+    "$tool" "${connect[@]}" lock "tl$tag" >"$T/hold.$tag" 2>&1 &
+    holder=$!
+    sleep 1
+    "$tool" "${connect[@]}" lock "tl$tag" >"$T/wait.$tag" 2>&1 &
+    waiter=$!
+    sleep 1
+    GOT[tool.$tag.waiting]=$(cat "$T/wait.$tag")
+    kill -INT "$holder"; wait "$holder"; rc1=$?
+    sleep 1
+    kill -INT "$waiter"; wait "$waiter"; rc2=$?
+    GOT[tool.$tag.lock]="$(tool_norm <"$T/hold.$tag") rc=$rc1 | $(tool_norm <"$T/wait.$tag") rc=$rc2"
+    GOT[tool.$tag.lock_exec]="$(t lock "tc$tag" -- sh -c 'echo "key $ETCD_LOCK_KEY rev ${ETCD_LOCK_REV:+set}"; exit 3' 2>&1 |
+        tool_norm) rc=${PIPESTATUS[0]}"
+    "$tool" "${connect[@]}" elect -l "te$tag" >"$T/observe.$tag" 2>&1 &
+    observer=$!
+    sleep 0.5
+    "$tool" "${connect[@]}" elect "te$tag" one >"$T/first.$tag" 2>&1 &
+    first=$!
+    sleep 1
+    "$tool" "${connect[@]}" elect "te$tag" two >"$T/second.$tag" 2>&1 &
+    second=$!
+    sleep 1
+    kill -INT "$first"; wait "$first"; rc1=$?
+    sleep 1
+    kill -INT "$second"; wait "$second"; rc2=$?
+    sleep 0.5
+    kill -INT "$observer"; wait "$observer"; rc3=$?
+    GOT[tool.$tag.elect]="$(tool_norm <"$T/first.$tag") rc=$rc1 | $(tool_norm <"$T/second.$tag") rc=$rc2"
+    GOT[tool.$tag.observe]="$(tool_norm <"$T/observe.$tag") rc=$rc3"
+    GOT[tool.$tag.errors]="$(t elect "te$tag" 2>&1) rc=$? | $(t elect -l "te$tag" x 2>&1) rc=$? | $(t elect a b c 2>&1) rc=$? | $(t lock 2>&1) rc=$?"
+}
+
+# Lease IDs and the per-tool names set aside.
+tool_norm() { sed -E -e 's#/[0-9a-f]{1,16}$#/LEASE#' -e 's#/[0-9a-f]{1,16} #/LEASE #' -e 's/t([lce])[ek]/t\1/g'; }
+
 # The revision in a campaign answer's leader key.
 leader_rev() { sed -E 's/.*"leader":\{[^}]*"rev":"([0-9]+)".*/\1/' <<<"$1"; }
 
@@ -83,6 +128,10 @@ for side in e k; do
     fi
     wait_healthy "$START_TIMEOUT" "${side}1" || die "$side: member did not become healthy"
     run_sequence "$side"
+    if [[ $side == k ]]; then
+        tool_scenario "$ETCDCTL_BIN" e
+        tool_scenario "$KVCTL_BIN" k
+    fi
     node_stop "${side}1"
 done
 
@@ -96,4 +145,10 @@ expect_eq "the second lock waited" "" "${GOT[k.lock_b_waits]}"
     || fail "the second lock was granted after the unlock: ${GOT[k.lock_b]}"
 [[ $(grep -c '"result"' <<<"${GOT[k.observed]}") == 3 ]] && pass "observe saw one, two, three" \
     || fail "observe saw one, two, three: ${GOT[k.observed]}"
+for key in lock lock_exec elect observe errors; do
+    expect_eq "kvctl $key (as etcdctl 3.4)" "${GOT[tool.e.$key]}" "${GOT[tool.k.$key]}"
+done
+expect_eq "kvctl lock waits behind the holder" "" "${GOT[tool.k.waiting]}"
+[[ $(grep -c LEASE <<<"${GOT[tool.k.observe]}") == 2 ]] && pass "kvctl elect -l saw both leaders" \
+    || fail "kvctl elect -l saw both leaders: ${GOT[tool.k.observe]}"
 summary lock-election

@@ -19,7 +19,7 @@
 #   gateway    etcd's JSON gateway (/v3/kv/*, watch and keep-alive streams, lease, cluster, errors) with
 #              curl beside etcd 3.4; --enable-grpc-gateway=false
 #   lock-election  etcd's v3lock and v3election services through the gateway beside etcd 3.4: waiting
-#              holders and candidates, proclaim, resign, observe, etcd's errors
+#              holders and candidates, proclaim, resign, observe, etcd's errors; kvctl lock/elect beside etcdctl
 #   maintenance snapshot save, defrag --cluster, hashkv equal on all members after a restart
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
