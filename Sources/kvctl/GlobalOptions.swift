@@ -109,7 +109,7 @@ struct Session {
     }
 
     /// TLS when any of --cert/--key/--cacert is set; etcd's TLSInfo checks, in its order.
-    private static func tlsSettings(cert: String, key: String, cacert: String, skipVerify: Bool)
+    static func tlsSettings(cert: String, key: String, cacert: String, skipVerify: Bool)
         -> EtcdClientConfiguration.TLS?
     {
         guard !cert.isEmpty || !key.isEmpty || !cacert.isEmpty else {

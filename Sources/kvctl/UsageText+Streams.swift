@@ -271,4 +271,22 @@ extension UsageText {
         "  -l, --listen[=false]\tobservation mode\n",
         "\n",
     ].joined() + globalOptions
+    static let makeMirror = [
+        "NAME:\n",
+        "\tmake-mirror - Makes a mirror at the destination etcd cluster\n",
+        "\n",
+        "USAGE:\n",
+        "\tetcdctl make-mirror [options] <destination> [flags]\n",
+        "\n",
+        "OPTIONS:\n",
+        "      --dest-cacert=\"\"\t\t\tVerify certificates of TLS enabled secure servers using this CA bundle\n",
+        "      --dest-cert=\"\"\t\t\tIdentify secure client using this TLS certificate file for the destination cluster\n",
+        "      --dest-insecure-transport[=true]\tDisable transport security for client connections\n",
+        "      --dest-key=\"\"\t\t\tIdentify secure client using this TLS key file\n",
+        "      --dest-prefix=\"\"\t\t\tdestination prefix to mirror a prefix to a different prefix in the destination cluster\n",
+        "  -h, --help[=false]\t\t\thelp for make-mirror\n",
+        "      --no-dest-prefix[=false]\t\tmirror key-values to the root of the destination cluster\n",
+        "      --prefix=\"\"\t\t\tKey-value prefix to mirror\n",
+        "\n",
+    ].joined() + globalOptions
 }

@@ -23,6 +23,7 @@ let implemented: [String: Command] = [
     "watch": (WatchCommand.flags, UsageText.watch, WatchCommand.run),
     "defrag": (DefragCommand.flags, UsageText.defrag, DefragCommand.run),
     "lock": (LockCommand.flags, UsageText.lock, LockCommand.run),
+    "make-mirror": (MakeMirrorCommand.flags, UsageText.makeMirror, MakeMirrorCommand.run),
     "elect": (ElectCommand.flags, UsageText.elect, ElectCommand.run),
     // etcdctl's version command: kvctl speaks for etcdctl 3.4.23 (its usage texts, output and exit codes).
     "version": ([], UsageText.version, { _ in Console.out("etcdctl version: 3.4.23\nAPI version: 3.4\n") }),

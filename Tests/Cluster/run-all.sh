@@ -20,6 +20,7 @@
 #              curl beside etcd 3.4; --enable-grpc-gateway=false
 #   lock-election  etcd's v3lock and v3election services through the gateway beside etcd 3.4: waiting
 #              holders and candidates, proclaim, resign, observe, etcd's errors; kvctl lock/elect beside etcdctl
+#   make-mirror kvctl make-mirror beside etcdctl's: a 1,010-key base and live changes, equal destinations
 #   maintenance snapshot save, defrag --cluster, hashkv equal on all members after a restart
 #   alarm      NOSPACE with --quota-backend-bytes beside etcd 3.4: writes refused, reads, deletes,
 #              compaction and defrag work, disarm
@@ -38,7 +39,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
