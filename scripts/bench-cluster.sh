@@ -2,7 +2,7 @@
 # bench-cluster.sh — kvd against etcd 3.4, three members each, mutual TLS, on loopback, in one run.
 #
 # Starts a three-member mTLS kvd cluster, runs every shape with two load generators — kvd's own
-# (Benchmarks/LoadGenerator) and etcd's tools/benchmark (built by scripts/build-etcd-benchmark.sh, so
+# (Benchmarks/LoadGenerator) and etcd's tools/benchmark (built by scripts/build-etcd-tool.sh, so
 # that both servers are also measured by a tool neither side wrote) — stops it, then does the same
 # with a three-member mTLS etcd cluster (one cluster at a time: the machine has 2 cores), and prints a
 # side-by-side table of QPS, p50 and p99 with kvd/etcd ratios, plus every command it ran.
@@ -23,7 +23,7 @@
 #
 # Environment: KVD_BIN (default <repo>/.build-release/release/kvd), ETCD_BIN (default etcd),
 # ETCDCTL (default etcdctl), LOADGEN_BIN (default <repo>/.build-release/release/LoadGenerator),
-# ETCD_BENCH_BIN (default: built/cached by scripts/build-etcd-benchmark.sh), SCALE (default 1),
+# ETCD_BENCH_BIN (default: built/cached by scripts/build-etcd-tool.sh), SCALE (default 1),
 # SHAPES (default all above), TOOLS ("loadgen etcd-bench"), SERVERS ("kvd etcd"),
 # RUN_TIMEOUT (seconds per run, default 300), KEEP=1 keeps the work directory (data, logs, outputs).
 # Output: the table on stdout and in WORKDIR/results.md; raw outputs in WORKDIR/out/.
@@ -64,8 +64,8 @@ for tool in $TOOLS; do
     case $tool in
     loadgen) need "$LOADGEN_BIN" "make release" ;;
     etcd-bench)
-        if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-benchmark.sh" | tail -n 1); fi
-        need "$ETCD_BENCH_BIN" "scripts/build-etcd-benchmark.sh" ;;
+        if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-tool.sh" benchmark | tail -n 1); fi
+        need "$ETCD_BENCH_BIN" "scripts/build-etcd-tool.sh" ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
     esac
 done

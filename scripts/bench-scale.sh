@@ -14,7 +14,7 @@
 #   SERVERS=kvd scripts/bench-scale.sh 200000      # one side only
 #
 # Environment: KVD_BIN (default <repo>/.build-release/release/kvd), ETCD_BIN (etcd), ETCDCTL (etcdctl),
-# ETCD_BENCH_BIN (default: scripts/build-etcd-benchmark.sh's), SERVERS ("kvd etcd"), KEEP=1 keeps the work
+# ETCD_BENCH_BIN (default: scripts/build-etcd-tool.sh's), SERVERS ("kvd etcd"), KEEP=1 keeps the work
 # directory. etcd runs with --quota-backend-bytes 8 GiB so that large N does not raise its NOSPACE alarm.
 set -euo pipefail
 
@@ -29,8 +29,8 @@ SERVERS=${SERVERS:-kvd etcd}
 KEEP=${KEEP:-0}
 export ETCDCTL_API=3
 need_servers
-if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-benchmark.sh" | tail -n 1); fi
-need "$ETCD_BENCH_BIN" "scripts/build-etcd-benchmark.sh"
+if [[ -z ${ETCD_BENCH_BIN:-} ]]; then ETCD_BENCH_BIN=$("$here/build-etcd-tool.sh" benchmark | tail -n 1); fi
+need "$ETCD_BENCH_BIN" "scripts/build-etcd-tool.sh"
 
 make_workdir kvd-scale
 : >"$work/commands.txt"

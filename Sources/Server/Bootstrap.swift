@@ -108,11 +108,7 @@ enum Bootstrap {
                 do {
                     let (clusterID, members) = try await PeerTransport.fetchClusterInfo(
                         from: PeerAddress(isTLS: parsed.isTLS, host: parsed.host, port: parsed.port),
-                        tls: configuration.peerTLS.map {
-                            PeerTLS(
-                certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth,
-                policy: $0.policy)
-                        }
+                        tls: configuration.peerTLS?.peerTLS
                     )
                     guard let me = members.first(where: { Set($0.peerURLs) == ownURLs }) else {
                         throw ConfigurationError.invalid(

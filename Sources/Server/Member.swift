@@ -35,6 +35,9 @@ package final class Member: Sendable {
         self.configuration = configuration
         self.logger = logger
         try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
+        for files in [configuration.clientTLS, configuration.peerTLS].compactMap({ $0 }) {
+            try SelfSignedCertificate.ensure(files, validityYears: configuration.selfSignedCertValidityYears)
+        }
         var storage = DatabaseOptions()
         storage.blockCacheBytes = configuration.blockCacheBytes
         let database = try Database(path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies, options: storage)
@@ -70,11 +73,7 @@ package final class Member: Sendable {
             },
             onSnapshotInstalled: { hub.resynchronize() }
         )
-        let peerTLS = configuration.peerTLS.map {
-            PeerTLS(
-                certFile: $0.certFile, keyFile: $0.keyFile, trustedCAFile: $0.trustedCAFile, clientCertAuth: $0.clientCertAuth,
-                policy: $0.policy)
-        }
+        let peerTLS = configuration.peerTLS?.peerTLS
         transport = PeerTransport(
             localID: NodeID(memberID.value), clusterID: clusterID.value, tls: peerTLS, status: NodeInbox(loop: loop), logger: logger,
             streamLoop: loop.eventLoop)

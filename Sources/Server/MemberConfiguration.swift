@@ -63,6 +63,10 @@ package struct TLSFiles: Sendable, Equatable {
     package var clientCertAuth: Bool
     /// `--tls-min-version`, `--tls-max-version`, `--cipher-suites` (the same on both ports, as etcd).
     package var policy: TLSPolicy
+    /// With `--auto-tls`/`--peer-auto-tls`: the pair is self-signed for these hosts (made at start-up
+    /// when missing), and this member's peer clients do not verify the other members' certificates,
+    /// as etcd's do not with a self-signed pair.
+    package var selfSignedHosts: [String]?
 
     package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
         self.certFile = certFile
@@ -70,6 +74,15 @@ package struct TLSFiles: Sendable, Equatable {
         self.trustedCAFile = trustedCAFile
         self.clientCertAuth = clientCertAuth
         self.policy = policy
+    }
+}
+
+extension TLSFiles {
+    /// The peer port's settings as the transport takes them.
+    var peerTLS: PeerTLS {
+        PeerTLS(
+            certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile, clientCertAuth: clientCertAuth, policy: policy,
+            skipServerVerification: selfSignedHosts != nil)
     }
 }
 
@@ -109,6 +122,8 @@ package struct MemberConfiguration: Sendable {
     /// `--experimental-initial-corrupt-check`: before serving clients, compare this member's
     /// HashKV with the other members' and refuse to start when they differ.
     package var initialCorruptCheck = false
+    /// `--self-signed-cert-validity`: years a generated self-signed certificate is valid.
+    package var selfSignedCertValidityYears = 1
     /// `--enable-grpc-gateway`: etcd's JSON gateway (`/v3/...`) on the client port.
     package var grpcGateway = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the

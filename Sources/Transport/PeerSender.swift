@@ -294,6 +294,7 @@ final class PeerSender: Sendable {
         configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certFile).map { .certificate($0) }
         configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem))
         if let ca = tls.trustedCAFile { configuration.trustRoots = .file(ca) }
+        if tls.skipServerVerification { configuration.certificateVerification = .none }
         return try NIOSSLContext(configuration: configuration)
     }
 
@@ -309,6 +310,7 @@ final class PeerSender: Sendable {
             if let ca = tls.trustedCAFile {
                 config.trustRoots = .certificates([.file(path: ca, format: .pem)])
             }
+            if tls.skipServerVerification { config.serverCertificateVerification = .noVerification }
         }
     }
 }

@@ -10,13 +10,20 @@ package struct PeerTLS: Sendable, Equatable {
     package var clientCertAuth: Bool
     /// TLS versions and cipher suites, for the peer listener and this member's peer clients.
     package var policy: TLSPolicy
+    /// `--peer-auto-tls`: this member's peer clients accept any certificate, as etcd's do with a
+    /// self-signed pair (no CA could vouch for one).
+    package var skipServerVerification: Bool
 
-    package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
+    package init(
+        certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy(),
+        skipServerVerification: Bool = false
+    ) {
         self.certFile = certFile
         self.keyFile = keyFile
         self.trustedCAFile = trustedCAFile
         self.clientCertAuth = clientCertAuth
         self.policy = policy
+        self.skipServerVerification = skipServerVerification
     }
 }
 

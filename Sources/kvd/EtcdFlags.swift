@@ -64,7 +64,6 @@ enum EtcdFlags {
 
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
-        "auto-tls", "peer-auto-tls", "self-signed-cert-validity",
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
@@ -74,6 +73,7 @@ enum EtcdFlags {
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
     static let booleanFlags: Set<String> = [
         "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check", "version",
+        "auto-tls", "peer-auto-tls",
     ]
 
     /// Boolean etcd flags that are on unless `--flag=false`.

@@ -76,6 +76,15 @@ struct KVD: AsyncParsableCommand {
     @Flag(name: .customLong("peer-client-cert-auth"), help: "Require peer certificates signed by --peer-trusted-ca-file.")
     var peerClientCertAuth = false
 
+    @Flag(name: .customLong("auto-tls"), help: "Client TLS using a generated self-signed certificate (when --cert-file and --key-file are not given).")
+    var autoTLS = false
+
+    @Flag(name: .customLong("peer-auto-tls"), help: "Peer TLS using a generated self-signed certificate (when --peer-cert-file and --peer-key-file are not given).")
+    var peerAutoTLS = false
+
+    @Option(name: .customLong("self-signed-cert-validity"), help: "Validity of the generated self-signed certificates, in years.")
+    var selfSignedCertValidity = 1
+
     @Option(name: .customLong("heartbeat-interval"), help: "Time (in milliseconds) of a heartbeat interval.")
     var heartbeatInterval = 100
 

@@ -48,7 +48,11 @@ struct MemberSettings {
         var keyFile: String?
         var trustedCAFile: String?
         var clientCertAuth = false
+        /// `--auto-tls` / `--peer-auto-tls`: a generated self-signed key pair when no files are given.
+        var autoTLS = false
     }
+    /// `--self-signed-cert-validity`, in years.
+    var selfSignedCertValidity = 1
 
     init(flags: KVD) {
         name = flags.name
@@ -64,8 +68,13 @@ struct MemberSettings {
         initialCluster = flags.initialCluster
         initialClusterState = flags.initialClusterState
         initialClusterToken = flags.initialClusterToken
-        client = TransportSecurity(certFile: flags.certFile, keyFile: flags.keyFile, trustedCAFile: flags.trustedCAFile, clientCertAuth: flags.clientCertAuth)
-        peer = TransportSecurity(certFile: flags.peerCertFile, keyFile: flags.peerKeyFile, trustedCAFile: flags.peerTrustedCAFile, clientCertAuth: flags.peerClientCertAuth)
+        client = TransportSecurity(
+            certFile: flags.certFile, keyFile: flags.keyFile, trustedCAFile: flags.trustedCAFile, clientCertAuth: flags.clientCertAuth,
+            autoTLS: flags.autoTLS)
+        peer = TransportSecurity(
+            certFile: flags.peerCertFile, keyFile: flags.peerKeyFile, trustedCAFile: flags.peerTrustedCAFile,
+            clientCertAuth: flags.peerClientCertAuth, autoTLS: flags.peerAutoTLS)
+        selfSignedCertValidity = flags.selfSignedCertValidity
         heartbeatInterval = flags.heartbeatInterval
         electionTimeout = flags.electionTimeout
         snapshotCount = flags.snapshotCount
@@ -151,6 +160,7 @@ struct MemberSettings {
             case "tls-min-version": tlsMinVersion = string(value)
             case "tls-max-version": tlsMaxVersion = string(value)
             case "cipher-suites": cipherSuites = Self.commaList(value)
+            case "self-signed-cert-validity": selfSignedCertValidity = try Self.integer(key, value)
             case "debug": if Self.boolean(value) { logLevel = "debug" }
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
@@ -187,6 +197,7 @@ struct MemberSettings {
             case "key-file": security.keyFile = text.isEmpty ? nil : text
             case "trusted-ca-file": security.trustedCAFile = text.isEmpty ? nil : text
             case "client-cert-auth": security.clientCertAuth = boolean(setting)
+            case "auto-tls": security.autoTLS = boolean(setting)
             default:
                 if setting is NSNull || text == "" || text == "false" { continue }
                 throw ValidationError("config file: \(key).\(name) is not supported by kvd yet")
@@ -222,8 +233,12 @@ struct MemberSettings {
         } catch {
             throw ValidationError(error.description)
         }
-        configuration.clientTLS = try tlsFiles(client, urls: configuration.listenClientURLs, flagPrefix: "")
-        configuration.peerTLS = try tlsFiles(peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-")
+        guard selfSignedCertValidity > 0 else { throw ValidationError("--self-signed-cert-validity must be positive") }
+        configuration.selfSignedCertValidityYears = selfSignedCertValidity
+        configuration.clientTLS = try tlsFiles(
+            client, urls: configuration.listenClientURLs, flagPrefix: "", selfSignedIn: configuration.dataDirectory + "/fixtures/client")
+        configuration.peerTLS = try tlsFiles(
+            peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-", selfSignedIn: configuration.dataDirectory + "/fixtures/peer")
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
         if electionTimeout < 5 * heartbeatInterval {
@@ -262,12 +277,23 @@ struct MemberSettings {
         throw ValidationError("invalid duration \"\(text)\"")
     }
 
-    private func tlsFiles(_ security: TransportSecurity, urls: [MemberURL], flagPrefix: String) throws -> TLSFiles? {
+    /// The key pair of one port: the files given, or with auto TLS a self-signed pair in `selfSignedIn` (made at
+    /// start-up if it is not there yet, as etcd keeps it under `<data-dir>/fixtures`).
+    private func tlsFiles(_ security: TransportSecurity, urls: [MemberURL], flagPrefix: String, selfSignedIn directory: String) throws
+        -> TLSFiles?
+    {
         if security.clientCertAuth && security.trustedCAFile == nil {
             throw ValidationError("--\(flagPrefix)client-cert-auth requires --\(flagPrefix)trusted-ca-file")
         }
         if let cert = security.certFile, let key = security.keyFile {
             return TLSFiles(certFile: cert, keyFile: key, trustedCAFile: security.trustedCAFile, clientCertAuth: security.clientCertAuth)
+        }
+        if security.autoTLS {
+            var files = TLSFiles(
+                certFile: directory + "/cert.pem", keyFile: directory + "/key.pem", trustedCAFile: security.trustedCAFile,
+                clientCertAuth: security.clientCertAuth)
+            files.selfSignedHosts = urls.map(\.host)
+            return files
         }
         if urls.contains(where: \.isTLS) {
             throw ValidationError("an https URL is given but --\(flagPrefix)cert-file and --\(flagPrefix)key-file are not both set")
