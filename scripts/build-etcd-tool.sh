@@ -21,7 +21,7 @@ e2e) package=tests/e2e ;;
 esac
 cache="${ETCD_TOOL_CACHE:-${ETCD_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvd/etcd-$tool}}"
 bin="$cache/$tool"
-if [[ -x "$bin" ]]; then
+if [[ -x "$bin" && ($tool != e2e || -f "$cache/etcd.conf.yml.sample") ]]; then
     echo "$bin"
     exit 0
 fi
@@ -80,6 +80,7 @@ if [[ $tool == e2e ]]; then
     go test -c -o "$bin.tmp" .
     rm -rf "$cache/fixtures"
     cp -r "$srcdir/integration/fixtures" "$cache/fixtures"
+    cp "$srcdir/etcd.conf.yml.sample" "$cache/"  # TestEtcdExampleConfig reads ../../etcd.conf.yml.sample
 else
     log "go build go.etcd.io/etcd/$package ($(go version))"
     go build -o "$bin.tmp" .

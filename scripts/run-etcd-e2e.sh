@@ -33,7 +33,11 @@ done
 e2e=$("$here/build-etcd-tool.sh" e2e | tail -n 1) || exit 1
 fixtures=$(dirname "$e2e")/fixtures
 out=${OUT:-$(mktemp -d /tmp/etcd-e2e.XXXXXX)}
-mkdir -p "$out/bin" "$out/run"
+# The suite runs in a directory two levels down, as in etcd's tree (tests/e2e): one test reads
+# ../../etcd.conf.yml.sample.
+run=$out/tree/tests/e2e
+mkdir -p "$out/bin" "$run"
+cp "$(dirname "$e2e")/etcd.conf.yml.sample" "$out/tree/"
 ln -sf "$(readlink -f "$server_bin")" "$out/bin/etcd"
 ln -sf "$(readlink -f "$ctl_bin")" "$out/bin/etcdctl"
 
@@ -41,10 +45,20 @@ ln -sf "$(readlink -f "$ctl_bin")" "$out/bin/etcdctl"
 if [[ -z ${RUN:-} ]]; then
     RUN="^($("$e2e" -test.list '.*' | grep -v -i 'v2' | paste -sd '|'))\$"
 fi
-total=$("$e2e" -test.list "$RUN" | wc -l)
+tests=$("$e2e" -test.list "$RUN")
+total=$(wc -l <<<"$tests")
 echo "run-etcd-e2e: $total tests against $server ($server_bin) with $ctl; log in $out/e2e.log" >&2
-(cd "$out/run" && "$e2e" -test.v -test.timeout 120m -test.run "$RUN" -bin-dir "$out/bin" -cert-dir "$fixtures") \
-    >"$out/e2e.log" 2>&1
+# One test binary run per test: a test that fails can leave its members running (the suite
+# does not always close its cluster on t.Fatal), and every later test would then fail to bind
+# the same ports. What a test leaves behind is killed before the next one starts: only
+# processes started from this run's own bin directory.
+: >"$out/e2e.log"
+for test in $tests; do
+    (cd "$run" && timeout 600 "$e2e" -test.v -test.run "^$test\$" -bin-dir "$out/bin" -cert-dir "$fixtures") \
+        >>"$out/e2e.log" 2>&1
+    pkill -KILL -f "^$out/bin/etcd" 2>/dev/null
+    rm -rf "${run:?}"/*
+done
 # Top-level results only (subtests are indented).
 grep -E '^--- (PASS|FAIL|SKIP): ' "$out/e2e.log" | awk '{print $2, $3}' >"$out/results.txt"
 passed=$(grep -c '^PASS' "$out/results.txt")

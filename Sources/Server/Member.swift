@@ -61,7 +61,8 @@ package final class Member: Sendable {
             snapshotDirectory: configuration.dataDirectory + "/member/snap",
             quotaBytes: configuration.quotaBackendBytes < 0 ? nil
                 : configuration.quotaBackendBytes == 0 ? 2 * 1024 * 1024 * 1024 : configuration.quotaBackendBytes,
-            requestBytesMax: configuration.limits.requestBytesMax
+            requestBytesMax: configuration.limits.requestBytesMax,
+            strictReconfigCheck: configuration.strictReconfigCheck
         )
         let hub = WatchHub(store: store, fragmentBytesMax: configuration.limits.requestBytesMax)
         self.hub = hub

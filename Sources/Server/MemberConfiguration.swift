@@ -126,6 +126,8 @@ package struct MemberConfiguration: Sendable {
     package var selfSignedCertValidityYears = 1
     /// `--enable-grpc-gateway`: etcd's JSON gateway (`/v3/...`) on the client port.
     package var grpcGateway = true
+    /// `--strict-reconfig-check` (on by default, as in etcd).
+    package var strictReconfigCheck = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the
     /// members' hashes (0: never, etcd's default).
     package var corruptCheckIntervalMilliseconds = 0

@@ -34,6 +34,9 @@ struct NodeSettings: Sendable {
     var quotaBytes: Int64? = nil
     /// `--max-request-bytes`: a larger encoded proposal is refused before it reaches Raft.
     var requestBytesMax = KVLimits().requestBytesMax
+    /// `--strict-reconfig-check`: refuse membership changes that would leave too few started or
+    /// connected voters (etcd's default); `=false` skips those checks, as etcd does.
+    var strictReconfigCheck = true
 }
 
 /// What services read about the node: published by the loop after every turn that changed it.

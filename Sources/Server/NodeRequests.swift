@@ -106,7 +106,7 @@ extension NodeLoop {
         guard let member = membership.member(id) else { throw .memberNotFound }
         guard member.isLearner else { throw .memberNotLearner }
         try checkLearnerReady(NodeID(id.value))
-        if !membership.isReadyToPromote() { throw .notEnoughStartedMembers }
+        if settings.strictReconfigCheck && !membership.isReadyToPromote() { throw .notEnoughStartedMembers }
         var context = Kvdpb_MemberContext()
         context.memberID = id.value
         try await changeMembership(.promote(NodeID(id.value)), context: context)

@@ -47,10 +47,13 @@ enum EtcdFlags {
              "experimental-peer-skip-client-san-verification", "socket-reuse-port", "socket-reuse-address"], value: false,
             "no effect in kvd")
         add(["enable-v2", "experimental-enable-v2v3"], value: false, "kvd serves only the v3 API")
+        // etcd's sample config file sets these; they only matter with a v2 proxy or discovery.
+        add(["proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout", "proxy-write-timeout",
+             "proxy-read-timeout", "discovery-fallback"], value: true, "kvd has no v2 proxy and no discovery")
         add(["v2-deprecation"], value: true, "kvd serves only the v3 API")
         add(["enable-pprof"], value: false, "kvd has no pprof endpoints; /metrics has its per-stage histograms")
         add(["metrics"], value: true, "kvd always exports its histograms on /metrics")
-        add(["strict-reconfig-check", "pre-vote"], value: false, "kvd always does this")
+        add(["pre-vote"], value: false, "kvd always does this")
         add(["initial-election-tick-advance"], value: false, "kvd's members wait one election timeout on start")
         add(["host-whitelist", "cors"], value: true, "kvd serves no v2 HTTP API these would guard")
         add(["log-package-levels"], value: true, "capnslog package levels do not apply; use --log-level")
@@ -64,7 +67,7 @@ enum EtcdFlags {
 
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
-        "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy", "discovery-fallback", "proxy",
+        "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
         "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster", "auth-token",
@@ -77,7 +80,7 @@ enum EtcdFlags {
     ]
 
     /// Boolean etcd flags that are on unless `--flag=false`.
-    static let trueByDefault: Set<String> = ["enable-grpc-gateway"]
+    static let trueByDefault: Set<String> = ["enable-grpc-gateway", "strict-reconfig-check"]
 
     /// A flag taken off the command line, and why it changes nothing.
     struct Note: Equatable {
@@ -106,6 +109,16 @@ enum EtcdFlags {
             var value = parts.count > 1 ? parts[1] : nil
             if refused.contains(name) {
                 throw ValidationError("etcd flag --\(name) is not supported by kvd yet")
+            }
+            if name == "proxy" {
+                // etcd's v2 proxy: only "off" (its default) is what kvd does.
+                if value == nil && position < arguments.count {
+                    value = arguments[position]
+                    position += 1
+                }
+                guard value == "off" else { throw ValidationError("etcd flag --proxy \(value ?? "") is not supported by kvd yet") }
+                notes.append(Note(flag: name, value: value, note: "kvd has no v2 proxy"))
+                continue
             }
             if let accepted = acceptedWithNote[name] {
                 if accepted.takesValue && value == nil && position < arguments.count {

@@ -112,6 +112,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("experimental-snapshot-catchup-entries"), help: "Entries kept behind a snapshot for slow followers (default: 5000 or half of --snapshot-count, whichever is smaller).")
     var snapshotCatchUpEntries: Int?
 
+    @Flag(name: .customLong("strict-reconfig-check"), inversion: .prefixedNo, help: "Reject membership changes that could cause quorum loss.")
+    var strictReconfigCheck = true
+
     @Flag(name: .customLong("enable-grpc-gateway"), inversion: .prefixedNo, help: "Serve etcd's JSON gateway (/v3/...) on the client port.")
     var grpcGateway = true
 

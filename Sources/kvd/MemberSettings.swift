@@ -35,6 +35,7 @@ struct MemberSettings {
     var logOutputs = "default"
     var initialCorruptCheck = false
     var grpcGateway = true
+    var strictReconfigCheck = true
     var corruptCheckTime = "0s"
     var snapshotCatchUpEntries: Int?
     var tlsMinVersion = "TLS1.2"
@@ -87,6 +88,7 @@ struct MemberSettings {
         logOutputs = flags.logOutputs
         initialCorruptCheck = flags.initialCorruptCheck
         grpcGateway = flags.grpcGateway
+        strictReconfigCheck = flags.strictReconfigCheck
         corruptCheckTime = flags.corruptCheckTime
         snapshotCatchUpEntries = flags.snapshotCatchUpEntries
         tlsMinVersion = flags.tlsMinVersion
@@ -155,6 +157,7 @@ struct MemberSettings {
             case "log-outputs": logOutputs = Self.commaList(value)
             case "experimental-initial-corrupt-check": initialCorruptCheck = Self.boolean(value)
             case "enable-grpc-gateway": grpcGateway = Self.boolean(value)
+            case "strict-reconfig-check": strictReconfigCheck = Self.boolean(value)
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
@@ -162,6 +165,8 @@ struct MemberSettings {
             case "cipher-suites": cipherSuites = Self.commaList(value)
             case "self-signed-cert-validity": selfSignedCertValidity = try Self.integer(key, value)
             case "debug": if Self.boolean(value) { logLevel = "debug" }
+            case "proxy" where string(value) == "off":
+                notes.append(EtcdFlags.Note(flag: key, value: "off", note: "kvd has no v2 proxy"))
             case "client-transport-security": client = try Self.security(key, value)
             case "peer-transport-security": peer = try Self.security(key, value)
             case _ where EtcdFlags.acceptedWithNote[key] != nil:
@@ -254,6 +259,7 @@ struct MemberSettings {
         configuration.blockCacheBytes = blockCacheBytes
         configuration.initialCorruptCheck = initialCorruptCheck
         configuration.grpcGateway = grpcGateway
+        configuration.strictReconfigCheck = strictReconfigCheck
         if let entries = snapshotCatchUpEntries {
             guard entries > 0 else { throw ValidationError("--experimental-snapshot-catchup-entries must be positive") }
             configuration.snapshotCatchUpEntries = UInt64(entries)
