@@ -12,7 +12,7 @@ APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-clien
 CLIENT_PORT ?= 2379
 DATA ?= ./data
 
-.PHONY: all deps build release test test-unit test-compat test-cluster test-jepsen run soak jepsen bench clean
+.PHONY: all deps build release test test-unit test-compat test-cluster test-jepsen test-e2e run soak jepsen bench clean
 
 all: build
 
@@ -61,6 +61,13 @@ test-jepsen:
 JEPSEN_DURATION ?= 300
 jepsen: build
 	KVD_BIN=$(BIN)/kvd JEPSEN_DURATION=$(JEPSEN_DURATION) bash Tests/Jepsen/run-all.sh
+
+# etcd 3.4.23's own e2e suite (built offline from Debian's source package) with kvd as its etcd,
+# once with Debian's etcdctl and once with kvctl as its etcdctl. Not part of `make test`: the
+# suite still has failures kvd has not fixed (README, "etcd's e2e suite").
+test-e2e: build
+	-KVD_BIN=$(BIN)/kvd CTL=etcdctl bash scripts/run-etcd-e2e.sh kvd
+	-KVD_BIN=$(BIN)/kvd KVCTL_BIN=$(BIN)/kvctl CTL=kvctl bash scripts/run-etcd-e2e.sh kvd
 
 # Three members on loopback with mutual TLS (clients 2379/22379/32379, peers
 # 2380/22380/32380), data, logs and PIDs under $(DATA)/; they keep running in the

@@ -129,6 +129,8 @@ struct MemberSettings {
         }
         func string(_ value: Any) -> String { "\(value)" }
         for (key, value) in root {
+            // An empty setting (`initial-cluster:`, as in etcd's sample file) keeps the default.
+            if value is NSNull { continue }
             switch key {
             case "name": name = string(value)
             case "data-dir": dataDirectory = string(value)

@@ -8,7 +8,8 @@
 #   - every file kube-apiserver-flags.txt and the configs name exists in gen-certs.sh's layout.
 #   - kvd.service has the ExecStart the README promises.
 #   - an etcd setting kvd takes without effect (max-wals) is noted in the log; one it implements
-#     (experimental-initial-corrupt-check) runs.
+#     (experimental-initial-corrupt-check) runs; lines of etcd's sample config (empty settings,
+#     proxy: 'off') start a member.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init configs
@@ -40,6 +41,8 @@ for n in "${nodes[@]}"; do
     [[ $n == n1 ]] && echo "block-cache-bytes: 16777216" >>"$COMPAT_TMP/$n.yaml"
     # etcd settings: one kvd accepts without effect (noted, not refused), and two it implements.
     [[ $n == n2 ]] && printf 'max-wals: 5\nexperimental-initial-corrupt-check: true\nlog-level: info\n' >>"$COMPAT_TMP/$n.yaml"
+    # Lines of etcd's sample config file: empty settings keep their defaults, the v2 proxy is off.
+    [[ $n == n3 ]] && printf "listen-metrics-urls:\nwal-dir:\ndiscovery:\nproxy: 'off'\nproxy-dial-timeout: 1000\n" >>"$COMPAT_TMP/$n.yaml"
     NODE_ARGS[$n]=$(printf '%q ' --config-file "$COMPAT_TMP/$n.yaml")
     _node_exec "$n"
 done
