@@ -8,7 +8,7 @@ BIN := .build/debug
 # namespaces in partition tests, python3 for the partition tests' client and linearizability checker
 # (and python3-h2 for the keepalive ping test), rocksdb-tools (ldb) to damage a member's data in the
 # corruption check test.
-APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps python3 python3-h2 curl rocksdb-tools
+APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-client openssl iproute2 iptables procps python3 python3-h2 curl rocksdb-tools python3-etcd3 python3-etcd3gw
 CLIENT_PORT ?= 2379
 DATA ?= ./data
 
