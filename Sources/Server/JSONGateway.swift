@@ -14,6 +14,9 @@ internal import Synchronization
 /// names, 64-bit integers as strings, bytes in base64, default values left out.
 package struct JSONGateway: Sendable {
     let client: GRPCClient<InProcessTransport.Client>
+    /// With `--max-concurrent-streams`: etcd's gateway is one gRPC connection to its member, so
+    /// the limit bounds all gateway calls together, and one over it waits for another to end.
+    let streams: StreamPermits?
 
     /// One gateway path: how its request body becomes calls and its answers JSON.
     struct Route: Sendable {
@@ -45,6 +48,16 @@ package struct JSONGateway: Sendable {
     /// Runs one gateway call and writes its answer: a unary answer (or a failure before anything
     /// was streamed) as one JSON body with grpc-gateway's status, a stream as chunked lines.
     func serve(_ route: Route, requests: AsyncThrowingStream<[UInt8], any Error>, responder: GatewayResponder) async {
+        if let streams {
+            await streams.acquire()
+            defer { Task { await streams.release() } }
+            await call(route, requests: requests, responder: responder)
+        } else {
+            await call(route, requests: requests, responder: responder)
+        }
+    }
+
+    private func call(_ route: Route, requests: AsyncThrowingStream<[UInt8], any Error>, responder: GatewayResponder) async {
         let streaming = Mutex(false)
         do {
             try await route.serve(client, requests) { json in
@@ -270,6 +283,32 @@ package struct JSONGateway: Sendable {
         var value = Google_Protobuf_Value()
         value.stringValue = text
         return (try? value.jsonString()) ?? "\"\""
+    }
+}
+
+/// A counting semaphore for the gateway's calls (see `JSONGateway.streams`).
+package actor StreamPermits {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    package init(_ count: Int) {
+        available = count
+    }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
     }
 }
 

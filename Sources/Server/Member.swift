@@ -164,7 +164,9 @@ package final class Member: Sendable {
                     selfClient.beginGracefulShutdown()
                 }
             }
-            if configuration.grpcGateway { endpoints.gateway = JSONGateway(client: selfClient) }
+            if configuration.grpcGateway {
+                endpoints.gateway = JSONGateway(client: selfClient, streams: configuration.maxConcurrentStreams.map(StreamPermits.init))
+            }
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url, endpoints: endpoints), services: services,
@@ -293,6 +295,7 @@ package final class Member: Sendable {
         // to do it: at one client that is pure latency, and under load the node loop's batching
         // already coalesces (measured: put 1/1 and 10/100 both faster without it).
         config.connection.flushCoalescing = nil
+        config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
         var tls: NIOSSLContext?
         if url.isTLS {
             guard let files = configuration.clientTLS else {

@@ -126,6 +126,9 @@ package struct MemberConfiguration: Sendable {
     package var selfSignedCertValidityYears = 1
     /// `--enable-grpc-gateway`: etcd's JSON gateway (`/v3/...`) on the client port.
     package var grpcGateway = true
+    /// `--max-concurrent-streams`: HTTP/2 streams one client connection may have open; nil: no
+    /// limit (etcd's default, 2^32-1).
+    package var maxConcurrentStreams: Int?
     /// `--strict-reconfig-check` (on by default, as in etcd).
     package var strictReconfigCheck = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the

@@ -122,8 +122,11 @@ enum LockCommand {
         switch outcome {
         case .success(.success(let response)): locked = response
         case .success(.failure(let failure)): exitWithFailure(failure)
-        // etcdctl's Lock fails with its cancelled context (the server removes the waiting key).
-        case .failure: exitWithError(.error, "context canceled")
+        case .failure:
+            // As etcdctl's Mutex: a holder that stops waiting removes its own key (the lock's name
+            // and the session's lease) before it fails with its cancelled context.
+            await removeWaitingKey(session, name: name, lease: lease)
+            exitWithError(.error, "context canceled")
         }
         if !command.isEmpty {
             var environment = ProcessInfo.processInfo.environment
@@ -213,7 +216,9 @@ enum ElectCommand {
         switch outcome {
         case .success(.success(let response)): elected = response
         case .success(.failure(let failure)): exitWithFailure(failure)
-        case .failure: exitWithError(.error, "context canceled")
+        case .failure:
+            await removeWaitingKey(session, name: name, lease: lease)  // etcd's Campaign resigns
+            exitWithError(.error, "context canceled")
         }
         let held = await session.callOrExit(timeout: nil) { client, _ in
             try await client.range(.with { $0.key = elected.leader.key })
@@ -225,6 +230,15 @@ enum ElectCommand {
         case .expired:
             exitWithError(.error, "elect: session expired")
         }
+    }
+}
+
+/// Deletes the key a lock or campaign of `lease` waits with (etcd's concurrency package names it
+/// `<name>/<lease in hex>`), so that those behind it do not wait for it.
+private func removeWaitingKey(_ session: Session, name: String, lease: Int64) async {
+    let key = Data((name + "/" + String(lease, radix: 16)).utf8)
+    _ = await Session.attempt(session.configuration, timeout: session.commandTimeout) { client, timeout in
+        try await client.deleteRange(.with { $0.key = key }, timeout: timeout)
     }
 }
 

@@ -60,7 +60,6 @@ enum EtcdFlags {
         add(["enable-log-rotation"], value: false, "kvd writes its log to standard error; rotate it outside")
         add(["log-rotation-config-json"], value: true, "kvd writes its log to standard error; rotate it outside")
         add(["unsafe-no-fsync"], value: false, "kvd always fsyncs its Raft log")
-        add(["max-concurrent-streams"], value: true, "kvd does not limit concurrent streams per client connection")
         add(["bcrypt-cost", "auth-token-ttl"], value: true, "kvd does not authenticate users yet")
         return table
     }()

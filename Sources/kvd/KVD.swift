@@ -112,6 +112,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("experimental-snapshot-catchup-entries"), help: "Entries kept behind a snapshot for slow followers (default: 5000 or half of --snapshot-count, whichever is smaller).")
     var snapshotCatchUpEntries: Int?
 
+    @Option(name: .customLong("max-concurrent-streams"), help: "Maximum concurrent streams each client connection may have open.")
+    var maxConcurrentStreams: UInt32 = .max
+
     @Flag(name: .customLong("strict-reconfig-check"), inversion: .prefixedNo, help: "Reject membership changes that could cause quorum loss.")
     var strictReconfigCheck = true
 

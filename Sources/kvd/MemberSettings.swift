@@ -36,6 +36,7 @@ struct MemberSettings {
     var initialCorruptCheck = false
     var grpcGateway = true
     var strictReconfigCheck = true
+    var maxConcurrentStreams: UInt32 = .max
     var corruptCheckTime = "0s"
     var snapshotCatchUpEntries: Int?
     var tlsMinVersion = "TLS1.2"
@@ -89,6 +90,7 @@ struct MemberSettings {
         initialCorruptCheck = flags.initialCorruptCheck
         grpcGateway = flags.grpcGateway
         strictReconfigCheck = flags.strictReconfigCheck
+        maxConcurrentStreams = flags.maxConcurrentStreams
         corruptCheckTime = flags.corruptCheckTime
         snapshotCatchUpEntries = flags.snapshotCatchUpEntries
         tlsMinVersion = flags.tlsMinVersion
@@ -160,6 +162,9 @@ struct MemberSettings {
             case "experimental-initial-corrupt-check": initialCorruptCheck = Self.boolean(value)
             case "enable-grpc-gateway": grpcGateway = Self.boolean(value)
             case "strict-reconfig-check": strictReconfigCheck = Self.boolean(value)
+            case "max-concurrent-streams":
+                guard let streams = UInt32(string(value)) else { throw ValidationError("max-concurrent-streams: \(value) is not a number") }
+                maxConcurrentStreams = streams
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
@@ -262,6 +267,8 @@ struct MemberSettings {
         configuration.initialCorruptCheck = initialCorruptCheck
         configuration.grpcGateway = grpcGateway
         configuration.strictReconfigCheck = strictReconfigCheck
+        // etcd's default, 2^32-1, means no limit.
+        configuration.maxConcurrentStreams = maxConcurrentStreams == .max ? nil : Int(maxConcurrentStreams)
         if let entries = snapshotCatchUpEntries {
             guard entries > 0 else { throw ValidationError("--experimental-snapshot-catchup-entries must be positive") }
             configuration.snapshotCatchUpEntries = UInt64(entries)

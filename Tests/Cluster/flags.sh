@@ -36,8 +36,8 @@ expect_eq "kvd's put and get" "v" "$(nctl kvd put k v >/dev/null && nctl kvd get
 log=${SERVER_LOG[kvd]}
 expect_eq "the initial corruption check ran" 1 "$(grep -c 'initial corruption checking passed' "$log")"
 notes=$(grep -c 'etcd flag accepted without effect' "$log")
-expect_eq "one note per flag without effect" 3 "$notes"
-for flag in --enable-v2 --max-concurrent-streams=100 --max-wals=5; do
+expect_eq "one note per flag without effect" 2 "$notes"
+for flag in --enable-v2 --max-wals=5; do
     grep -q -F -- "flag=$flag " "$log" && pass "note for $flag" || fail "no note for $flag"
 done
 # Published once the attributes went through Raft (up to a second after health).

@@ -11,7 +11,8 @@
 #   - a watch whose request body has ended still gets the events written after it (etcd keeps a
 #     half-closed watch open), one {"result":...} line each;
 #   - GET on a gateway path is 405, an unknown /v3 path 404 "Not Found", other paths Go's 404;
-#   - --enable-grpc-gateway=false: the /v3 paths are gone (404 page not found).
+#   - --enable-grpc-gateway=false: the /v3 paths are gone (404 page not found);
+#   - --max-concurrent-streams 2: with two watches open a third call waits until one ends.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init gateway
@@ -110,5 +111,26 @@ for side in e k; do
     node_stop "${side}2"
 done
 expect_eq "--enable-grpc-gateway=false (kvd as etcd 3.4)" "${GOT[e.disabled]}" "${GOT[k.disabled]}"
+
+# --max-concurrent-streams 2: etcd's gateway is one gRPC connection to its member, so two open
+# watches take every stream and a third call waits; once a watch ends it goes through.
+for side in e k; do
+    if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
+    node_ports "${side}3"
+    KVD_BIN=$bin node_start "${side}3" new "$(initial_cluster "${side}3")" --max-concurrent-streams 2
+    wait_healthy "$START_TIMEOUT" "${side}3" || die "$side: member with --max-concurrent-streams did not become healthy"
+    gw "${side}3" /v3/watch '{"create_request":{"key":"YQ=="}}' --max-time 8 >/dev/null &
+    first=$!
+    gw "${side}3" /v3/watch '{"create_request":{"key":"Yg=="}}' --max-time 4 >/dev/null &
+    sleep 1
+    GOT[$side.third_waits]=$(gw "${side}3" /v3/kv/range '{"key":"YQ=="}' --max-time 2 | cut -c1-3)
+    sleep 2.5  # the second watch has ended
+    GOT[$side.third_after]=$(gw "${side}3" /v3/kv/range '{"key":"YQ=="}' --max-time 2 | cut -c1-3)
+    wait "$first"
+    node_stop "${side}3"
+done
+expect_eq "--max-concurrent-streams: a third call waits (kvd as etcd 3.4)" "${GOT[e.third_waits]}" "${GOT[k.third_waits]}"
+expect_eq "--max-concurrent-streams: it waited (curl's time-out)" "000" "${GOT[k.third_waits]}"
+expect_eq "--max-concurrent-streams: it goes through once a stream ends" "200" "${GOT[k.third_after]}"
 expect_eq "--enable-grpc-gateway=false keeps /health" "200" "${GOT[k.disabled_health]}"
 summary gateway

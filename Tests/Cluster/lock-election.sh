@@ -12,7 +12,7 @@
 #   - etcd's errors: an unknown lease, no leader, a request without its leader key (gRPC Unknown,
 #     HTTP 500, etcd's messages).
 # Then kvctl beside etcdctl 3.4, against the kvd member: `lock` holds until SIGINT and hands the lock
-# to a waiting holder, `lock NAME -- COMMAND` (ETCD_LOCK_KEY, the command's exit status), `elect`
+# to a waiting holder (skipping one that gave up waiting), `lock NAME -- COMMAND` (ETCD_LOCK_KEY, the command's exit status), `elect`
 # campaigns (one waits, SIGINT resigns), `elect -l` prints each leader; argument errors. The same
 # output and exit codes, lease IDs aside.
 set -uo pipefail
@@ -92,6 +92,21 @@ tool_scenario() {
     sleep 1
     kill -INT "$waiter"; wait "$waiter"; rc2=$?
     GOT[tool.$tag.lock]="$(tool_norm <"$T/hold.$tag") rc=$rc1 | $(tool_norm <"$T/wait.$tag") rc=$rc2"
+    # A waiter that gives up (SIGINT) leaves no key behind: the holder's release reaches the next one.
+    "$tool" "${connect[@]}" lock "th$tag" >"$T/h1.$tag" 2>&1 &
+    local h1=$! h2 h3
+    sleep 0.7
+    "$tool" "${connect[@]}" lock "th$tag" >"$T/h2.$tag" 2>&1 &
+    h2=$!
+    sleep 0.3
+    "$tool" "${connect[@]}" lock "th$tag" >"$T/h3.$tag" 2>&1 &
+    h3=$!
+    sleep 0.3
+    kill -INT "$h2"; wait "$h2"
+    kill -INT "$h1"; wait "$h1"
+    sleep 1
+    GOT[tool.$tag.handover]="$(tool_norm <"$T/h3.$tag") | $(tool_norm <"$T/h2.$tag")"
+    kill -INT "$h3"; wait "$h3"
     GOT[tool.$tag.lock_exec]="$(t lock "tc$tag" -- sh -c 'echo "key $ETCD_LOCK_KEY rev ${ETCD_LOCK_REV:+set}"; exit 3' 2>&1 |
         tool_norm) rc=${PIPESTATUS[0]}"
     "$tool" "${connect[@]}" elect -l "te$tag" >"$T/observe.$tag" 2>&1 &
@@ -114,7 +129,7 @@ tool_scenario() {
 }
 
 # Lease IDs and the per-tool names set aside.
-tool_norm() { sed -E -e 's#/[0-9a-f]{1,16}$#/LEASE#' -e 's#/[0-9a-f]{1,16} #/LEASE #' -e 's/t([lce])[ek]/t\1/g'; }
+tool_norm() { sed -E -e 's#/[0-9a-f]{1,16}$#/LEASE#' -e 's#/[0-9a-f]{1,16} #/LEASE #' -e 's/t([lceh])[ek]/t\1/g'; }
 
 # The revision in a campaign answer's leader key.
 leader_rev() { sed -E 's/.*"leader":\{[^}]*"rev":"([0-9]+)".*/\1/' <<<"$1"; }
@@ -145,10 +160,12 @@ expect_eq "the second lock waited" "" "${GOT[k.lock_b_waits]}"
     || fail "the second lock was granted after the unlock: ${GOT[k.lock_b]}"
 [[ $(grep -c '"result"' <<<"${GOT[k.observed]}") == 3 ]] && pass "observe saw one, two, three" \
     || fail "observe saw one, two, three: ${GOT[k.observed]}"
-for key in lock lock_exec elect observe errors; do
+for key in lock handover lock_exec elect observe errors; do
     expect_eq "kvctl $key (as etcdctl 3.4)" "${GOT[tool.e.$key]}" "${GOT[tool.k.$key]}"
 done
 expect_eq "kvctl lock waits behind the holder" "" "${GOT[tool.k.waiting]}"
+[[ ${GOT[tool.k.handover]} == th/LEASE* ]] && pass "kvctl lock: the holder's release skips a waiter that gave up" \
+    || fail "kvctl lock: the holder's release skips a waiter that gave up: ${GOT[tool.k.handover]}"
 [[ $(grep -c LEASE <<<"${GOT[tool.k.observe]}") == 2 ]] && pass "kvctl elect -l saw both leaders" \
     || fail "kvctl elect -l saw both leaders: ${GOT[tool.k.observe]}"
 summary lock-election
