@@ -48,13 +48,9 @@ package struct JSONGateway: Sendable {
     /// Runs one gateway call and writes its answer: a unary answer (or a failure before anything
     /// was streamed) as one JSON body with grpc-gateway's status, a stream as chunked lines.
     func serve(_ route: Route, requests: AsyncThrowingStream<[UInt8], any Error>, responder: GatewayResponder) async {
-        if let streams {
-            await streams.acquire()
-            defer { Task { await streams.release() } }
-            await call(route, requests: requests, responder: responder)
-        } else {
-            await call(route, requests: requests, responder: responder)
-        }
+        await streams?.acquire()
+        await call(route, requests: requests, responder: responder)
+        await streams?.release()
     }
 
     private func call(_ route: Route, requests: AsyncThrowingStream<[UInt8], any Error>, responder: GatewayResponder) async {

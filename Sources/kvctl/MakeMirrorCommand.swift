@@ -50,11 +50,13 @@ enum MakeMirrorCommand {
         let destinationPrefix = flags.bool("no-dest-prefix") || !flags.string("dest-prefix").isEmpty
             ? flags.string("dest-prefix") : prefix
         let rename = { @Sendable (key: Data) -> Data in Self.replacingFirst(prefix, with: destinationPrefix, in: key) }
+        // clientv3's WithPrefix: an empty prefix is every key.
+        let keys = KeyRanges.resolve(key: prefix, rangeEnd: nil, prefix: true, fromKey: false)
         let source = session.configuration
         let failure = await Session.attempt(source, timeout: nil) { client, _ in
             try await EtcdClient.withClient(configuration: destination) { mirror in
-                try await copyBase(from: client, to: mirror, prefix: prefix, revision: revision, rename: rename, total: total)
-                try await replayUpdates(from: client, to: mirror, prefix: prefix, after: revision, rename: rename, total: total)
+                try await copyBase(from: client, to: mirror, keys: keys, revision: revision, rename: rename, total: total)
+                try await replayUpdates(from: client, to: mirror, keys: keys, after: revision, rename: rename, total: total)
             }
         }
         switch failure {
@@ -64,14 +66,14 @@ enum MakeMirrorCommand {
         }
     }
 
-    /// The keys under `prefix` at `revision`, page by page, put into the destination.
+    /// The keys in `keys` at `revision`, page by page, put into the destination.
     private static func copyBase(
-        from source: EtcdClient, to mirror: EtcdClient, prefix: String, revision: Int64,
+        from source: EtcdClient, to mirror: EtcdClient, keys: (key: Data, end: Data), revision: Int64,
         rename: @Sendable (Data) -> Data, total: Counter
     ) async throws {
         var range = Etcdserverpb_RangeRequest()
-        range.key = prefix.isEmpty ? Data([0]) : Data(prefix.utf8)
-        range.rangeEnd = prefix.isEmpty ? Data([0]) : Data(KeyRanges.prefixEnd(Array(prefix.utf8)))
+        range.key = keys.key
+        range.rangeEnd = keys.end
         range.limit = pageSize
         range.revision = revision
         while true {
@@ -85,14 +87,14 @@ enum MakeMirrorCommand {
         }
     }
 
-    /// Every change under `prefix` after `revision`, one destination txn per source revision.
+    /// Every change in `keys` after `revision`, one destination txn per source revision.
     private static func replayUpdates(
-        from source: EtcdClient, to mirror: EtcdClient, prefix: String, after revision: Int64,
+        from source: EtcdClient, to mirror: EtcdClient, keys: (key: Data, end: Data), after revision: Int64,
         rename: @escaping @Sendable (Data) -> Data, total: Counter
     ) async throws {
         var create = Etcdserverpb_WatchCreateRequest()
-        create.key = prefix.isEmpty ? Data([0]) : Data(prefix.utf8)
-        create.rangeEnd = prefix.isEmpty ? Data([0]) : Data(KeyRanges.prefixEnd(Array(prefix.utf8)))
+        create.key = keys.key
+        create.rangeEnd = keys.end
         create.startRevision = revision + 1
         try await source.watch(
             produce: { [create] writer in

@@ -80,13 +80,8 @@ run_sequence() {
 }
 
 for side in e k; do
-    node_ports "${side}1"  # in this shell: initial_cluster reads the ports
-    if [[ $side == e ]]; then
-        KVD_BIN=$ETCD_BIN node_start e1 new "$(initial_cluster e1)"
-    else
-        node_start k1 new "$(initial_cluster k1)"
-    fi
-    wait_healthy "$START_TIMEOUT" "${side}1" || die "$side: member did not become healthy"
+    if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
+    start_alone "$bin" "${side}1"
     run_sequence "$side"
     node_stop "${side}1"
 done
@@ -103,9 +98,7 @@ done
 # --enable-grpc-gateway=false, on both.
 for side in e k; do
     if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
-    node_ports "${side}2"
-    KVD_BIN=$bin node_start "${side}2" new "$(initial_cluster "${side}2")" --enable-grpc-gateway=false
-    wait_healthy "$START_TIMEOUT" "${side}2" || die "$side: member without the gateway did not become healthy"
+    start_alone "$bin" "${side}2" --enable-grpc-gateway=false
     GOT[$side.disabled]=$(gw "${side}2" /v3/kv/range '{"key":"Zm9v"}')
     GOT[$side.disabled_health]=$(gw "${side}2" /health | cut -c1-3)
     node_stop "${side}2"
@@ -116,9 +109,7 @@ expect_eq "--enable-grpc-gateway=false (kvd as etcd 3.4)" "${GOT[e.disabled]}" "
 # watches take every stream and a third call waits; once a watch ends it goes through.
 for side in e k; do
     if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
-    node_ports "${side}3"
-    KVD_BIN=$bin node_start "${side}3" new "$(initial_cluster "${side}3")" --max-concurrent-streams 2
-    wait_healthy "$START_TIMEOUT" "${side}3" || die "$side: member with --max-concurrent-streams did not become healthy"
+    start_alone "$bin" "${side}3" --max-concurrent-streams 2
     gw "${side}3" /v3/watch '{"create_request":{"key":"YQ=="}}' --max-time 8 >/dev/null &
     first=$!
     gw "${side}3" /v3/watch '{"create_request":{"key":"Yg=="}}' --max-time 4 >/dev/null &

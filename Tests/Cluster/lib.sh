@@ -66,6 +66,15 @@ node_ports() {
 
 peer_url() { echo "https://127.0.0.1:${SERVER_PPORT[$1]}"; }
 
+# start_alone BIN NAME [flags...]: NAME as a one-member cluster running BIN (kvd or etcd), waited for
+# (call in the main shell: it allocates NAME's ports).
+start_alone() {
+    local bin=$1 name=$2; shift 2
+    node_ports "$name"
+    KVD_BIN=$bin node_start "$name" new "$(initial_cluster "$name")" "$@"
+    wait_healthy "$START_TIMEOUT" "$name" || die "$name: one-member cluster did not become healthy"
+}
+
 # initial_cluster NAME...: name=peerURL,... for the given members (ports from node_ports).
 initial_cluster() {
     local n out=""

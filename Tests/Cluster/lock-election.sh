@@ -135,13 +135,8 @@ tool_norm() { sed -E -e 's#/[0-9a-f]{1,16}$#/LEASE#' -e 's#/[0-9a-f]{1,16} #/LEA
 leader_rev() { sed -E 's/.*"leader":\{[^}]*"rev":"([0-9]+)".*/\1/' <<<"$1"; }
 
 for side in e k; do
-    node_ports "${side}1"  # in this shell: initial_cluster reads the ports
-    if [[ $side == e ]]; then
-        KVD_BIN=$ETCD_BIN node_start e1 new "$(initial_cluster e1)"
-    else
-        node_start k1 new "$(initial_cluster k1)"
-    fi
-    wait_healthy "$START_TIMEOUT" "${side}1" || die "$side: member did not become healthy"
+    if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
+    start_alone "$bin" "${side}1"
     run_sequence "$side"
     if [[ $side == k ]]; then
         tool_scenario "$ETCDCTL_BIN" e
