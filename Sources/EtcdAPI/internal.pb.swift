@@ -99,7 +99,7 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     set {request = .alarm(newValue)}
   }
 
-  /// Users and roles (etcd's auth store; authentication itself stays disabled). A password
+  /// Users and roles (etcd's auth store). A password
   /// arrives already hashed by the member that proposed it, so that every member stores the
   /// same bytes (etcd 3.5 does the same; 3.4 hashed with a fresh salt on every member).
   public var authUserAdd: Etcdserverpb_AuthUserAddRequest {
@@ -174,6 +174,38 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     set {request = .authRoleRevokePermission(newValue)}
   }
 
+  public var authEnable: Etcdserverpb_AuthEnableRequest {
+    get {
+      if case .authEnable(let v)? = request {return v}
+      return Etcdserverpb_AuthEnableRequest()
+    }
+    set {request = .authEnable(newValue)}
+  }
+
+  public var authDisable: Etcdserverpb_AuthDisableRequest {
+    get {
+      if case .authDisable(let v)? = request {return v}
+      return Etcdserverpb_AuthDisableRequest()
+    }
+    set {request = .authDisable(newValue)}
+  }
+
+  /// A password already checked by the proposing member: every member records the token.
+  public var authenticate: Kvdpb_AuthenticateRequest {
+    get {
+      if case .authenticate(let v)? = request {return v}
+      return Kvdpb_AuthenticateRequest()
+    }
+    set {request = .authenticate(newValue)}
+  }
+
+  /// Who asked, when authentication is enabled (etcd's RequestHeader): the apply checks the
+  /// user's permissions as of the auth store it reaches, and refuses a request checked against an
+  /// older auth revision than the store's.
+  public var authUser: String = String()
+
+  public var authRevision: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Request: Equatable, Sendable {
@@ -186,7 +218,7 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     case leaseRevoke(Etcdserverpb_LeaseRevokeRequest)
     /// Raises or clears an alarm (NOSPACE when a member's database exceeds its quota).
     case alarm(Etcdserverpb_AlarmRequest)
-    /// Users and roles (etcd's auth store; authentication itself stays disabled). A password
+    /// Users and roles (etcd's auth store). A password
     /// arrives already hashed by the member that proposed it, so that every member stores the
     /// same bytes (etcd 3.5 does the same; 3.4 hashed with a fresh salt on every member).
     case authUserAdd(Etcdserverpb_AuthUserAddRequest)
@@ -198,8 +230,28 @@ public nonisolated struct Kvdpb_InternalRequest: Sendable {
     case authRoleDelete(Etcdserverpb_AuthRoleDeleteRequest)
     case authRoleGrantPermission(Etcdserverpb_AuthRoleGrantPermissionRequest)
     case authRoleRevokePermission(Etcdserverpb_AuthRoleRevokePermissionRequest)
+    case authEnable(Etcdserverpb_AuthEnableRequest)
+    case authDisable(Etcdserverpb_AuthDisableRequest)
+    /// A password already checked by the proposing member: every member records the token.
+    case authenticate(Kvdpb_AuthenticateRequest)
 
   }
+
+  public init() {}
+}
+
+/// etcd's InternalAuthenticateRequest: the user and the random part of its simple token; the
+/// token is that prefix, a dot and the index of the entry that applied it.
+public nonisolated struct Kvdpb_AuthenticateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var simpleToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -216,6 +268,8 @@ public nonisolated struct Kvdpb_AuthState: Sendable {
   public var users: [Authpb_User] = []
 
   public var roles: [Authpb_Role] = []
+
+  public var enabled: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -308,7 +362,7 @@ fileprivate nonisolated let _protobuf_package = "kvdpb"
 
 nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InternalRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0\u{1}alarm\0\u{3}auth_user_add\0\u{3}auth_user_delete\0\u{3}auth_user_change_password\0\u{3}auth_user_grant_role\0\u{3}auth_user_revoke_role\0\u{3}auth_role_add\0\u{3}auth_role_delete\0\u{3}auth_role_grant_permission\0\u{3}auth_role_revoke_permission\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}put\0\u{3}delete_range\0\u{1}txn\0\u{1}compaction\0\u{3}member_attributes\0\u{3}lease_grant\0\u{3}lease_revoke\0\u{1}alarm\0\u{3}auth_user_add\0\u{3}auth_user_delete\0\u{3}auth_user_change_password\0\u{3}auth_user_grant_role\0\u{3}auth_user_revoke_role\0\u{3}auth_role_add\0\u{3}auth_role_delete\0\u{3}auth_role_grant_permission\0\u{3}auth_role_revoke_permission\0\u{3}auth_enable\0\u{3}auth_disable\0\u{1}authenticate\0\u{4}\u{9}auth_user\0\u{3}auth_revision\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -538,6 +592,47 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
           self.request = .authRoleRevokePermission(v)
         }
       }()
+      case 19: try {
+        var v: Etcdserverpb_AuthEnableRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authEnable(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authEnable(v)
+        }
+      }()
+      case 20: try {
+        var v: Etcdserverpb_AuthDisableRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authDisable(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authDisable(v)
+        }
+      }()
+      case 21: try {
+        var v: Kvdpb_AuthenticateRequest?
+        var hadOneofValue = false
+        if let current = self.request {
+          hadOneofValue = true
+          if case .authenticate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.request = .authenticate(v)
+        }
+      }()
+      case 30: try { try decoder.decodeSingularStringField(value: &self.authUser) }()
+      case 31: try { try decoder.decodeSingularUInt64Field(value: &self.authRevision) }()
       default: break
       }
     }
@@ -620,7 +715,25 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
       guard case .authRoleRevokePermission(let v)? = self.request else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
     }()
+    case .authEnable?: try {
+      guard case .authEnable(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case .authDisable?: try {
+      guard case .authDisable(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .authenticate?: try {
+      guard case .authenticate(let v)? = self.request else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
     case nil: break
+    }
+    if !self.authUser.isEmpty {
+      try visitor.visitSingularStringField(value: self.authUser, fieldNumber: 30)
+    }
+    if self.authRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.authRevision, fieldNumber: 31)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -628,6 +741,43 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: Kvdpb_InternalRequest, rhs: Kvdpb_InternalRequest) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs.request != rhs.request {return false}
+    if lhs.authUser != rhs.authUser {return false}
+    if lhs.authRevision != rhs.authRevision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Kvdpb_AuthenticateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthenticateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}simple_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.simpleToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.simpleToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.simpleToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Kvdpb_AuthenticateRequest, rhs: Kvdpb_AuthenticateRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.simpleToken != rhs.simpleToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -635,7 +785,7 @@ nonisolated extension Kvdpb_InternalRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Kvdpb_AuthState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuthState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}users\0\u{1}roles\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}users\0\u{1}roles\0\u{1}enabled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -646,6 +796,7 @@ nonisolated extension Kvdpb_AuthState: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.users) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.roles) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.enabled) }()
       default: break
       }
     }
@@ -661,6 +812,9 @@ nonisolated extension Kvdpb_AuthState: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.roles.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.roles, fieldNumber: 3)
     }
+    if self.enabled != false {
+      try visitor.visitSingularBoolField(value: self.enabled, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -668,6 +822,7 @@ nonisolated extension Kvdpb_AuthState: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.revision != rhs.revision {return false}
     if lhs.users != rhs.users {return false}
     if lhs.roles != rhs.roles {return false}
+    if lhs.enabled != rhs.enabled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -38,7 +38,6 @@ package enum APIError: Error, Equatable, Sendable {
     case noSpace
     case corrupt
     case auth(AuthError)
-    case authNotEnabled
     case storage(String)
 
     package var rpcError: RPCError {
@@ -80,7 +79,6 @@ package enum APIError: Error, Equatable, Sendable {
         case .noSpace: RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
         case .corrupt: RPCError(code: .dataLoss, message: "etcdserver: corrupt cluster")
         case .auth(let error): error.rpcError
-        case .authNotEnabled: RPCError(code: .failedPrecondition, message: "etcdserver: authentication is not enabled")
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
         }
     }
@@ -113,10 +111,16 @@ extension AuthError {
             RPCError(code: .failedPrecondition, message: "etcdserver: permission is not granted to the role")
         case .rootUserNotExist: RPCError(code: .failedPrecondition, message: "etcdserver: root user does not exist")
         case .rootRoleNotExist: RPCError(code: .failedPrecondition, message: "etcdserver: root user does not have root role")
-        case .enableUnsupported:
-            RPCError(
-                code: .failedPrecondition,
-                message: "etcdserver: kvd does not enable authentication; clients are authenticated by their TLS certificates")
+        case .authNotEnabled: RPCError(code: .failedPrecondition, message: "etcdserver: authentication is not enabled")
+        case .authFailed:
+            RPCError(code: .invalidArgument, message: "etcdserver: authentication failed, invalid user ID or password")
+        // etcd 3.4 has no gRPC status for it: grpc-go sends its own error as Unknown.
+        case .noPasswordUser:
+            RPCError(code: .unknown, message: "auth: authentication failed, password was given for no password user")
+        case .permissionDenied: RPCError(code: .permissionDenied, message: "etcdserver: permission denied")
+        case .invalidToken: RPCError(code: .unauthenticated, message: "etcdserver: invalid auth token")
+        case .oldRevision: RPCError(code: .invalidArgument, message: "etcdserver: revision of auth store is old")
+        case .invalidAuthManagement: RPCError(code: .invalidArgument, message: "etcdserver: invalid auth management")
         }
     }
 }

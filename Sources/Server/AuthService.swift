@@ -4,15 +4,15 @@ internal import MVCC
 internal import SwiftProtobuf
 internal import Synchronization
 
-/// etcd's Auth service with authentication disabled, which is how kvd always runs (clients are
-/// authenticated by their mTLS certificates). Users and roles are kept as etcd keeps them with
-/// auth disabled: changes go through Raft (`AuthStore`), lookups read them at a linearizable
-/// point, as etcd's go through Raft. Enabling auth fails: for want of a root user with the root
-/// role, as in etcd, and otherwise because kvd does not authenticate by password.
+/// etcd's Auth service: users, roles and `auth enable`/`disable` go through Raft (`AuthStore`,
+/// applied with the root role's permission once auth is on); lookups read them at a
+/// linearizable point, as etcd's go through Raft; `Authenticate` checks the password here and
+/// has every member record the token through Raft, as etcd's simple tokens are.
 struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     let loop: NodeLoop
     let store: MVCCStore
     let header: @Sendable () -> HeaderFields
+    let auth: Authenticator
 
     /// etcd fills auth responses' headers as its applier does: the current KV revision included.
     private func responseHeader() -> Etcdserverpb_ResponseHeader {
@@ -21,10 +21,12 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
         return response
     }
 
-    /// Proposes one change to the users and roles and answers once it is applied here.
+    /// Proposes one change to the auth store, naming the caller, and answers once it is applied here.
     private func change<Response: AuthChangeResponse>(_ set: (inout Kvdpb_InternalRequest) -> Void) async throws -> Response {
         try await edge {
-            _ = try await loop.propose(.with(set))
+            var proposal = Kvdpb_InternalRequest.with(set)
+            try await auth.stamp(&proposal)
+            _ = try await loop.propose(proposal)
             var response = Response()
             response.header = responseHeader()
             return response
@@ -38,27 +40,61 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     }
 
     func authEnable(request: Etcdserverpb_AuthEnableRequest, context: ServerContext) async throws -> Etcdserverpb_AuthEnableResponse {
-        try await edge {
-            throw APIError.auth(try await read().checkRootForEnable())
-        }
+        try await change { $0.authEnable = request }
     }
 
     func authDisable(request: Etcdserverpb_AuthDisableRequest, context: ServerContext) async throws -> Etcdserverpb_AuthDisableResponse {
-        var response = Etcdserverpb_AuthDisableResponse()
-        response.header = responseHeader()
-        return response
+        try await change { $0.authDisable = request }
     }
 
     func authStatus(request: Etcdserverpb_AuthStatusRequest, context: ServerContext) async throws -> Etcdserverpb_AuthStatusResponse {
-        var response = Etcdserverpb_AuthStatusResponse()
-        response.header = responseHeader()
-        response.enabled = false
-        response.authRevision = loop.facts.withLock { $0.auth.revision }
-        return response
+        try await edge {
+            let state = try await read()
+            var response = Etcdserverpb_AuthStatusResponse()
+            response.header = responseHeader()
+            response.enabled = state.enabled
+            response.authRevision = state.revision
+            return response
+        }
     }
 
+    /// etcd's Authenticate: the password is checked here (hashing is slow, and the log should not
+    /// carry passwords); the token's random prefix goes through Raft so that every member knows
+    /// the token, which ends in the index of the entry that assigned it.
     func authenticate(request: Etcdserverpb_AuthenticateRequest, context: ServerContext) async throws -> Etcdserverpb_AuthenticateResponse {
-        try edge { throw APIError.authNotEnabled }
+        try await edge {
+            let state = try await read()
+            do throws(AuthError) {
+                _ = try state.checkPassword(user: request.name, password: request.password)
+            } catch {
+                throw APIError.auth(error)
+            }
+            let prefix = SimpleTokens.makePrefix()
+            _ = try await loop.propose(.with {
+                $0.authenticate = .with {
+                    $0.name = request.name
+                    $0.simpleToken = prefix
+                }
+            })
+            guard let token = loop.tokens.token(prefix: prefix) else { throw APIError.auth(.authFailed) }
+            var response = Etcdserverpb_AuthenticateResponse()
+            response.header = responseHeader()
+            response.token = token
+            return response
+        }
+    }
+
+    /// etcd: user and role lists need the root role; a user may read itself, and a role it has.
+    private func checkAdmin(unlessCallerIs user: String? = nil, orHas role: String? = nil) async throws(APIError) {
+        guard auth.isEnabled else { return }
+        do {
+            try await auth.checkAdmin()
+        } catch {
+            let caller = try await auth.caller()
+            if let caller, let user, caller.user == user { return }
+            if let caller, let role, loop.facts.withLock({ $0.auth.users[caller.user]?.roles.contains(role) ?? false }) { return }
+            throw error
+        }
     }
 
     func userAdd(request: Etcdserverpb_AuthUserAddRequest, context: ServerContext) async throws -> Etcdserverpb_AuthUserAddResponse {
@@ -71,6 +107,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
 
     func userGet(request: Etcdserverpb_AuthUserGetRequest, context: ServerContext) async throws -> Etcdserverpb_AuthUserGetResponse {
         try await edge {
+            try await checkAdmin(unlessCallerIs: request.name)
             guard let user = try await read().users[request.name] else { throw APIError.auth(.userNotFound) }
             var response = Etcdserverpb_AuthUserGetResponse()
             response.header = responseHeader()
@@ -81,6 +118,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
 
     func userList(request: Etcdserverpb_AuthUserListRequest, context: ServerContext) async throws -> Etcdserverpb_AuthUserListResponse {
         try await edge {
+            try await checkAdmin()
             var response = Etcdserverpb_AuthUserListResponse()
             response.users = try await read().userNames
             response.header = responseHeader()
@@ -116,6 +154,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
 
     func roleGet(request: Etcdserverpb_AuthRoleGetRequest, context: ServerContext) async throws -> Etcdserverpb_AuthRoleGetResponse {
         try await edge {
+            try await checkAdmin(orHas: request.role)
             guard let role = try await read().roles[request.role] else { throw APIError.auth(.roleNotFound) }
             var response = Etcdserverpb_AuthRoleGetResponse()
             response.header = responseHeader()
@@ -126,6 +165,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
 
     func roleList(request: Etcdserverpb_AuthRoleListRequest, context: ServerContext) async throws -> Etcdserverpb_AuthRoleListResponse {
         try await edge {
+            try await checkAdmin()
             var response = Etcdserverpb_AuthRoleListResponse()
             response.roles = try await read().roleNames
             response.header = responseHeader()
@@ -164,3 +204,5 @@ extension Etcdserverpb_AuthRoleAddResponse: AuthChangeResponse {}
 extension Etcdserverpb_AuthRoleDeleteResponse: AuthChangeResponse {}
 extension Etcdserverpb_AuthRoleGrantPermissionResponse: AuthChangeResponse {}
 extension Etcdserverpb_AuthRoleRevokePermissionResponse: AuthChangeResponse {}
+extension Etcdserverpb_AuthEnableResponse: AuthChangeResponse {}
+extension Etcdserverpb_AuthDisableResponse: AuthChangeResponse {}

@@ -21,6 +21,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     /// Nil for an http:// URL.
     let tls: NIOSSLContext?
     let endpoints: HTTPEndpoints
+    let identities: ClientIdentities
     let logger: Logger
 
     /// The TLS settings of an https client URL: etcd's `--cert-file`, `--key-file`, and with
@@ -36,7 +37,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, endpoints = self.endpoints, logger = self.logger
+        let tls = self.tls, endpoints = self.endpoints, logger = self.logger, identities = self.identities
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
@@ -46,7 +47,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
                 connection.eventLoop.makeCompletedFuture {
                     if let tls { try connection.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try connection.pipeline.syncOperations.addHandler(
-                        ClientProtocol.sniffer(endpoints: endpoints, logger: logger, usesTLS: tls != nil))
+                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil))
                 }.flatMap {
                     connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
                 }
@@ -60,26 +61,47 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
 /// else is HTTP/1.1 and goes to `HTTPEndpoints`. Also logs who the client is, by the CN of its
 /// certificate (the audit trail client cert auth gives etcd users).
 enum ClientProtocol {
-    static func sniffer(endpoints: HTTPEndpoints, logger: Logger, usesTLS: Bool) -> ProtocolSniffer {
+    static func sniffer(endpoints: HTTPEndpoints, identities: ClientIdentities, logger: Logger, usesTLS: Bool) -> ProtocolSniffer {
         ProtocolSniffer { context, seen in
             guard let isGRPC = ProtocolSniffer.isHTTP2(seen) else { return nil }
-            if usesTLS { logClient(context, protocol: isGRPC ? "grpc" : "http", logger: logger) }
+            var commonName: String?
+            if usesTLS {
+                commonName = logClient(context, protocol: isGRPC ? "grpc" : "http", logger: logger)
+                // A certificate reaches here only verified (with --client-cert-auth; without it
+                // no certificate is asked for): its CN names the user when auth is on.
+                if isGRPC, let commonName, !commonName.isEmpty, let address = context.channel.remoteAddress {
+                    let peer = grpcPeerName(address)
+                    identities.connected(peer, commonName: commonName)
+                    context.channel.closeFuture.whenComplete { _ in identities.disconnected(peer) }
+                }
+            }
             if isGRPC { return .grpcThrough(HTTP2PingAnswerer()) }
             return .handlers([
                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
                 HTTPResponseEncoder(),
                 HTTPServerPipelineHandler(),
                 HTTPServerProtocolErrorHandler(),
-                HTTPEndpointHandler(endpoints: endpoints),
+                HTTPEndpointHandler(endpoints: endpoints, clientCommonName: commonName),
             ])
         }
     }
 
-    private static func logClient(_ context: ChannelHandlerContext, protocol name: String, logger: Logger) {
+    /// Logs the client and returns its certificate's common name.
+    private static func logClient(_ context: ChannelHandlerContext, protocol name: String, logger: Logger) -> String? {
         let peer = context.channel.remoteAddress.map { "\($0)" } ?? "?"
         let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
         let commonName = certificate.flatMap { try? Certificate(derEncoded: $0.toDERBytes()) }.flatMap(Self.commonName)
         logger.info("client connected", metadata: ["peer": "\(peer)", "cn": "\(commonName ?? "")", "protocol": "\(name)"])
+        return commonName
+    }
+
+    /// A connection's name as gRPC gives it to handlers (`ServerContext.remotePeer`).
+    static func grpcPeerName(_ address: NIOCore.SocketAddress) -> String {
+        switch address {
+        case .v4(let v4): "ipv4:\(v4.host):\(address.port ?? 0)"
+        case .v6(let v6): "ipv6:[\(v6.host)]:\(address.port ?? 0)"
+        case .unixDomainSocket: "unix:\(address.pathname ?? "")"
+        }
     }
 
     static func commonName(_ certificate: Certificate) -> String? {

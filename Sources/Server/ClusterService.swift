@@ -16,6 +16,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let memberID: MemberID
     let clusterID: MemberID
     let transport: PeerTransport
+    let auth: Authenticator
     let logger: Logger
     /// etcd's `HealthInterval`: a peer counts as connected once its stream has been up this long.
     static let healthInterval = Duration.seconds(5)
@@ -40,6 +41,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
         try await edge {
+            // etcd's checkMembershipOperationPermission.
+            try await auth.checkAdmin()
             let urls = try request.peerUrls.map { url throws(APIError) in
                 do { return try MemberURL(parsing: url) } catch { throw .memberBadURLs }
             }
@@ -75,6 +78,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
         try await edge {
+            // etcd's checkMembershipOperationPermission.
+            try await auth.checkAdmin()
             let id = MemberID(request.id)
             let membership = loop.facts.withLock { $0.membership }
             guard let member = membership.member(id) else { throw APIError.memberNotFound }
@@ -104,6 +109,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
         try await edge {
+            // etcd's checkMembershipOperationPermission.
+            try await auth.checkAdmin()
             for url in request.peerUrls {
                 do { _ = try MemberURL(parsing: url) } catch { throw APIError.memberBadURLs }
             }
@@ -132,6 +139,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
         try await edge {
+            // etcd's checkMembershipOperationPermission.
+            try await auth.checkAdmin()
             do {
                 try await loop.promoteLearner(MemberID(request.id))
             } catch APIError.notLeader {

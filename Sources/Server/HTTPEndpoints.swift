@@ -148,11 +148,14 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
     }
 
     private let endpoints: HTTPEndpoints
+    /// The common name of the client's verified certificate, if it has one.
+    private let clientCommonName: String?
     private var pending: Pending?
     private var running: GatewayExchange?
 
-    init(endpoints: HTTPEndpoints) {
+    init(endpoints: HTTPEndpoints, clientCommonName: String? = nil) {
         self.endpoints = endpoints
+        self.clientCommonName = clientCommonName
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -193,6 +196,14 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
     private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
         guard endpoints.gateway != nil else { return .endpoint(head) }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        // etcd: with authentication on, a gateway call from a certificate that names a user is
+        // refused, since the gateway's own call cannot carry that name.
+        if let clientCommonName, !clientCommonName.isEmpty, JSONGateway.prefixes.contains(where: { path.hasPrefix($0) }),
+           endpoints.loop.authEnabled.load(ordering: .relaxed) {
+            return .fixed(head, HTTPEndpoints.Response(
+                status: .badRequest, contentType: "text/plain; charset=utf-8",
+                body: Array("CommonName of client sending a request against gateway will be ignored and not used as expected\n".utf8)))
+        }
         switch JSONGateway.route(method: head.method.rawValue, path: path) {
         case .failure(.notGateway):
             return .endpoint(head)
@@ -212,7 +223,13 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
             let exchange = GatewayExchange(values: continuation)
             let responder = GatewayResponder(context: context, request: head)
             let gateway = endpoints.gateway!
-            exchange.task = Task { await gateway.serve(route, requests: values, responder: responder) }
+            // grpc-gateway passes the Authorization header on as gRPC metadata (etcd's token).
+            let authorization = head.headers.first(name: "authorization")
+            exchange.task = Task {
+                await JSONGateway.$authorization.withValue(authorization) {
+                    await gateway.serve(route, requests: values, responder: responder)
+                }
+            }
             running = exchange
             return .gateway(exchange)
         }

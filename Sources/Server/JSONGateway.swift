@@ -41,6 +41,15 @@ package struct JSONGateway: Sendable {
 
     static let prefixes = ["/v3/", "/v3beta/"]
 
+    /// The HTTP request's Authorization header (an auth token), for the call's metadata.
+    @TaskLocal static var authorization: String?
+
+    private static var metadata: Metadata {
+        var metadata = Metadata()
+        if let authorization { metadata.addString(authorization, forKey: "authorization") }
+        return metadata
+    }
+
     /// The most request body one call takes: the client port's gRPC limit (a larger body could
     /// not become one message anyway).
     static var bodyBytesMax: Int { 4 * RequestDecoding.messageBytesMax }
@@ -195,7 +204,7 @@ package struct JSONGateway: Sendable {
             var values = requests.makeAsyncIterator()
             let message = try decode(try await values.next(), as: Request.self)
             let answer = try await client.unary(
-                request: ClientRequest(message: message), descriptor: descriptor,
+                request: ClientRequest(message: message, metadata: metadata), descriptor: descriptor,
                 serializer: ProtobufSerializer<Request>(), deserializer: ProtobufDeserializer<Response>(),
                 options: .defaults
             ) { try $0.message }
@@ -209,7 +218,7 @@ package struct JSONGateway: Sendable {
         _ request: Request.Type, _ response: Response.Type, _ descriptor: MethodDescriptor
     ) -> Route {
         Route(streamsResponses: true) { client, requests, emit in
-            let outgoing = StreamingClientRequest<Request> { writer in
+            let outgoing = StreamingClientRequest<Request>(metadata: metadata) { writer in
                 for try await json in requests {
                     try await writer.write(try decode(json, as: Request.self))
                 }

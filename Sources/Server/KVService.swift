@@ -43,6 +43,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let store: MVCCStore
     let writes: any WriteProposer
     let reads: any ReadBarrier
+    let auth: Authenticator
     let header: @Sendable () -> HeaderFields
     let limits: KVLimits
     /// Learners serve only serializable reads (etcd `isRPCSupportedForLearner`).
@@ -55,6 +56,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 if isLearner() { throw APIError.notSupportedForLearner }
                 try await reads.waitForReadIndex()
             }
+            try await auth.checkRead(key: request.key, rangeEnd: request.rangeEnd)
             let view = store.readView()
             var response = Etcdserverpb_RangeResponse(try mvcc { try view.range(RangeRequest(request)) })
             header().fill(&response.header, currentRevision: view.current)
@@ -66,7 +68,9 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
-            guard case .put(let result) = try await writes.propose(.with { $0.put = request }) else {
+            var proposal = Kvdpb_InternalRequest.with { $0.put = request }
+            try await auth.stamp(&proposal)
+            guard case .put(let result) = try await writes.propose(proposal) else {
                 preconditionFailure("a put must yield a put result")
             }
             var response = Etcdserverpb_PutResponse(result)
@@ -79,7 +83,9 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
             try RequestChecks.check(request)
-            guard case .deleteRange(let result) = try await writes.propose(.with { $0.deleteRange = request }) else {
+            var proposal = Kvdpb_InternalRequest.with { $0.deleteRange = request }
+            try await auth.stamp(&proposal)
+            guard case .deleteRange(let result) = try await writes.propose(proposal) else {
                 preconditionFailure("a delete must yield a delete result")
             }
             var response = Etcdserverpb_DeleteRangeResponse(result)
@@ -97,10 +103,13 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             if txn.isReadOnly {
                 // etcd serves read-only txns off the write path, like a Range.
                 if !Self.isSerializable(txn: request) { try await reads.waitForReadIndex() }
+                try await auth.checkTxn(request)
                 let view = store.readView()
                 result = try mvcc { try view.txn(txn) }
             } else {
-                guard case .txn(let written) = try await writes.propose(.with { $0.txn = request }) else {
+                var proposal = Kvdpb_InternalRequest.with { $0.txn = request }
+                try await auth.stamp(&proposal)
+                guard case .txn(let written) = try await writes.propose(proposal) else {
                     preconditionFailure("a txn must yield a txn result")
                 }
                 result = written

@@ -15,6 +15,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     let store: MVCCStore
     let header: @Sendable () -> HeaderFields
     let transport: PeerTransport
+    let auth: Authenticator
 
     func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
         try await edge {
@@ -38,7 +39,9 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
         try await edge {
-            guard case .leaseRevoke(let revision) = try await loop.propose(.with { $0.leaseRevoke = request }) else {
+            var proposal = Kvdpb_InternalRequest.with { $0.leaseRevoke = request }
+            try await auth.stamp(&proposal)
+            guard case .leaseRevoke(let revision) = try await loop.propose(proposal) else {
                 preconditionFailure("a lease revoke must yield a revoke result")
             }
             var response = Etcdserverpb_LeaseRevokeResponse()

@@ -16,6 +16,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     let store: MVCCStore
     let memberID: MemberID
     let clusterID: MemberID
+    let auth: Authenticator
     /// Where client snapshots are written before they are streamed.
     let snapshotDirectory: String
 
@@ -80,6 +81,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// etcd rewrites its bbolt file; kvd compacts the state column families, which drops what
     /// deletes and MVCC compaction left behind. Runs off the cooperative pool (it can take long).
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+        try await edge { try await auth.checkAdmin() }
         let database = loop.database
         try await Self.offPool {
             for family in NodeLoop.stateFamilies { database.compact(database.columnFamily(family)) }
@@ -92,7 +94,10 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// etcd hashes the whole backend; kvd hashes the key space's full history, which is what
     /// differs between members if anything does.
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        let answer = try await edge { try await loop.hashKV(upTo: Revision(0)) }
+        let answer = try await edge {
+            try await auth.checkAdmin()
+            return try await loop.hashKV(upTo: Revision(0))
+        }
         var response = Etcdserverpb_HashResponse()
         response.hash = answer.hash
         response.header = header(term: loop.facts.withLock { $0.term })
@@ -100,7 +105,10 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        let answer = try await edge { try await loop.hashKV(upTo: Revision(request.revision)) }
+        let answer = try await edge {
+            try await auth.checkAdmin()
+            return try await loop.hashKV(upTo: Revision(request.revision))
+        }
         var response = Etcdserverpb_HashKVResponse()
         response.hash = answer.hash
         response.compactRevision = answer.compactRevision
@@ -113,6 +121,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     /// clients accept a snapshot only if its size is a multiple of 512 plus the digest, so the
     /// image is padded after its end marker.
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
+        try await edge { try await auth.checkAdmin() }
         let database = loop.database
         let view = database.makeConsistentView()
         let path = snapshotDirectory + "/client-\(UUID().uuidString).snap"

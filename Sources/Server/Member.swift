@@ -21,6 +21,8 @@ package final class Member: Sendable {
     package let clusterID: MemberID
     private let store: MVCCStore
     private let hub: WatchHub
+    /// Who is connected with which client certificate (for `--client-cert-auth` with auth on).
+    private let identities = ClientIdentities()
     let loop: NodeLoop
     private let transport: PeerTransport
     private let logger: Logger
@@ -68,7 +70,7 @@ package final class Member: Sendable {
         self.hub = hub
         loop = NodeLoop(
             settings: settings, database: database, store: store, logStore: logStore, membership: boot.membership,
-            appliedIndex: applied, logger: logger,
+            appliedIndex: applied, logger: logger, tokens: SimpleTokens(ttl: .seconds(configuration.authTokenTTLSeconds)),
             onApplied: { [store] events in
                 if !events.isEmpty { hub.publish(events, revision: store.currentRevision) }
             },
@@ -110,26 +112,29 @@ package final class Member: Sendable {
         // As etcd's lock and election services and its JSON gateway are clients of their own
         // member: here through an in-process transport, with the same services and interceptors
         // as the client port.
+        let authenticator = Authenticator(
+            loop: loop, tokens: loop.tokens, identities: identities, clientCertAuth: configuration.clientTLS?.clientCertAuth ?? false)
+        let authInterceptor = AuthInterceptor(isEnabled: { [loop] in loop.authEnabled.load(ordering: .relaxed) })
         let inProcess = InProcessTransport()
-        let selfClient = GRPCClient(transport: inProcess.client)
+        let selfClient = GRPCClient(transport: inProcess.client, interceptors: [ForwardCredentials()])
         let services: [any RegistrableRPCService] = [
             LockService(client: SelfClient(selfClient)),
             ElectionService(client: SelfClient(selfClient)),
-            KVService(store: store, writes: loop, reads: loop, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
+            KVService(store: store, writes: loop, reads: loop, auth: authenticator, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
                 loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
             }),
             ClusterService(
                 loop: loop, memberID: memberID, clusterID: clusterID,
-                transport: transport, logger: logger),
-            LeaseService(loop: loop, store: store, header: header, transport: transport),
-            WatchService(hub: hub, header: header, hasLeader: { [loop] in
+                transport: transport, auth: authenticator, logger: logger),
+            LeaseService(loop: loop, store: store, header: header, transport: transport, auth: authenticator),
+            WatchService(hub: hub, header: header, auth: authenticator, hasLeader: { [loop] in
                 let (leader, seen) = loop.facts.withLock { ($0.leader, $0.lastLeaderSeen) }
                 // etcd ends "hasleader" streams after three election timeouts without a leader.
                 return leader != .none || seen.duration(to: .now) < .milliseconds(3 * electionTimeout)
             }),
-            AuthService(loop: loop, store: store, header: header),
+            AuthService(loop: loop, store: store, header: header, auth: authenticator),
             MaintenanceService(
-                loop: loop, store: store, memberID: memberID, clusterID: clusterID,
+                loop: loop, store: store, memberID: memberID, clusterID: clusterID, auth: authenticator,
                 snapshotDirectory: configuration.dataDirectory + "/member/snap"),
         ]
         try await withThrowingDiscardingTaskGroup { group in
@@ -155,7 +160,7 @@ package final class Member: Sendable {
             let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             var endpoints = metricsEndpoints
             let selfServer = GRPCServer(
-                transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry)])
+                transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry), authInterceptor])
             group.addTask { try await Self.serveUntilCancelled(selfServer) }
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -170,7 +175,7 @@ package final class Member: Sendable {
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
                     transport: try makeClientTransport(url, endpoints: endpoints), services: services,
-                    interceptors: [RequestMetrics(registry: loop.metrics.registry)])
+                    interceptors: [RequestMetrics(registry: loop.metrics.registry), authInterceptor])
                 group.addTask { try await Self.serveUntilCancelled(server) }
             }
             group.addTask { await self.publishAttributes() }
@@ -305,7 +310,7 @@ package final class Member: Sendable {
         }
         let listener = ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
-            port: url.port, tls: tls, endpoints: endpoints, logger: logger)
+            port: url.port, tls: tls, endpoints: endpoints, identities: identities, logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

@@ -129,6 +129,8 @@ package struct MemberConfiguration: Sendable {
     /// `--max-concurrent-streams`: HTTP/2 streams one client connection may have open; nil: no
     /// limit (etcd's default, 2^32-1).
     package var maxConcurrentStreams: Int?
+    /// `--auth-token-ttl`: seconds a simple token lives after its last use (etcd: 300).
+    package var authTokenTTLSeconds = 300
     /// `--strict-reconfig-check` (on by default, as in etcd).
     package var strictReconfigCheck = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the

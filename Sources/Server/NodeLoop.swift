@@ -113,6 +113,11 @@ final class NodeLoop: @unchecked Sendable {
     let requestIDs: RequestIDs
     let leases: LeaseKeeper
     let metrics = NodeMetrics()
+    /// The simple tokens this member knows: assigned where `Authenticate` entries are applied.
+    let tokens: SimpleTokens
+    /// Whether authentication is on, as of the last applied change: read by every request, so
+    /// an atomic rather than the facts' lock.
+    let authEnabled = Atomic<Bool>(false)
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
     /// Key index entries one step of removing compacted history scans (about a millisecond of the
@@ -153,9 +158,10 @@ final class NodeLoop: @unchecked Sendable {
 
     init(
         settings: NodeSettings, database: Database, store: MVCCStore, logStore: RaftLogStore, membership: Membership,
-        appliedIndex: LogIndex, logger: Logger, onApplied: @escaping @Sendable ([Event]) -> Void,
+        appliedIndex: LogIndex, logger: Logger, tokens: SimpleTokens, onApplied: @escaping @Sendable ([Event]) -> Void,
         onSnapshotInstalled: @escaping @Sendable () -> Void
     ) {
+        self.tokens = tokens
         self.onSnapshotInstalled = onSnapshotInstalled
         self.settings = settings
         self.database = database
@@ -167,6 +173,7 @@ final class NodeLoop: @unchecked Sendable {
         } catch {
             preconditionFailure("the stored users and roles cannot be read: \(error)")
         }
+        authEnabled.store(auth.enabled, ordering: .relaxed)
         self.logger = logger
         self.onApplied = onApplied
         self.appliedIndex = appliedIndex
@@ -450,6 +457,12 @@ final class NodeLoop: @unchecked Sendable {
             var request = Kvdpb_InternalRequest()
             request.id = requestIDs.make()
             request.leaseRevoke = revoke
+            // The member itself, with root's rights (etcd revokes expired leases with a root
+            // token): an expired lease's keys go whoever may write them, whatever the auth revision.
+            if auth.enabled {
+                request.authUser = AuthStore.rootUser
+                request.authRevision = .max
+            }
             guard let data = try? request.serializedBytes() as [UInt8] else { continue }  // a built message always encodes
             unproposed.append((request.id, data))
             logger.info("lease expired; revoking", metadata: ["lease": "\(String(id.value, radix: 16))"])
@@ -585,6 +598,16 @@ final class NodeLoop: @unchecked Sendable {
                     preconditionFailure("committed entry \(entry.index) is not a kvd request")
                 }
                 if let write = WriteRequest(request) {
+                    if auth.enabled {
+                        // Checked against the auth store and leases as this entry finds them.
+                        flush()
+                        if let refusal = authorize(request) {
+                            writeApplied(marker: marker) { _ in }
+                            proposalWaiters.removeValue(forKey: request.id)?.0.resume(returning: .failure(.auth(refusal)))
+                            appliedIndex = entry.index
+                            continue
+                        }
+                    }
                     requests.append(write)
                     markers.append(marker)
                     ids.append(request.id)
@@ -593,7 +616,9 @@ final class NodeLoop: @unchecked Sendable {
                     switch request.request {
                     case .alarm(let alarm): applyAlarm(alarm, requestID: request.id, marker: marker)
                     case .memberAttributes(let attributes): applyMemberAttributes(attributes, requestID: request.id, marker: marker)
-                    case let change?: applyAuthChange(change, requestID: request.id, marker: marker)
+                    case .authenticate(let authenticate):
+                        applyAuthenticate(authenticate, requestID: request.id, index: entry.index, marker: marker)
+                    case let change?: applyAuthChange(change, caller: Self.caller(of: request), requestID: request.id, marker: marker)
                     case nil: break
                     }
                 }
@@ -644,19 +669,80 @@ final class NodeLoop: @unchecked Sendable {
         proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: .success(nil))
     }
 
-    private func applyAuthChange(_ change: Kvdpb_InternalRequest.OneOf_Request, requestID: UInt64, marker: [UInt8]) {
+    /// etcd's authApplierV3: only the root role changes users, roles and whether auth is on.
+    private func applyAuthChange(
+        _ change: Kvdpb_InternalRequest.OneOf_Request, caller: AuthInfo?, requestID: UInt64, marker: [UInt8]
+    ) {
         var changed = auth
         let result: Result<WriteResult?, APIError>
         do {
+            try auth.checkAdmin(caller)
             try changed.apply(change)
             auth = changed
             result = .success(nil)
         } catch {
             result = .failure(.auth(error))
         }
+        if case .success = result {
+            switch change {
+            case .authUserDelete(let delete): tokens.invalidate(user: delete.name)
+            case .authDisable: tokens.removeAll()
+            case .authEnable: logger.info("enabled authentication")
+            default: break
+            }
+        }
         writeApplied(marker: marker) { auth.save(into: $0, database: database) }
         publishAuth()
         proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: result)
+    }
+
+    /// Every member records the token; the proposing member's waiter then finds it by its prefix.
+    private func applyAuthenticate(_ request: Kvdpb_AuthenticateRequest, requestID: UInt64, index: LogIndex, marker: [UInt8]) {
+        let result: Result<WriteResult?, APIError>
+        do {
+            try auth.checkAuthenticate(user: request.name)
+            tokens.assign(prefix: request.simpleToken, index: index.rawValue, user: request.name)
+            result = .success(nil)
+        } catch {
+            result = .failure(.auth(error))
+        }
+        writeApplied(marker: marker) { _ in }
+        proposalWaiters.removeValue(forKey: requestID)?.0.resume(returning: result)
+    }
+
+    private static func caller(of request: Kvdpb_InternalRequest) -> AuthInfo? {
+        request.authRevision == 0 && request.authUser.isEmpty ? nil : AuthInfo(user: request.authUser, revision: request.authRevision)
+    }
+
+    /// etcd's authApplierV3 checks of a write: the keys it writes, the keys it returns, and the
+    /// keys attached to a lease it attaches or revokes.
+    private func authorize(_ request: Kvdpb_InternalRequest) -> AuthError? {
+        let caller = Self.caller(of: request)
+        func leaseKeysWritable(_ id: Int64) throws(AuthError) {
+            for key in store.leaseRecord(LeaseID(id))?.keys ?? [] {
+                try auth.check(caller, key: Data(key), rangeEnd: Data(), .write)
+            }
+        }
+        do {
+            switch request.request {
+            case .put(let put):
+                try auth.check(caller, key: put.key, rangeEnd: Data(), .write)
+                try leaseKeysWritable(put.lease)
+                if put.prevKv { try auth.check(caller, key: put.key, rangeEnd: Data(), .read) }
+            case .deleteRange(let delete):
+                try auth.check(caller, key: delete.key, rangeEnd: delete.rangeEnd, .write)
+                if delete.prevKv { try auth.check(caller, key: delete.key, rangeEnd: delete.rangeEnd, .read) }
+            case .txn(let txn):
+                try auth.check(caller, txn: txn)
+            case .leaseRevoke(let revoke):
+                try leaseKeysWritable(revoke.id)
+            default:
+                break
+            }
+            return nil
+        } catch {
+            return error
+        }
     }
 
     private func applyConfChange(_ entry: Entry, marker: [UInt8]) {
@@ -751,6 +837,7 @@ final class NodeLoop: @unchecked Sendable {
     private func publishAuth() {
         let auth = self.auth
         facts.withLock { $0.auth = auth }
+        authEnabled.store(auth.enabled, ordering: .relaxed)
     }
 
     func peerAddresses(_ urls: [String]) -> [PeerAddress] {

@@ -174,7 +174,8 @@ extension WriteRequest {
         case .leaseGrant(let grant): self = .leaseGrant(LeaseID(grant.id), ttlSeconds: grant.ttl)
         case .leaseRevoke(let revoke): self = .leaseRevoke(LeaseID(revoke.id))
         case .memberAttributes, .alarm, .authUserAdd, .authUserDelete, .authUserChangePassword, .authUserGrantRole,
-            .authUserRevokeRole, .authRoleAdd, .authRoleDelete, .authRoleGrantPermission, .authRoleRevokePermission, nil:
+            .authUserRevokeRole, .authRoleAdd, .authRoleDelete, .authRoleGrantPermission, .authRoleRevokePermission,
+            .authEnable, .authDisable, .authenticate, nil:
             return nil
         }
     }

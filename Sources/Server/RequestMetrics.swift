@@ -79,7 +79,7 @@ struct RequestMetrics: ServerInterceptor {
     }
 
     /// Go's `codes.Code.String()`, the label values etcd's dashboards expect.
-    private static func goName(_ code: RPCError.Code) -> String {
+    static func goName(_ code: RPCError.Code) -> String {
         switch code {
         case .cancelled: "Canceled"
         case .unknown: "Unknown"

@@ -148,6 +148,20 @@ package final class WatchHub: Sendable {
 
     // MARK: requests
 
+    /// Answers a create request that may not watch: created and cancelled at once, with etcd's reason.
+    package func refuse(_ reason: String, on streamID: WatchStreamID) {
+        state.withLock { state in
+            guard state.streams[streamID] != nil else { return }
+            var response = Etcdserverpb_WatchResponse()
+            response.header.revision = state.current.value
+            response.created = true
+            response.canceled = true
+            response.watchID = -1
+            response.cancelReason = reason
+            Self.enqueue(response, events: 0, to: streamID, in: &state)
+        }
+    }
+
     package func create(_ request: Etcdserverpb_WatchCreateRequest, on streamID: WatchStreamID) {
         var key = Array(request.key)
         if key.isEmpty { key = [0] }  // etcd: "\0" is the smallest key

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import EtcdAPI
 internal import GRPCCore
 internal import MVCC
@@ -8,6 +9,7 @@ internal import Synchronization
 struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
     let hub: WatchHub
     let header: @Sendable () -> HeaderFields
+    let auth: Authenticator
     /// Whether the member has had a leader within the last few election timeouts.
     let hasLeader: @Sendable () -> Bool
 
@@ -28,7 +30,12 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
                 group.addTask {
                     for try await message in request.messages {
                         switch message.requestUnion {
-                        case .createRequest(let create): hub.create(create, on: streamID)
+                        case .createRequest(let create):
+                            if let reason = await refusal(of: create) {
+                                hub.refuse(reason, on: streamID)
+                            } else {
+                                hub.create(create, on: streamID)
+                            }
                         case .cancelRequest(let cancel): hub.cancel(cancel.watchID, on: streamID)
                         case .progressRequest: hub.requestProgress(on: streamID)
                         case nil: continue
@@ -61,4 +68,25 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
             return [:]
         }
     }
+
+    /// etcd's isWatchPermitted, on the key and range end as etcd rewrites them first (an empty
+    /// key is "\0"; a "\0" range end, every key from the key on, is checked as the key alone).
+    /// The reason is grpc-go's text of etcd's status, as etcd writes it.
+    private func refusal(of create: Etcdserverpb_WatchCreateRequest) async -> String? {
+        guard auth.isEnabled else { return nil }
+        let key = create.key.isEmpty ? Data([0]) : create.key
+        let rangeEnd = create.rangeEnd == Data([0]) ? Data() : create.rangeEnd
+        do {
+            try await auth.checkRead(key: key, rangeEnd: rangeEnd)
+            return nil
+        } catch {
+            let status: RPCError
+            switch error {
+            case .auth(.invalidToken), .auth(.oldRevision), .auth(.userEmpty): status = error.rpcError
+            default: status = AuthError.permissionDenied.rpcError
+            }
+            return "rpc error: code = \(RequestMetrics.goName(status.code)) desc = \(status.message)"
+        }
+    }
+
 }

@@ -60,7 +60,7 @@ enum EtcdFlags {
         add(["enable-log-rotation"], value: false, "kvd writes its log to standard error; rotate it outside")
         add(["log-rotation-config-json"], value: true, "kvd writes its log to standard error; rotate it outside")
         add(["unsafe-no-fsync"], value: false, "kvd always fsyncs its Raft log")
-        add(["bcrypt-cost", "auth-token-ttl"], value: true, "kvd does not authenticate users yet")
+        add(["bcrypt-cost"], value: true, "kvd hashes passwords with PBKDF2-HMAC-SHA256 at a fixed cost, not bcrypt")
         return table
     }()
 
@@ -69,7 +69,7 @@ enum EtcdFlags {
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
-        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster", "auth-token",
+        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.

@@ -112,6 +112,12 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("experimental-snapshot-catchup-entries"), help: "Entries kept behind a snapshot for slow followers (default: 5000 or half of --snapshot-count, whichever is smaller).")
     var snapshotCatchUpEntries: Int?
 
+    @Option(name: .customLong("auth-token"), help: "How clients authenticated by password are given tokens: 'simple' (kvd has no JWT tokens yet).")
+    var authToken = "simple"
+
+    @Option(name: .customLong("auth-token-ttl"), help: "Seconds a simple token lives after its last use.")
+    var authTokenTTL = 300
+
     @Option(name: .customLong("max-concurrent-streams"), help: "Maximum concurrent streams each client connection may have open.")
     var maxConcurrentStreams: UInt32 = .max
 

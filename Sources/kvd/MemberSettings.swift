@@ -37,6 +37,8 @@ struct MemberSettings {
     var grpcGateway = true
     var strictReconfigCheck = true
     var maxConcurrentStreams: UInt32 = .max
+    var authToken = "simple"
+    var authTokenTTL = 300
     var corruptCheckTime = "0s"
     var snapshotCatchUpEntries: Int?
     var tlsMinVersion = "TLS1.2"
@@ -91,6 +93,8 @@ struct MemberSettings {
         grpcGateway = flags.grpcGateway
         strictReconfigCheck = flags.strictReconfigCheck
         maxConcurrentStreams = flags.maxConcurrentStreams
+        authToken = flags.authToken
+        authTokenTTL = flags.authTokenTTL
         corruptCheckTime = flags.corruptCheckTime
         snapshotCatchUpEntries = flags.snapshotCatchUpEntries
         tlsMinVersion = flags.tlsMinVersion
@@ -165,6 +169,8 @@ struct MemberSettings {
             case "max-concurrent-streams":
                 guard let streams = UInt32(string(value)) else { throw ValidationError("max-concurrent-streams: \(value) is not a number") }
                 maxConcurrentStreams = streams
+            case "auth-token": authToken = string(value)
+            case "auth-token-ttl": authTokenTTL = try Self.integer(key, value)
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "tls-min-version": tlsMinVersion = string(value)
@@ -269,6 +275,12 @@ struct MemberSettings {
         configuration.strictReconfigCheck = strictReconfigCheck
         // etcd's default, 2^32-1, means no limit.
         configuration.maxConcurrentStreams = maxConcurrentStreams == .max ? nil : Int(maxConcurrentStreams)
+        // etcd: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=..."; kvd gives simple tokens only.
+        guard authToken.split(separator: ",").first == "simple" else {
+            throw ValidationError("--auth-token \(authToken): kvd supports only simple tokens ('simple'), not JWT yet")
+        }
+        guard authTokenTTL > 0 else { throw ValidationError("--auth-token-ttl must be positive, got \(authTokenTTL)") }
+        configuration.authTokenTTLSeconds = authTokenTTL
         if let entries = snapshotCatchUpEntries {
             guard entries > 0 else { throw ValidationError("--experimental-snapshot-catchup-entries must be positive") }
             configuration.snapshotCatchUpEntries = UInt64(entries)

@@ -183,7 +183,10 @@ wait_healthy() {
         ok=1
         for n in "$@"; do
             node_running "$n" || { log "member $n is not running"; return 1; }
-            CMD_TIMEOUT=4 nctl "$n" "${FAST[@]}" get health >/dev/null 2>&1 || { ok=0; break; }
+            # With authentication on, a refused read is an answer too (as etcdctl endpoint health takes it).
+            local out rc=0
+            out=$(CMD_TIMEOUT=4 nctl "$n" "${FAST[@]}" get health 2>&1) || rc=$?
+            ((rc == 0)) || [[ $out == *"permission denied"* ]] || { ok=0; break; }
         done
         ((ok)) && return 0
         sleep 0.2

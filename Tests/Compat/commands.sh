@@ -221,8 +221,8 @@ step snapshot save                                 # exit 128
 step version
 
 # ---- auth (disabled): users and roles are kept as etcd keeps them -----------------
-# `auth enable` once a root user exists is left out: etcdctl then creates the root role,
-# grants it and enables authentication, which kvd refuses (Tests/Cluster/auth.sh).
+# `auth enable` once a root user exists is left out: the later steps run without credentials
+# (authentication itself is Tests/Cluster/auth.sh's).
 step auth enable                                   # root user does not exist
 step auth disable
 step user list

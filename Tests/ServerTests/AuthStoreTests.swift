@@ -107,13 +107,84 @@ import Testing
         #expect(store.roles["r"]?.keyPermission.count == 2)
     }
 
-    @Test func enablingAuthNeedsARootUserWithTheRootRoleAndIsThenRefused() throws {
+    @Test func enablingAuthNeedsARootUserWithTheRootRoleAndKeepsTheRevision() throws {
         var store = AuthStore()
-        #expect(store.checkRootForEnable() == .rootUserNotExist)
+        expectRefused(&store, .authEnable(.init()), .rootUserNotExist)
         try store.apply(userAdd("root"))
-        #expect(store.checkRootForEnable() == .rootRoleNotExist)
+        expectRefused(&store, .authEnable(.init()), .rootRoleNotExist)
         try store.apply(grant("root", "root"))
-        #expect(store.checkRootForEnable() == .enableUnsupported)
+        let revision = store.revision
+        try store.apply(.authEnable(.init()))
+        try store.apply(.authEnable(.init()))  // again: ignored
+        #expect(store.enabled && store.revision == revision)
+        // The root user and its root role cannot be taken away while auth is on.
+        expectRefused(&store, .authUserDelete(.with { $0.name = "root" }), .invalidAuthManagement)
+        expectRefused(&store, .authUserRevokeRole(.with {
+            $0.name = "root"
+            $0.role = "root"
+        }), .invalidAuthManagement)
+        try store.apply(.authDisable(.init()))
+        #expect(!store.enabled && store.revision == revision + 1)
+        try store.apply(.authDisable(.init()))  // again: no new revision
+        #expect(store.revision == revision + 1)
+    }
+
+    @Test func passwordsAreCheckedAgainstTheirHash() throws {
+        var store = AuthStore()
+        try store.apply(userAdd("root", password: AuthStore.hashPassword("rootpw")))
+        try store.apply(userAdd("svc", noPassword: true))
+        try store.apply(grant("root", "root"))
+        #expect(throws: AuthError.authNotEnabled) { try store.checkPassword(user: "root", password: "rootpw") }
+        try store.apply(.authEnable(.init()))
+        #expect(try store.checkPassword(user: "root", password: "rootpw") == store.revision)
+        #expect(throws: AuthError.authFailed) { try store.checkPassword(user: "root", password: "rootpW") }
+        #expect(throws: AuthError.authFailed) { try store.checkPassword(user: "nobody", password: "rootpw") }
+        #expect(throws: AuthError.noPasswordUser) { try store.checkPassword(user: "svc", password: "") }
+        #expect(!AuthStore.verifyPassword("x", stored: Data("pbkdf2-sha256$0$$".utf8)))
+        #expect(!AuthStore.verifyPassword("x", stored: Data("x".utf8)))
+        #expect(!AuthStore.verifyPassword("x", stored: Data("pbkdf2-sha256$10$AAAA$AAAA".utf8)))  // below PBKDF2's floor
+    }
+
+    /// etcd's range permission cache: a range is allowed only when the union of the user's
+    /// roles' grants covers all of it; one key when any grant holds it.
+    @Test func keyRangesMustBeCoveredByTheUnionOfTheRolesGrants() throws {
+        var store = AuthStore()
+        try store.apply(userAdd("root"))
+        try store.apply(grant("root", "root"))
+        try store.apply(userAdd("alice"))
+        try store.apply(roleAdd("a"))
+        try store.apply(roleAdd("b"))
+        try store.apply(permission("a", "c", "f", .read))
+        try store.apply(permission("b", "f", "h", .readwrite))
+        try store.apply(permission("b", "k", "", .write))
+        try store.apply(permission("b", "x", "\0", .read))
+        try store.apply(grant("alice", "a"))
+        try store.apply(grant("alice", "b"))
+        try store.apply(.authEnable(.init()))
+        let alice = AuthInfo(user: "alice", revision: store.revision)
+        func allowed(_ key: String, _ end: String, _ access: AuthStore.Access, _ who: AuthInfo? = nil) -> Bool {
+            (try? store.check(who ?? alice, key: Data(key.utf8), rangeEnd: Data(end.utf8), access)) != nil
+        }
+        #expect(allowed("c", "", .read) && allowed("e", "", .read) && allowed("f", "", .write))
+        #expect(allowed("c", "h", .read))  // [c,f) and [f,h) together
+        #expect(!allowed("c", "i", .read))  // beyond h
+        #expect(!allowed("b", "d", .read))  // starts before c
+        #expect(!allowed("c", "h", .write))  // [c,f) is read only
+        #expect(allowed("f", "h", .write))
+        #expect(allowed("k", "", .write) && !allowed("k", "", .read) && !allowed("k", "k\0", .read))
+        #expect(allowed("k", "k\0", .write))  // the one key as a range
+        #expect(allowed("x", "\0", .read) && allowed("zzz", "", .read) && !allowed("w", "\0", .read))
+        #expect(!allowed("a", "", .read))
+        #expect(allowed("anything", "\0", .write, AuthInfo(user: "root", revision: store.revision)))
+        #expect(throws: AuthError.userEmpty) { try store.check(nil, key: Data("c".utf8), rangeEnd: Data(), .read) }
+        #expect(throws: AuthError.permissionDenied) {
+            try store.check(AuthInfo(user: "nobody", revision: store.revision), key: Data("c".utf8), rangeEnd: Data(), .read)
+        }
+        #expect(throws: AuthError.oldRevision) {
+            try store.check(AuthInfo(user: "alice", revision: store.revision - 1), key: Data("c".utf8), rangeEnd: Data(), .read)
+        }
+        #expect(throws: AuthError.permissionDenied) { try store.checkAdmin(alice) }
+        try store.checkAdmin(AuthInfo(user: "root", revision: 1))
     }
 
     @Test func passwordsAreStoredHashedWithAFreshSalt() {
