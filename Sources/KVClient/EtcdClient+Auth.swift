@@ -5,6 +5,12 @@ internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
 
 extension EtcdClient {
+    public func authenticate(_ request: Etcdserverpb_AuthenticateRequest, timeout: Duration? = nil) async throws -> Etcdserverpb_AuthenticateResponse {
+        try await call(timeout: timeout) { connection, options in
+            try await Etcdserverpb_Auth.Client(wrapping: connection).authenticate(request, options: options)
+        }
+    }
+
     public func authEnable(_ request: Etcdserverpb_AuthEnableRequest, timeout: Duration? = nil) async throws -> Etcdserverpb_AuthEnableResponse {
         try await call(timeout: timeout) { connection, options in
             try await Etcdserverpb_Auth.Client(wrapping: connection).authEnable(request, options: options)

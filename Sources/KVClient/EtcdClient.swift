@@ -5,6 +5,7 @@ internal import EtcdAPI
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2Posix
 internal import Synchronization
+internal import SwiftProtobuf
 
 /// A client for an etcd v3 cluster (etcd or kvd). Create one with `withClient(configuration:_:)`, which runs its
 /// connections for the duration of the closure.
@@ -18,6 +19,8 @@ public final class EtcdClient: Sendable {
     public let endpoints: [EtcdEndpoint]
     /// Index of the endpoint that answered last; calls start there.
     private let preferred = Mutex(0)
+    /// The auth token sent with every call once the client has authenticated.
+    let token = AuthToken()
 
     /// Largest request sent; clientv3's default MaxCallSendMsgSize (2 MiB), above etcd's 1.5 MiB request limit.
     static let requestBytesMax = 2 * 1024 * 1024
@@ -31,8 +34,9 @@ public final class EtcdClient: Sendable {
             throw EtcdClientError(code: .invalidArgument, message: "no endpoints given")
         }
         self.endpoints = configuration.endpoints
+        let token = self.token
         self.connections = try configuration.endpoints.map { endpoint in
-            GRPCClient(transport: try Self.transport(for: endpoint, configuration: configuration))
+            GRPCClient(transport: try Self.transport(for: endpoint, configuration: configuration), interceptors: [token])
         }
     }
 
@@ -50,6 +54,19 @@ public final class EtcdClient: Sendable {
                 for connection in client.connections { connection.beginGracefulShutdown() }
                 // Outstanding connection attempts are of no further use once the body is done.
                 group.cancelAll()
+            }
+            if let credentials = configuration.credentials {
+                // As clientv3 does when it is created with a user: the first call gets the token.
+                do {
+                    let answer = try await client.authenticate(
+                        .with {
+                            $0.name = credentials.user
+                            $0.password = credentials.password
+                        }, timeout: configuration.dialTimeout + .seconds(5))
+                    client.token.value.withLock { $0 = answer.token }
+                } catch let error as EtcdClientError {
+                    throw AuthenticationFailure(error: error)
+                }
             }
             return try await body(client)
         }
@@ -156,5 +173,25 @@ public final class EtcdClient: Sendable {
     /// ("etcdserver: no leader", ...), which come from a reachable server and are returned to the caller.
     private static func isUnreachable(_ error: RPCError) -> Bool {
         error.code == .unavailable && !error.message.hasPrefix("etcdserver:")
+    }
+}
+
+/// The client could not get a token for its user (a wrong password, auth not enabled, no endpoint).
+public struct AuthenticationFailure: Error, Sendable {
+    public let error: EtcdClientError
+}
+
+/// Sends the token, once there is one, as etcd's "token" metadata of every call.
+final class AuthToken: ClientInterceptor, Sendable {
+    let value = Mutex<String?>(nil)
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingClientRequest<Input>,
+        context: ClientContext,
+        next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+    ) async throws -> StreamingClientResponse<Output> {
+        var request = request
+        if let token = value.withLock({ $0 }) { request.metadata.replaceOrAddString(token, forKey: "token") }
+        return try await next(request, context)
     }
 }

@@ -8,6 +8,8 @@ public struct EtcdClientConfiguration: Sendable {
     public var tls: TLS?
     /// How long one connection attempt may take.
     public var dialTimeout: Duration
+    /// A user and password: the client authenticates first and sends the token with every call.
+    public var credentials: (user: String, password: String)?
 
     public init(endpoints: [EtcdEndpoint], tls: TLS? = nil, dialTimeout: Duration = .seconds(2)) {
         self.endpoints = endpoints

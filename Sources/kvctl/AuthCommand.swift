@@ -14,12 +14,14 @@ enum AuthCommand {
     static func enable(_ flags: ParsedFlags) async {
         guard flags.positional.isEmpty else { exitWithError(.badArgs, "auth enable command does not accept any arguments") }
         let session = Session.make(flags)
+        let firstEndpoint = session.firstEndpoint
         // clientv3's loop: with a root user lacking the root role, create the role, grant it, and try again.
         _ = await session.callOrExit(timeout: session.commandTimeout) { client, timeout in
             while true {
                 do {
                     return try await client.authEnable(Etcdserverpb_AuthEnableRequest(), timeout: timeout)
                 } catch let error as EtcdClientError where EtcdErrors.message(for: error) == "etcdserver: root user does not have root role" {
+                    Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint))
                     _ = try await client.roleAdd(.with { $0.name = "root" }, timeout: timeout)
                     _ = try await client.userGrantRole(
                         .with {
@@ -333,7 +335,7 @@ enum Password {
         return first
     }
 
-    private static func ask(_ prompt: String) -> String {
+    static func ask(_ prompt: String) -> String {
         Console.out(prompt)
         var saved = termios()
         let isTerminal = tcgetattr(0, &saved) == 0

@@ -246,6 +246,7 @@ private func removeWaitingKey(_ session: Session, name: String, lease: Int64) as
 private func exitWithFailure(_ failure: CallFailure) -> Never {
     switch failure {
     case .call(let error): exitWithError(.error, EtcdErrors.message(for: error))
+    case .authentication(let error): exitWithError(.badConnection, EtcdErrors.message(for: error))
     case .setup(let text): exitWithError(.badConnection, text)
     }
 }

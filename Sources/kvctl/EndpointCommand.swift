@@ -56,6 +56,8 @@ enum EndpointCommand {
                 return EndpointHealth(endpoint: endpoint, isHealthy: true, took: took, error: "")
             }
             return EndpointHealth(endpoint: endpoint, isHealthy: false, took: took, error: message)
+        case .failure(.authentication(let error)):
+            return EndpointHealth(endpoint: endpoint, isHealthy: false, took: "", error: EtcdErrors.message(for: error))
         case .failure(.setup(let text)):
             return EndpointHealth(endpoint: endpoint, isHealthy: false, took: "", error: text)
         }
@@ -116,6 +118,8 @@ enum EndpointCommand {
         case .failure(.call(let error)):
             Console.err(EtcdErrors.endpointRetryWarning(error, endpoint: endpoint))
             return .failure(MemberCallError(message: EtcdErrors.message(for: error)))
+        case .failure(.authentication(let error)):
+            return .failure(MemberCallError(message: EtcdErrors.message(for: error)))
         case .failure(.setup(let text)):
             return .failure(MemberCallError(message: text))
         }
@@ -134,6 +138,8 @@ enum EndpointCommand {
             Console.err(EtcdErrors.retryWarning(error, firstEndpoint: session.firstEndpoint))
             let message = EtcdErrors.message(for: error)
             exitWithError(.error, "failed to fetch endpoints from etcd cluster member list: \(message)")
+        case .failure(.authentication(let error)):
+            session.failAuthentication(error)
         case .failure(.setup(let text)):
             exitWithError(.error, "failed to fetch endpoints from etcd cluster member list: \(text)")
         }

@@ -88,15 +88,27 @@ struct Session {
             parsedEndpoints.append(endpoint)
         }
         guard !parsedEndpoints.isEmpty else { exitWithError(.badConnection, "etcdclient: no available endpoints") }
+        var configuration = EtcdClientConfiguration(endpoints: parsedEndpoints, tls: tls, dialTimeout: flags.duration("dial-timeout"))
+        configuration.credentials = credentials(user: flags.string("user"), password: flags.string("password"))
         return Session(
-            configuration: EtcdClientConfiguration(
-                endpoints: parsedEndpoints, tls: tls, dialTimeout: flags.duration("dial-timeout")),
+            configuration: configuration,
             commandTimeout: flags.duration("command-timeout"),
             printer: printer,
             outputFormat: outputFormat,
             firstEndpoint: Self.targetName(endpoints.first ?? ""),
             endpoints: flags.strings("endpoints"),
             isHex: flags.bool("hex"))
+    }
+
+    /// etcdctl's authCfgFromCmd: `--user name:password`, `--user name --password pw`, or `--user
+    /// name` and the password asked on the terminal.
+    static func credentials(user: String, password: String) -> (user: String, password: String)? {
+        guard !user.isEmpty else { return nil }
+        guard password.isEmpty else { return (user, password) }
+        if let colon = user.firstIndex(of: ":") {
+            return (String(user[..<colon]), String(user[user.index(after: colon)...]))
+        }
+        return (user, Password.ask("Password: "))
     }
 
     /// The configuration for talking to one endpoint only, as etcdctl's per-endpoint clients do; nil when the
@@ -151,9 +163,17 @@ struct Session {
         case .failure(.call(let error)):
             Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint))
             exitWithError(.error, EtcdErrors.message(for: error))
+        case .failure(.authentication(let error)):
+            failAuthentication(error)
         case .failure(.setup(let text)):
             exitWithError(.badConnection, text)
         }
+    }
+
+    /// etcdctl's client creation failed on its token: the retry warning, the error, exit 2.
+    func failAuthentication(_ error: EtcdClientError) -> Never {
+        Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint))
+        exitWithError(.badConnection, EtcdErrors.message(for: error))
     }
 
     /// Runs one call with `configuration`, leaving the reporting of a failure to the caller.
@@ -168,6 +188,8 @@ struct Session {
                 })
         } catch let error as EtcdClientError {
             return .failure(.call(error))
+        } catch let failure as AuthenticationFailure {
+            return .failure(.authentication(failure.error))
         } catch {
             return .failure(.setup("\(error)"))
         }
@@ -186,5 +208,7 @@ struct Session {
 /// Why a call failed: the call itself (a gRPC status or a passed deadline), or the client could not be set up.
 enum CallFailure: Error {
     case call(EtcdClientError)
+    /// etcdctl could not create its client: it had no token for its user.
+    case authentication(EtcdClientError)
     case setup(String)
 }

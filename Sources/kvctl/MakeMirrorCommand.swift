@@ -62,6 +62,7 @@ enum MakeMirrorCommand {
         switch failure {
         case .success: exitWithError(.error, "watch closed")
         case .failure(.call(let error)): exitWithError(.error, EtcdErrors.message(for: error))
+        case .failure(.authentication(let error)): exitWithError(.badConnection, EtcdErrors.message(for: error))
         case .failure(.setup(let text)): exitWithError(.badConnection, text)
         }
     }

@@ -43,6 +43,8 @@ enum MoveLeaderCommand {
         case .failure(.call(let error)):
             Console.err(EtcdErrors.retryWarning(error, firstEndpoint: Session.targetName(leader.endpoint)))
             exitWithError(.error, EtcdErrors.message(for: error))
+        case .failure(.authentication(let error)):
+            session.failAuthentication(error)
         case .failure(.setup(let text)):
             exitWithError(.badConnection, text)
         }

@@ -17,6 +17,8 @@ extension Session {
             if warn { Console.err(EtcdErrors.retryWarning(error, firstEndpoint: firstEndpoint)) }
             let message = EtcdErrors.message(for: error)
             exitWithError(code, prefix.map { "\($0) (\(message))" } ?? message)
+        case .failure(.authentication(let error)):
+            failAuthentication(error)
         case .failure(.setup(let text)):
             exitWithError(.badConnection, text)
         }

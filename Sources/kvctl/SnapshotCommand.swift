@@ -58,6 +58,7 @@ enum SnapshotCommand {
         switch result {
         case .success(let written): size = written
         case .failure(.call(let error)): failSave(partPath, descriptor, EtcdErrors.message(for: error))
+        case .failure(.authentication(let error)): failSave(partPath, descriptor, EtcdErrors.message(for: error))
         case .failure(.setup(let text)): failSave(partPath, descriptor, text)
         }
         // etcd's hasChecksum: bbolt pages (kvd pads its image the same way) plus a SHA-256 digest.

@@ -265,6 +265,8 @@ final class WatchFeed: Sendable {
             case .failure(.call(let error)):
                 closeAll(EtcdErrors.message(for: error))
                 return
+            case .failure(.authentication(let error)):
+                exitWithError(.badConnection, EtcdErrors.message(for: error))
             case .failure(.setup(let text)):
                 exitWithError(.badConnection, text)
             }
@@ -355,7 +357,8 @@ enum WatchOutput {
         if response.compactRevision != 0 { return "etcdserver: mvcc: required revision has been compacted" }
         guard !response.cancelReason.isEmpty else { return "etcdserver: mvcc: required revision is a future revision" }
         let reason = response.cancelReason
-        return EtcdErrors.knownMessages.contains(reason)
+        // etcd writes an auth refusal's reason as a whole gRPC status text; etcdctl shows it as is.
+        return EtcdErrors.knownMessages.contains(reason) || reason.hasPrefix("rpc error: code = ")
             ? reason : "rpc error: code = FailedPrecondition desc = \(reason)"
     }
 

@@ -26,7 +26,7 @@
 #              compaction and defrag work, disarm
 #   compaction --auto-compaction-mode periodic beside etcd 3.4; a bad retention is refused
 #   watch-lease etcdctl watch and lease commands, kvd beside etcd 3.4: identical outputs
-#   auth       users and roles across members and restarts beside etcd 3.4; auth enable refused
+#   auth       users, roles and authentication (tokens, permissions, cert CN) beside etcd 3.4, with etcdctl and kvctl
 #   restore    snapshot save, kvctl snapshot restore into a new three-member cluster
 #   noleader   a member without quorum beside etcd 3.4: hasleader watches canceled, etcd's errors
 #   pings      HTTP/2 keepalive pings without RPCs beside etcd 3.4: acknowledged, no GOAWAY
