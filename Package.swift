@@ -142,7 +142,11 @@ let package = Package(
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "KVClient", "EtcdAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                "Server", "KVClient", "EtcdAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
         // kube-apiserver's etcd3 storage patterns against a three-member cluster (Tests/Cluster/kube-patterns.sh).

@@ -34,10 +34,11 @@ e2e=$("$here/build-etcd-tool.sh" e2e | tail -n 1) || exit 1
 fixtures=$(dirname "$e2e")/fixtures
 out=${OUT:-$(mktemp -d /tmp/etcd-e2e.XXXXXX)}
 # The suite runs in a directory two levels down, as in etcd's tree (tests/e2e): one test reads
-# ../../etcd.conf.yml.sample.
+# ../../etcd.conf.yml.sample, the JWT tests ../../integration/fixtures/server.{crt,key.insecure}.
 run=$out/tree/tests/e2e
-mkdir -p "$out/bin" "$run"
+mkdir -p "$out/bin" "$run" "$out/tree/integration"
 cp "$(dirname "$e2e")/etcd.conf.yml.sample" "$out/tree/"
+ln -sfn "$fixtures" "$out/tree/integration/fixtures"
 ln -sf "$(readlink -f "$server_bin")" "$out/bin/etcd"
 ln -sf "$(readlink -f "$ctl_bin")" "$out/bin/etcdctl"
 

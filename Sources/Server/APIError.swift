@@ -121,6 +121,7 @@ extension AuthError {
         case .invalidToken: RPCError(code: .unauthenticated, message: "etcdserver: invalid auth token")
         case .oldRevision: RPCError(code: .invalidArgument, message: "etcdserver: revision of auth store is old")
         case .invalidAuthManagement: RPCError(code: .invalidArgument, message: "etcdserver: invalid auth management")
+        case .verifyOnly: RPCError(code: .unknown, message: "auth: token signing attempted with verify-only key")
         }
     }
 }

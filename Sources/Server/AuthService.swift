@@ -69,17 +69,27 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
             } catch {
                 throw APIError.auth(error)
             }
-            let prefix = SimpleTokens.makePrefix()
+            // A JWT is signed here once the entry is applied (at the auth revision it finds); a
+            // simple token is recorded by every member.
+            let prefix = auth.jwt == nil ? SimpleTokens.makePrefix() : ""
             _ = try await loop.propose(.with {
                 $0.authenticate = .with {
                     $0.name = request.name
                     $0.simpleToken = prefix
                 }
             })
-            guard let token = loop.tokens.token(prefix: prefix) else { throw APIError.auth(.authFailed) }
             var response = Etcdserverpb_AuthenticateResponse()
+            if let jwt = auth.jwt {
+                do throws(AuthError) {
+                    response.token = try jwt.sign(user: request.name, revision: loop.facts.withLock { $0.auth.revision })
+                } catch {
+                    throw APIError.auth(error)
+                }
+            } else {
+                guard let token = loop.tokens.token(prefix: prefix) else { throw APIError.auth(.authFailed) }
+                response.token = token
+            }
             response.header = responseHeader()
-            response.token = token
             return response
         }
     }

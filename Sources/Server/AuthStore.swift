@@ -285,6 +285,8 @@ package enum AuthError: Error, Equatable, Sendable {
     case invalidToken
     case oldRevision
     case invalidAuthManagement
+    /// `Authenticate` on a member that has only the JWT public key.
+    case verifyOnly
 }
 
 /// Who a request comes from once authentication is on (etcd's AuthInfo): the user, and the auth

@@ -89,8 +89,7 @@ final class SimpleTokens: Sendable {
         return String((0..<16).map { _ in letters.randomElement(using: &generator)! })
     }
 
-    func assign(prefix: String, index: UInt64, user: String) {
-        let now = ContinuousClock.now
+    func assign(prefix: String, index: UInt64, user: String, now: ContinuousClock.Instant = .now) {
         tokens.withLock { $0["\(prefix).\(index)"] = Entry(user: user, lastUsed: now) }
     }
 
@@ -101,9 +100,8 @@ final class SimpleTokens: Sendable {
     }
 
     /// The token's user, restarting its clock; nil for an unknown or expired token.
-    func user(of token: String) -> String? {
-        let now = ContinuousClock.now
-        return tokens.withLock { tokens -> String? in
+    func user(of token: String, now: ContinuousClock.Instant = .now) -> String? {
+        tokens.withLock { tokens -> String? in
             guard var entry = tokens[token] else { return nil }
             guard entry.lastUsed.duration(to: now) < ttl else {
                 tokens[token] = nil
@@ -160,6 +158,8 @@ final class ClientIdentities: Sendable {
 struct Authenticator: Sendable {
     let loop: NodeLoop
     let tokens: SimpleTokens
+    /// With `--auth-token jwt,...` tokens are JWTs, which any member with the key can check.
+    let jwt: JWTTokens?
     let identities: ClientIdentities
     /// `--client-cert-auth`: a verified certificate's common name is a user name.
     let clientCertAuth: Bool
@@ -169,6 +169,10 @@ struct Authenticator: Sendable {
     /// The caller of the current call; nil when authentication is off or nobody is named.
     func caller() async throws(APIError) -> AuthInfo? {
         guard isEnabled, let credentials = Credentials.current else { return nil }
+        if let token = credentials.token, let jwt {
+            guard let caller = jwt.caller(of: token) else { throw .auth(.invalidToken) }
+            return caller
+        }
         if let token = credentials.token {
             if let user = tokens.user(of: token) { return AuthInfo(user: user, revision: currentRevision) }
             // A token another member assigned may not be applied here yet: etcd waits for its

@@ -23,6 +23,8 @@ package final class Member: Sendable {
     private let hub: WatchHub
     /// Who is connected with which client certificate (for `--client-cert-auth` with auth on).
     private let identities = ClientIdentities()
+    /// With `--auth-token jwt,...`: the key tokens are signed and checked with.
+    private let jwt: JWTTokens?
     let loop: NodeLoop
     private let transport: PeerTransport
     private let logger: Logger
@@ -36,6 +38,11 @@ package final class Member: Sendable {
     package init(configuration: MemberConfiguration, logger: Logger) async throws {
         self.configuration = configuration
         self.logger = logger
+        if case .jwt(let options, let ttl) = configuration.authToken {
+            jwt = try JWTTokens(options: options, ttl: .milliseconds(ttl))
+        } else {
+            jwt = nil
+        }
         try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
         for files in [configuration.clientTLS, configuration.peerTLS].compactMap({ $0 }) {
             try SelfSignedCertificate.ensure(files, validityYears: configuration.selfSignedCertValidityYears)
@@ -113,7 +120,8 @@ package final class Member: Sendable {
         // member: here through an in-process transport, with the same services and interceptors
         // as the client port.
         let authenticator = Authenticator(
-            loop: loop, tokens: loop.tokens, identities: identities, clientCertAuth: configuration.clientTLS?.clientCertAuth ?? false)
+            loop: loop, tokens: loop.tokens, jwt: jwt, identities: identities,
+            clientCertAuth: configuration.clientTLS?.clientCertAuth ?? false)
         let authInterceptor = AuthInterceptor(isEnabled: { [loop] in loop.authEnabled.load(ordering: .relaxed) })
         let inProcess = InProcessTransport()
         let selfClient = GRPCClient(transport: inProcess.client, interceptors: [ForwardCredentials()])

@@ -131,6 +131,14 @@ package struct MemberConfiguration: Sendable {
     package var maxConcurrentStreams: Int?
     /// `--auth-token-ttl`: seconds a simple token lives after its last use (etcd: 300).
     package var authTokenTTLSeconds = 300
+    /// `--auth-token`: etcd's simple tokens, or JWT with its options (`sign-method`, `priv-key`,
+    /// `pub-key`) and the tokens' lifetime (its `ttl`, etcd's default 5 minutes).
+    package var authToken = AuthTokenKind.simple
+
+    package enum AuthTokenKind: Sendable, Equatable {
+        case simple
+        case jwt(options: [String: String], ttlMilliseconds: Int)
+    }
     /// `--strict-reconfig-check` (on by default, as in etcd).
     package var strictReconfigCheck = true
     /// `--experimental-corrupt-check-time` in milliseconds: how often the leader compares the

@@ -701,7 +701,8 @@ final class NodeLoop: @unchecked Sendable {
         let result: Result<WriteResult?, APIError>
         do {
             try auth.checkAuthenticate(user: request.name)
-            tokens.assign(prefix: request.simpleToken, index: index.rawValue, user: request.name)
+            // Empty with JWT tokens: the proposing member signs one.
+            if !request.simpleToken.isEmpty { tokens.assign(prefix: request.simpleToken, index: index.rawValue, user: request.name) }
             result = .success(nil)
         } catch {
             result = .failure(.auth(error))

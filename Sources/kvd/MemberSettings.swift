@@ -275,9 +275,22 @@ struct MemberSettings {
         configuration.strictReconfigCheck = strictReconfigCheck
         // etcd's default, 2^32-1, means no limit.
         configuration.maxConcurrentStreams = maxConcurrentStreams == .max ? nil : Int(maxConcurrentStreams)
-        // etcd: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=..."; kvd gives simple tokens only.
-        guard authToken.split(separator: ",").first == "simple" else {
-            throw ValidationError("--auth-token \(authToken): kvd supports only simple tokens ('simple'), not JWT yet")
+        // etcd: "simple" or "jwt,pub-key=...,priv-key=...,sign-method=...,ttl=...".
+        let parts = authToken.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        var options: [String: String] = [:]
+        for part in parts.dropFirst() {
+            let pair = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard pair.count == 2 else { throw ValidationError("--auth-token \(authToken): auth: invalid auth options") }
+            options[pair[0]] = pair[1]
+        }
+        switch parts.first {
+        case "simple":
+            configuration.authToken = .simple
+        case "jwt":
+            let ttl = try options["ttl"].map { try Self.milliseconds($0) } ?? 300_000
+            configuration.authToken = .jwt(options: options, ttlMilliseconds: ttl)
+        default:
+            throw ValidationError("--auth-token \(authToken): unknown token type (etcd's are 'simple' and 'jwt')")
         }
         guard authTokenTTL > 0 else { throw ValidationError("--auth-token-ttl must be positive, got \(authTokenTTL)") }
         configuration.authTokenTTLSeconds = authTokenTTL

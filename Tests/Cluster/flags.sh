@@ -10,7 +10,7 @@
 #   - its log has the lines etcd's tooling waits for: "ready to serve client requests", then
 #     "enabled capabilities for version", then "published" in etcd's order; a restart logs them again;
 #   - --log-level debug logs debug lines and the default level does not;
-#   - --logger zap --log-outputs stdout writes etcd 3.5's JSON lines; --version prints etcd's four lines; an unknown --log-level, a flag kvd refuses, JWT auth tokens and a zero token TTL
+#   - --logger zap --log-outputs stdout writes etcd 3.5's JSON lines; --version prints etcd's four lines; an unknown --log-level, a flag kvd refuses, a JWT key that is missing, an unknown JWT method and a zero token TTL
 #     (--client-crl-file) stop it with a message.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -88,9 +88,11 @@ expect_eq "--log-level loud says why" 1 "$(grep -c 'unknown log level "loud"' <<
 out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --client-crl-file /dev/null 2>&1); rc=$?
 expect_eq "--client-crl-file exits non-zero" 1 "$((rc != 0))"
 expect_eq "--client-crl-file says why" 1 "$(grep -c 'etcd flag --client-crl-file is not supported by kvd yet' <<<"$out")"
-out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auth-token jwt,pub-key=a,priv-key=b,sign-method=RS256 2>&1); rc=$?
-expect_eq "--auth-token jwt exits non-zero" 1 "$((rc != 0))"
-expect_eq "--auth-token jwt says why" 1 "$(grep -c 'kvd supports only simple tokens' <<<"$out")"
+out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auth-token jwt,priv-key=/nonexistent,sign-method=RS256 2>&1); rc=$?
+expect_eq "--auth-token jwt without its key exits non-zero" 1 "$((rc != 0))"
+expect_eq "--auth-token jwt without its key says why" 1 "$(grep -c 'open /nonexistent: no such file or directory' <<<"$out")"
+out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auth-token jwt,sign-method=XX256 2>&1); rc=$?
+expect_eq "--auth-token jwt with an unknown method is refused" 1 "$(( rc != 0 && $(grep -c 'auth: invalid auth signature method' <<<"$out") == 1 ))"
 out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auth-token-ttl 0 2>&1); rc=$?
 expect_eq "--auth-token-ttl 0 is refused" 1 "$(( rc != 0 && $(grep -c 'auth-token-ttl must be positive' <<<"$out") == 1 ))"
 

@@ -18,15 +18,17 @@ import Testing
         #expect(SimpleTokens.index(of: "nodot") == nil && SimpleTokens.index(of: "a.b.1") == nil)
     }
 
-    @Test func anUnusedTokenExpiresAndAUsedOneDoesNot() async throws {
-        let tokens = SimpleTokens(ttl: .milliseconds(300))
-        tokens.assign(prefix: "used", index: 1, user: "alice")
-        tokens.assign(prefix: "idle", index: 2, user: "bob")
-        for _ in 0..<4 {
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(tokens.user(of: "used.1") == "alice")
+    @Test func anUnusedTokenExpiresAndAUsedOneDoesNot() {
+        let tokens = SimpleTokens(ttl: .seconds(300))
+        let start = ContinuousClock.now
+        tokens.assign(prefix: "used", index: 1, user: "alice", now: start)
+        tokens.assign(prefix: "idle", index: 2, user: "bob", now: start)
+        for minute in 1...6 {
+            #expect(tokens.user(of: "used.1", now: start + .seconds(60 * minute)) == "alice")
         }
-        #expect(tokens.user(of: "idle.2") == nil)
+        #expect(tokens.user(of: "idle.2", now: start + .seconds(299)) == "bob")  // used: its clock restarts
+        #expect(tokens.user(of: "idle.2", now: start + .seconds(299 + 300)) == nil)
+        #expect(tokens.user(of: "used.1", now: start + .seconds(360 + 301)) == nil)
     }
 
     @Test func deletingAUserOrDisablingAuthDropsTokens() {
