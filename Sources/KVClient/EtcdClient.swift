@@ -64,6 +64,10 @@ public final class EtcdClient: Sendable {
                             $0.password = credentials.password
                         }, timeout: configuration.dialTimeout + .seconds(5))
                     client.token.value.withLock { $0 = answer.token }
+                } catch let error as EtcdClientError
+                    where error.code == .failedPrecondition && error.message == "etcdserver: authentication is not enabled"
+                {
+                    configuration.authenticationNotEnabled?(error)
                 } catch let error as EtcdClientError {
                     throw AuthenticationFailure(error: error)
                 }

@@ -10,6 +10,9 @@ public struct EtcdClientConfiguration: Sendable {
     public var dialTimeout: Duration
     /// A user and password: the client authenticates first and sends the token with every call.
     public var credentials: (user: String, password: String)?
+    /// Told when the cluster has authentication off: the client then goes on without a token, as
+    /// clientv3 does.
+    public var authenticationNotEnabled: (@Sendable (EtcdClientError) -> Void)?
 
     public init(endpoints: [EtcdEndpoint], tls: TLS? = nil, dialTimeout: Duration = .seconds(2)) {
         self.endpoints = endpoints

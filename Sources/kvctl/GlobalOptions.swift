@@ -90,6 +90,9 @@ struct Session {
         guard !parsedEndpoints.isEmpty else { exitWithError(.badConnection, "etcdclient: no available endpoints") }
         var configuration = EtcdClientConfiguration(endpoints: parsedEndpoints, tls: tls, dialTimeout: flags.duration("dial-timeout"))
         configuration.credentials = credentials(user: flags.string("user"), password: flags.string("password"))
+        // clientv3 logs the refused Authenticate and goes on without a token.
+        let target = Self.targetName(endpoints.first ?? "")
+        configuration.authenticationNotEnabled = { error in Console.err(EtcdErrors.retryWarning(error, firstEndpoint: target)) }
         return Session(
             configuration: configuration,
             commandTimeout: flags.duration("command-timeout"),

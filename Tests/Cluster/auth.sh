@@ -9,7 +9,7 @@
 #   - `auth enable` (etcdctl creates and grants the root role first), then password logins on
 #     each member (a token made on one member is known to all), key-range permissions on reads,
 #     writes, txns and watches, admin-only commands, the client certificate's CN as the user of
-#     requests without a password, a wrong password, the JSON gateway with a token, a lease
+#     requests without a password, a wrong password, the JSON gateway with a token (a lock too), a lease
 #     that expires with auth on, and all of it again after a restart;
 #   - `auth disable` by root only, after which requests need no credentials again.
 # The kvd cluster runs twice: with Debian's etcdctl, then with kvctl as the client. Then JWT
@@ -84,6 +84,7 @@ scenario() {
             echo "user get --detail after a restart, on $n: $(outcome "$p$n" user get alice --detail)"
         done
         echo "roles after a restart: $(outcome "${p}2" role list)"
+        echo "a password while auth is off is ignored: $(outcome "${p}1" --user root:rootpw put /r/pre x)"
         echo "auth enable via 2: $(outcome "${p}2" auth enable)"
         echo "root user get: $(outcome "${p}3" --user root:rootpw user get root)"
         echo "put by the certificate's user (none such): $(outcome "${p}1" put /r/k v2)"
@@ -109,6 +110,9 @@ scenario() {
         echo "gateway range outside her range: $(gateway "${p}2" nocn /v3/kv/range '{"key":"L3E="}' "$token")"
         echo "gateway range without a token: $(gateway "${p}3" nocn /v3/kv/range '{"key":"L3Ivaw=="}')"
         echo "gateway range with a bad token: $(gateway "${p}3" nocn /v3/kv/range '{"key":"L3Ivaw=="}' nosuch.1)"
+        # The lock service calls the member's own KV with the caller's credentials, as etcd's does.
+        echo "gateway lock in alice's range: $(gateway "${p}2" nocn /v3/lock/lock '{"name":"L3cvbA=="}' "$token")"
+        echo "gateway lock outside her range: $(gateway "${p}2" nocn /v3/lock/lock '{"name":"L3E="}' "$token")"
         echo "user list as alice: $(outcome "${p}2" --user alice:pw user list)"
         echo "user get of herself as alice: $(outcome "${p}2" --user alice:pw user get alice)"
         echo "role get of her role as alice: $(outcome "${p}2" --user alice:pw role get readers)"
