@@ -1,7 +1,7 @@
 internal import Storage
 
 /// CRC-32C (Castagnoli), the checksum etcd's HashKV uses.
-struct CRC32C {
+package struct CRC32C {
     private static let table: [UInt32] = (0..<256).map { index in
         var crc = UInt32(index)
         for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
@@ -10,13 +10,15 @@ struct CRC32C {
 
     private(set) var value: UInt32 = 0xFFFF_FFFF
 
-    mutating func update(_ bytes: [UInt8]) {
+    package init() {}
+
+    package mutating func update(_ bytes: [UInt8]) {
         var crc = value
         for byte in bytes { crc = Self.table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         value = crc
     }
 
-    var checksum: UInt32 { value ^ 0xFFFF_FFFF }
+    package var checksum: UInt32 { value ^ 0xFFFF_FFFF }
 }
 
 extension ReadView {

@@ -1,4 +1,4 @@
-internal import Storage
+package import Storage
 
 /// A consistent, read-only view of the store at the revision published when it was taken.
 /// Serves Range and read-only Txn requests without touching the write path.
@@ -14,6 +14,8 @@ package struct ReadView: @unchecked Sendable {
     package let historyRemoved: Revision
     /// The view holds history below its compaction point that a removal has not reached yet.
     package var removingHistory: Bool { historyRemoved < compacted }
+    /// The storage view this one reads, for state kept beside the key space (membership, auth).
+    package var consistentView: ConsistentView { view }
 
     package func range(_ request: RangeRequest) throws(MVCCError) -> RangeResult {
         try checkReadable(request.revision)

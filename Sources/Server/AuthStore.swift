@@ -243,15 +243,20 @@ struct AuthStore: Sendable, Equatable {
 
     static let key = Array("auth".utf8)
 
-    static func load(from database: Database) throws -> AuthStore {
-        guard let bytes = try database.get(database.columnFamily(Membership.family), key) else { return AuthStore() }
+    /// Users, roles, revision and enablement as another store had them (a restored snapshot).
+    init(users: [Authpb_User], roles: [Authpb_Role], revision: UInt64, enabled: Bool) {
+        for user in users { self.users[String(decoding: user.name, as: UTF8.self)] = user }
+        for role in roles { self.roles[String(decoding: role.name, as: UTF8.self)] = role }
+        self.revision = revision
+        self.enabled = enabled
+    }
+
+    init() {}
+
+    static func load(from database: Database, in view: ConsistentView? = nil) throws -> AuthStore {
+        guard let bytes = try database.get(database.columnFamily(Membership.family), key, in: view) else { return AuthStore() }
         let state = try Kvdpb_AuthState(serializedBytes: bytes)
-        var store = AuthStore()
-        store.revision = state.revision
-        store.enabled = state.enabled
-        for user in state.users { store.users[String(decoding: user.name, as: UTF8.self)] = user }
-        for role in state.roles { store.roles[String(decoding: role.name, as: UTF8.self)] = role }
-        return store
+        return AuthStore(users: state.users, roles: state.roles, revision: state.revision, enabled: state.enabled)
     }
 
     func save(into batch: WriteBatch, database: Database) {

@@ -39,19 +39,22 @@ enum Bootstrap {
     /// the image's and whose membership is a new cluster's, from `--initial-cluster` (the
     /// image's members and alarms are dropped). Every member of the new cluster is restored from
     /// the same image with its own `--name`, then they start as a new cluster does.
-    static func restore(imagePath: String, configuration: MemberConfiguration, skipHashCheck: Bool, logger: Logger) throws {
-        guard let data = FileManager.default.contents(atPath: imagePath) else {
+    static func restore(imagePath: String, configuration: MemberConfiguration, skipHashCheck: Bool, logger: Logger) throws -> Result {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: imagePath), options: .alwaysMapped)
+        } catch {
             throw ConfigurationError.invalid("open \(imagePath): no such file or directory")
         }
-        let bytes = [UInt8](data)
-        // etcd's snapshot stream ends with the SHA-256 of what precedes it.
-        guard bytes.count >= 32, bytes.count % 512 == 32 else {
-            throw ConfigurationError.invalid("snapshot file \(imagePath) has no SHA-256 checksum (size \(bytes.count))")
+        // etcd's snapshot stream ends with the SHA-256 of the database before it; a database
+        // copied from a data directory has none and needs --skip-hash-check (etcd's rules).
+        let hasHash = data.count % 512 == 32
+        if !hasHash && !skipHashCheck {
+            throw ConfigurationError.invalid("snapshot missing hash but --skip-hash-check=false")
         }
-        if !skipHashCheck {
-            let body = bytes.prefix(bytes.count - 32)
-            let expected = Array(bytes.suffix(32))
-            let actual = Array(SHA256.hash(data: body))
+        if hasHash && !skipHashCheck {
+            let expected = Array(data.suffix(32))
+            let actual = Array(SHA256.hash(data: data.prefix(data.count - 32)))
             guard actual == expected else {
                 throw ConfigurationError.invalid("expected sha256 \(expected), got \(actual)")
             }
@@ -62,15 +65,20 @@ enum Bootstrap {
         }
         try FileSystem.createDirectory(memberDirectory + "/snap")
         let database = try Database(path: memberDirectory + "/db", columnFamilies: Member.columnFamilies)
-        let image = WriteBatch()
-        try SnapshotImage.install(from: imagePath, into: image, database: database, families: NodeLoop.stateFamilies)
-        try database.write(image, sync: true)
+        if EtcdBackupFile.isBoltFile(imagePath) {
+            try EtcdBackupFile.restore(from: imagePath, into: database)
+        } else {
+            // kvd's own image, as client snapshots were before they became etcd backends.
+            let image = WriteBatch()
+            try SnapshotImage.install(from: imagePath, into: image, database: database, families: NodeLoop.stateFamilies)
+            try database.write(image, sync: true)
+        }
         guard let local = configuration.initialCluster.first(where: { $0.name == configuration.name }) else {
             throw ConfigurationError.invalid("couldn't find local name \"\(configuration.name)\" in the initial cluster configuration")
         }
         var own = configuration
         own.initialAdvertisePeerURLs = local.peerURLs
-        _ = try create(configuration: own, database: database, logStore: try RaftLogStore(database: database), logger: logger)
+        return try create(configuration: own, database: database, logStore: try RaftLogStore(database: database), logger: logger)
     }
 
     /// A new cluster: every initial member writes the same bootstrap log (one committed conf

@@ -116,19 +116,18 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         return response
     }
 
-    /// A consistent point-in-time image of this member's state, streamed as etcd does: 32 KiB
-    /// blobs with `remaining_bytes`, then the SHA-256 of everything sent as the last blob. etcd's
-    /// clients accept a snapshot only if its size is a multiple of 512 plus the digest, so the
-    /// image is padded after its end marker.
+    /// A consistent point-in-time copy of this member's key space, users and roles as etcd's
+    /// backend (a bbolt file, `EtcdBackupFile`), streamed as etcd does: 32 KiB blobs with
+    /// `remaining_bytes`, then the SHA-256 of everything sent as the last blob. The file is
+    /// written first (memory stays bounded at any size) and removed after the stream.
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
         try await edge { try await auth.checkAdmin() }
         let database = loop.database
-        let view = database.makeConsistentView()
+        let view = store.readView()
         let path = snapshotDirectory + "/client-\(UUID().uuidString).snap"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await Self.offPool {
-            try SnapshotImage.write(database, families: NodeLoop.stateFamilies, view: view, to: path)
-            try SnapshotImage.padForClients(path)
+            _ = try EtcdBackupFile.write(view, database: database, to: path)
         }
         guard let file = FileHandle(forReadingAtPath: path) else {
             throw RPCError(code: .internalError, message: "etcdserver: cannot read snapshot image")

@@ -43,6 +43,7 @@ package final class Member: Sendable {
         } else {
             jwt = nil
         }
+        try Self.refuseEtcdDataDirectory(configuration.dataDirectory)
         try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
         for files in [configuration.clientTLS, configuration.peerTLS].compactMap({ $0 }) {
             try SelfSignedCertificate.ensure(files, validityYears: configuration.selfSignedCertValidityYears)
@@ -102,10 +103,36 @@ package final class Member: Sendable {
 
     /// Creates a data directory from a client snapshot (etcdctl `snapshot restore`); see
     /// `Bootstrap.restore`.
+    /// An etcd member's data directory (its WAL, or its backend from `etcdctl snapshot restore`)
+    /// with no kvd state beside it: starting would make a new, empty member next to the data the
+    /// operator meant to keep. kvd does not run on etcd's files; its backend moves by snapshot.
+    static func refuseEtcdDataDirectory(_ dataDirectory: String) throws {
+        let member = dataDirectory + "/member"
+        let files = FileManager.default
+        guard !files.fileExists(atPath: member + "/db"),
+            files.fileExists(atPath: member + "/wal") || files.fileExists(atPath: member + "/snap/db")
+        else { return }
+        throw ConfigurationError.invalid(
+            "data-dir \"\(dataDirectory)\" holds an etcd member's data, which kvd does not run on: save a snapshot of it "
+                + "(etcdctl snapshot save, or its member/snap/db with --skip-hash-check) and restore that with kvctl snapshot restore")
+    }
+
+    /// Whether `path` is an etcd backend file (a snapshot from etcd, or from kvd since it writes them).
+    package static func isEtcdBackupFile(_ path: String) -> Bool { EtcdBackupFile.isBoltFile(path) }
+
+    /// etcdctl's `snapshot status` figures of an etcd backend file.
+    package static func etcdBackupStatus(of path: String) throws -> EtcdBackupFile.Status {
+        try EtcdBackupFile.status(of: path)
+    }
+
+    /// Restores a snapshot file into a new data directory; returns the new cluster's ID and its
+    /// members (ID, peer URLs), for the lines etcdctl prints.
     package static func restoreSnapshot(
         from imagePath: String, configuration: MemberConfiguration, skipHashCheck: Bool, logger: Logger
-    ) throws {
-        try Bootstrap.restore(imagePath: imagePath, configuration: configuration, skipHashCheck: skipHashCheck, logger: logger)
+    ) throws -> (clusterID: MemberID, members: [(id: MemberID, peerURLs: [String])]) {
+        let result = try Bootstrap.restore(
+            imagePath: imagePath, configuration: configuration, skipHashCheck: skipHashCheck, logger: logger)
+        return (result.clusterID, result.membership.members.map { ($0.id, $0.peerURLs) })
     }
 
     /// Serves peers and clients until the surrounding task is cancelled or this member is removed.

@@ -2,8 +2,8 @@ internal import Foundation
 internal import Storage
 
 /// A point-in-time image of the applied state (the MVCC and membership column families) as one
-/// file: what a follower behind the leader's log compaction receives and installs, and what
-/// `Maintenance.Snapshot` streams. Records: family index (u8), key length (u32), key, value
+/// file: what a follower behind the leader's log compaction receives and installs (clients get
+/// etcd's backend format instead, `EtcdBackupFile`). Records: family index (u8), key length (u32), key, value
 /// length (u32), value; all big-endian. A family index of 0xFF ends the image (what follows is
 /// padding).
 enum SnapshotImage {
@@ -80,17 +80,6 @@ enum SnapshotImage {
     }
 
     static let endMarker = 0xFF
-
-    /// Ends the image with the end marker and pads it to a multiple of 512 bytes: etcd's clients
-    /// check that a snapshot is pages (bbolt) plus a SHA-256 digest.
-    static func padForClients(_ path: String) throws {
-        guard let file = FileHandle(forWritingAtPath: path) else { throw StorageError("cannot open snapshot image \(path)") }
-        defer { try? file.close() }  // closed after synchronize below
-        let size = try file.seekToEnd()
-        let padded = (size + 1 + 511) / 512 * 512
-        try file.write(contentsOf: [UInt8(endMarker)] + [UInt8](repeating: 0, count: Int(padded - size - 1)))
-        try file.synchronize()
-    }
 
     private static func appendLength(_ count: Int, to buffer: inout [UInt8]) {
         for shift in stride(from: 24, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: count >> shift)) }

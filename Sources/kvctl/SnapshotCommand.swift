@@ -1,7 +1,7 @@
-// `snapshot save FILE` and `snapshot status FILE` (etcdctl snapshot_command.go over clientv3/snapshot). kvd's
-// snapshot is its own image format, not a bbolt file (Sources/Server/SnapshotImage.swift), so status reads that
-// image, and restore writes a kvd data directory (Server's restore: the image's key space, a new cluster's
-// membership from --initial-cluster).
+// `snapshot save FILE`, `snapshot status FILE` and `snapshot restore FILE` (etcdctl snapshot_command.go over
+// clientv3/snapshot). A snapshot is etcd's backend file (bbolt, Sources/Server/EtcdBackupFile.swift), whether kvd or
+// etcd wrote it: status computes etcd's figures from it, and restore writes a kvd data directory (its key space, a
+// new cluster's membership from --initial-cluster). kvd's older snapshot image format is still read by both.
 
 import Foundation
 import KVClient
@@ -104,6 +104,17 @@ enum SnapshotCommand {
         }
         let session = Session.make(flags)
         let path = flags.positional[0]
+        if Member.isEtcdBackupFile(path) {
+            do {
+                let status = try Member.etcdBackupStatus(of: path)
+                let computed = SnapshotStatus(
+                    hash: status.hash, revision: status.revision, totalKey: status.totalKey, totalSize: status.totalSize)
+                session.write { style throws(CommandExit) in try computed.render(style) }
+            } catch {
+                exitWithError(.error, "\(error)")
+            }
+            return
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             exitWithError(.error, "stat \(path): no such file or directory")
         }
@@ -124,18 +135,29 @@ enum SnapshotCommand {
         configuration.dataDirectory = flags.string("data-dir").isEmpty ? name + ".etcd" : flags.string("data-dir")
         configuration.initialClusterToken = flags.string("initial-cluster-token")
         configuration.initialAdvertisePeerURLs = flags.string("initial-advertise-peer-urls").split(separator: ",").map(String.init)
+        let paths: KeyValuePairs<String, String> = [
+            "path": flags.positional[0], "wal-dir": configuration.dataDirectory + "/member/wal",
+            "data-dir": configuration.dataDirectory, "snap-dir": configuration.dataDirectory + "/member/snap",
+        ]
         do {
             configuration.initialCluster = try MemberConfiguration.parseInitialCluster(flags.string("initial-cluster"))
-            try Member.restoreSnapshot(
+            ZapLog.epoch("snapshot/v3_snapshot.go:296", "restoring snapshot", paths)
+            // etcdctl prints its own lines only; kvd's logger has nothing to add here.
+            let restored = try Member.restoreSnapshot(
                 from: flags.positional[0], configuration: configuration, skipHashCheck: flags.bool("skip-hash-check"),
-                logger: Logger(label: "kvctl"))
+                logger: Logger(label: "kvctl", factory: { _ in SwiftLogNoOpLogHandler() }))
+            // etcd adds the members in ID order, each with a log line (its membership's AddMember).
+            for member in restored.members.sorted(by: { $0.id.value < $1.id.value }) {
+                let urls = "[" + member.peerURLs.map(EtcdErrors.goJSONString).joined(separator: ",") + "]"
+                ZapLog.epoch(
+                    "membership/cluster.go:392", "added member",
+                    ["cluster-id": "\(restored.clusterID)", "local-member-id": "0", "added-peer-id": "\(member.id)"],
+                    raw: ["added-peer-peer-urls": urls])
+            }
         } catch {
             exitWithError(.error, "\(error)")
         }
-        ZapLog.epoch("snapshot/v3_snapshot.go:300", "restored snapshot", [
-            "path": flags.positional[0], "wal-dir": configuration.dataDirectory + "/member/wal",
-            "data-dir": configuration.dataDirectory, "snap-dir": configuration.dataDirectory + "/member/snap",
-        ])
+        ZapLog.epoch("snapshot/v3_snapshot.go:309", "restored snapshot", paths)
     }
 }
 
@@ -184,7 +206,7 @@ final class ProgressBar: Sendable {
     }
 }
 
-/// etcdctl's snapshot.Status, computed from kvd's image: the CRC-32 of every record's key and value in order, the
+/// etcdctl's snapshot.Status; for kvd's older image format, computed from the image: the CRC-32 of every record's key and value in order, the
 /// store's current revision, the number of live keys, and the file's size.
 struct SnapshotStatus: Equatable {
     var hash: UInt32

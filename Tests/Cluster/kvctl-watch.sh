@@ -197,11 +197,15 @@ for format in simple table json fields; do
     run_tool "$KVCTL_BIN" status.k "$one" snapshot status "$T/snap.k/member.db" -w "$format"
     same "snapshot status -w $format of both files" status
 done
-# The status must describe the cluster: its revision and its number of keys.
+# The status must describe the cluster: its revision, and (etcd counts the records of every
+# bucket: each key's history, leases, meta) at least its live keys.
 cur=$(ectl "$one" get /l/a -w json | sed -E 's/.*"revision":([0-9]+).*/\1/')
 keys=$(ectl "$one" get "" --prefix --keys-only | grep -c .)
 run_tool "$KVCTL_BIN" status.s "$one" snapshot status "$T/snap.k/member.db"
-expect_eq "snapshot status revision and total keys" " $cur, $keys" "$(cut -d, -f2,3 "$T/status.s.out")"
+expect_eq "snapshot status revision" " $cur" "$(cut -d, -f2 "$T/status.s.out")"
+total=$(cut -d, -f3 "$T/status.s.out")
+((total >= keys)) && pass "snapshot status total keys $total >= $keys live keys" ||
+    fail "snapshot status total keys $total < $keys live keys"
 both multi "$all" snapshot save "$T/multi.db"
 same "snapshot save with several endpoints" multi
 

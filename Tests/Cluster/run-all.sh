@@ -28,6 +28,7 @@
 #   watch-lease etcdctl watch and lease commands, kvd beside etcd 3.4: identical outputs
 #   auth       users, roles and authentication (tokens, permissions, cert CN) beside etcd 3.4, with etcdctl and kvctl
 #   restore    snapshot save, kvctl snapshot restore into a new three-member cluster
+#   migration  etcd 3.4 <-> kvd through etcd's snapshot file: snapshot status, restore, same keys, revision, hashkv, leases
 #   noleader   a member without quorum beside etcd 3.4: hasleader watches canceled, etcd's errors
 #   pings      HTTP/2 keepalive pings without RPCs beside etcd 3.4: acknowledged, no GOAWAY
 #   kube-patterns  kube-apiserver's etcd3 storage patterns (Tests/KubePatterns), one member kill -9'd mid-run
@@ -39,7 +40,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
