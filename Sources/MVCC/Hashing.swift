@@ -23,27 +23,60 @@ package struct CRC32C {
 
 extension ReadView {
     /// etcd `HashKV`: a checksum of the key space's history up to `revision` (0: current), equal
-    /// on every member that applied the same log. Fails like a read below the compaction point.
-    /// It hashes what is stored, so the view must hold no compacted history (`removingHistory`).
+    /// on every member that applied the same log, and equal to an etcd member's with the same
+    /// history. Fails like a read below the compaction point. The view must hold no compacted
+    /// history (`removingHistory`): etcd hashes what its compaction left.
+    ///
+    /// Records above the compaction point are all hashed. Of those at or below it, etcd hashes
+    /// only the ones its key index would keep for a compaction at `revision` (mvcc `HashByRev`
+    /// takes `Keep(rev)`): a key's latest revision up to `revision`, if that is not a deletion —
+    /// so a compacted record whose key changed after the compaction point is left out; and if
+    /// that set is empty (no key live at `revision`), every record.
     package func hashKV(upTo revision: Revision) throws(MVCCError) -> (hash: UInt32, compactRevision: Revision) {
         precondition(!removingHistory, "HashKV of a view whose compacted history is still being removed")
         let upTo = revision.value > 0 ? revision : current
         if upTo > current { throw .futureRevision }
         if revision.value > 0 && revision <= compacted { throw .compacted }
         return try mapStorage {
+            // Keys changed above the compaction point, and whether each is live at `upTo`.
+            var changedAbove: [[UInt8]: Bool] = [:]
+            try forEachChange(from: compacted.next, through: upTo) { _, change in
+                changedAbove[change.keyValue.key] = !change.isTombstone
+            }
+            func keptBelow(_ change: StoredChange) -> Bool {
+                !change.isTombstone && changedAbove[change.keyValue.key] == nil
+            }
+            var keepsAny = changedAbove.values.contains(true)
+            if !keepsAny && compacted.value > 0 {
+                try forEachChange(from: Revision(1), through: compacted) { _, change in
+                    keepsAny = keepsAny || keptBelow(change)
+                }
+            }
             var crc = CRC32C()
             crc.update(Array("key".utf8))
-            let iterator = store.database.makeIterator(store.kv, upperBound: RevisionKey(main: upTo.next, sub: 0).bytes, in: view)
-            iterator.seekToFirst()
-            while iterator.isValid {
-                let change = StoredChange(decoding: iterator.value)
-                crc.update(Self.etcdRevisionKey(RevisionKey(bytes: iterator.key), tombstone: change.isTombstone))
+            try forEachChange(from: Revision(1), through: upTo) { revisionKey, change in
+                guard revisionKey.main > compacted || !keepsAny || keptBelow(change) else { return }
+                crc.update(Self.etcdRevisionKey(revisionKey, tombstone: change.isTombstone))
                 crc.update(Self.etcdKeyValueRecord(change))
-                iterator.next()
             }
-            try iterator.checkError()
             return (crc.checksum, compacted)
         }
+    }
+
+    /// Every stored change with a main revision in `from...through`, in revision order.
+    private func forEachChange(
+        from: Revision, through: Revision, _ body: (RevisionKey, StoredChange) throws -> Void
+    ) throws {
+        guard from <= through else { return }
+        let iterator = store.database.makeIterator(
+            store.kv, lowerBound: RevisionKey(main: from, sub: 0).bytes,
+            upperBound: RevisionKey(main: through.next, sub: 0).bytes, in: view)
+        iterator.seekToFirst()
+        while iterator.isValid {
+            try body(RevisionKey(bytes: iterator.key), StoredChange(decoding: iterator.value))
+            iterator.next()
+        }
+        try iterator.checkError()
     }
 }
 

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Tests/Cluster/migration.sh: moving a member's data between etcd 3.4 and kvd through etcd's
-# snapshot file (the bbolt backend with its SHA-256 appended), both ways, one-member mTLS
-# clusters. The same history is written through etcdctl on each source: 30 puts on a prefix,
-# overwrites (versions above 1), a single and a range delete, a key under a lease (grant 3600),
-# a txn, `compaction --physical` at revision 25, then puts (one re-creating a deleted key), three
-# values larger than a bbolt page and 12,800 keys (a tree with branch levels).
-#   1. etcd -> kvd: `etcdctl snapshot save` from etcd; `kvctl snapshot status` of the file prints
-#      what `etcdctl snapshot status` prints (simple, table, json; output and exit status) and its
-#      revision is etcd's; `kvctl snapshot restore` of it into a new data dir, and a kvd member
-#      started on that serves what etcd serves: the kvs of `get "" --prefix -w json`, the header
-#      revision, the kvs at revisions between the compaction point and REV, `endpoint hashkv`
-#      just above the compaction point (hash and compact_revision), `lease list`, the lease
+# Tests/Cluster/migration.sh: moving a cluster's data between etcd 3.4 and kvd through etcd's
+# snapshot file (the bbolt backend with its SHA-256 appended), both ways, over mTLS. The same
+# history is written through etcdctl on each source member: 30 puts on a prefix, overwrites
+# (versions above 1), a single and a range delete, a key under a lease (grant 3600), a txn,
+# `compaction --physical` at revision 25, then puts (one re-creating a deleted key), three values
+# larger than a bbolt page and 12,800 keys (a tree with branch levels).
+#   1. etcd -> kvd: `etcdctl snapshot save` from a one-member etcd; `kvctl snapshot status` of
+#      the file prints what `etcdctl snapshot status` prints (simple, table, json; output and exit
+#      status) and its revision is etcd's; `kvctl snapshot restore` of it into three data dirs,
+#      and the three-member kvd cluster started on them serves, on every member, what etcd
+#      serves: the kvs of `get "" --prefix -w json`, the header revision, `endpoint hashkv` at
+#      the current revision and just above the compaction point (hash and compact_revision), the
+#      kvs at revisions between the compaction point and the current one, `lease list`, the lease
 #      of the leased key, etcd's error for a read below the compaction point; the next put gets
-#      revision REV+1.
-#   2. kvd -> etcd: the same the other way: `etcdctl snapshot save` from kvd, etcdctl's and
-#      kvctl's snapshot status of the file equal, `etcdctl snapshot restore` of it, and an etcd
-#      3.4 member started on that serves what kvd serves. kvd started on that etcd data dir
-#      refuses with a message that says how to move it (snapshot restore).
-# kvd -> kvd (kvctl snapshot save and restore) is restore.sh's. About 15 s on a 2-core machine.
+#      the next revision.
+#   2. kvd -> etcd: the same the other way, one member each: `etcdctl snapshot save` from kvd,
+#      etcdctl's and kvctl's snapshot status of the file equal, `etcdctl snapshot restore` of it,
+#      and an etcd 3.4 member started on that serves what kvd serves. kvd started on that etcd
+#      data dir refuses with a message that says how to move it (snapshot restore).
+# kvd -> kvd (kvctl snapshot save and restore) is restore.sh's. About 30 s on a 2-core machine.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init migration
@@ -94,47 +95,52 @@ save() {
     else fail "$1: etcdctl snapshot save: $(tail -n 2 "$T/save.out")"; fi
 }
 
-# restore_start TOOL FILE BIN NAME: TOOL snapshot restore FILE into NAME's data dir (a new
-# one-member cluster), then start BIN (kvd or etcd) on it. Returns 1 (after a fail) if either fails.
+# restore_start TOOL FILE BIN NAME...: TOOL snapshot restore FILE into each NAME's data dir (one
+# new cluster of all NAMEs), then start BIN (kvd or etcd) on them. Returns 1 (after a fail) if
+# either fails.
 restore_start() {
-    local tool=$1 file=$2 bin=$3 name=$4
-    node_ports "$name"
-    if timeout -k 2 30 "$tool" snapshot restore "$file" --name "$name" --data-dir "$T/$name.data" \
-        --initial-cluster "$(initial_cluster "$name")" --initial-cluster-token "$CLUSTER_TOKEN" \
-        --initial-advertise-peer-urls "$(peer_url "$name")" >"$T/$name.restore" 2>&1; then
-        pass "$name: $(basename "$tool") snapshot restore $(basename "$file")"
-    else
-        fail "$name: $(basename "$tool") snapshot restore $(basename "$file"): $(tail -n 3 "$T/$name.restore")"
-        return 1
-    fi
-    KVD_BIN=$bin node_start "$name" new "$(initial_cluster "$name")"
-    wait_healthy "$START_TIMEOUT" "$name" && return 0
-    fail "$name: $(basename "$bin") on the restored data dir did not become healthy"
+    local tool=$1 file=$2 bin=$3 name cluster
+    shift 3
+    for name in "$@"; do node_ports "$name"; done
+    cluster=$(initial_cluster "$@")
+    for name in "$@"; do
+        if timeout -k 2 30 "$tool" snapshot restore "$file" --name "$name" --data-dir "$T/$name.data" \
+            --initial-cluster "$cluster" --initial-cluster-token "$CLUSTER_TOKEN" \
+            --initial-advertise-peer-urls "$(peer_url "$name")" >"$T/$name.restore" 2>&1; then
+            pass "$name: $(basename "$tool") snapshot restore $(basename "$file")"
+        else
+            fail "$name: $(basename "$tool") snapshot restore $(basename "$file"): $(tail -n 3 "$T/$name.restore")"
+            return 1
+        fi
+    done
+    for name in "$@"; do KVD_BIN=$bin node_start "$name" new "$cluster"; done
+    wait_healthy "$START_TIMEOUT" "$@" && return 0
+    fail "$*: $(basename "$bin") on the restored data dirs did not become healthy"
     return 1
 }
 
-# compare FROM TO: TO, restored from FROM's snapshot, serves what FROM serves.
+# compare FROM TO...: each TO, restored from FROM's snapshot, serves what FROM serves; then a
+# put through the first TO takes the next revision.
 compare() {
-    local a=$1 b=$2 rev
+    local a=$1 b rev at
+    shift
     rev=$(revision "$a")
-    expect_eq "$a -> $b: kvs of get \"\" --prefix -w json" "$(kvs "$a")" "$(kvs "$b")"
-    expect_eq "$a -> $b: header revision" "$rev" "$(revision "$b")"
-    # HashKV at the first revision above the compaction point: there etcd 3.4's hash (which keeps
-    # compacted records by the latest revision at the hashed one) and 3.5's and kvd's (by the
-    # compaction point) cover the same records; above it they differ by design. The history
-    # above the compaction point is compared read by read instead.
-    expect_eq "$a -> $b: hashkv --rev=$((COMPACT_REV + 1)) (hash, compact_revision)" \
-        "$(hashkv "$a" $((COMPACT_REV + 1)))" "$(hashkv "$b" $((COMPACT_REV + 1)))"
-    local at
-    for at in $((COMPACT_REV + 1)) 37 38 39 41 "$rev"; do
-        expect_eq "$a -> $b: kvs of get \"\" --prefix --rev=$at" "$(kvs "$a" --rev="$at")" "$(kvs "$b" --rev="$at")"
+    for b in "$@"; do
+        expect_eq "$a -> $b: kvs of get \"\" --prefix -w json" "$(kvs "$a")" "$(kvs "$b")"
+        expect_eq "$a -> $b: header revision" "$rev" "$(revision "$b")"
+        for at in $((COMPACT_REV + 1)) "$rev"; do
+            expect_eq "$a -> $b: hashkv --rev=$at (hash, compact_revision)" "$(hashkv "$a" "$at")" "$(hashkv "$b" "$at")"
+        done
+        for at in $((COMPACT_REV + 1)) 37 38 39 41; do
+            expect_eq "$a -> $b: kvs of get \"\" --prefix --rev=$at" "$(kvs "$a" --rev="$at")" "$(kvs "$b" --rev="$at")"
+        done
+        expect_eq "$a -> $b: lease list" "$(leases "$a")" "$(leases "$b")"
+        expect_eq "$a -> $b: the leased key keeps its lease" "\"lease\":$((16#${LEASE:-0}))" "$(key_lease "$b")"
+        expect_eq "$a -> $b: get --rev=$OLD_REV below the compaction point" "$COMPACTED" "$(old_read "$b")"
     done
-    expect_eq "$a -> $b: lease list" "$(leases "$a")" "$(leases "$b")"
-    expect_eq "$a -> $b: the leased key keeps its lease" "\"lease\":$((16#${LEASE:-0}))" "$(key_lease "$b")"
     expect_eq "$a: get --rev=$OLD_REV below the compaction point" "$COMPACTED" "$(old_read "$a")"
-    expect_eq "$a -> $b: get --rev=$OLD_REV below the compaction point" "$COMPACTED" "$(old_read "$b")"
-    expect_eq "$a -> $b: the next put gets revision $((rev + 1))" "\"revision\":$((rev + 1))" \
-        "$(nctl "$b" put mig/after x -w json | grep -o '"revision":[0-9]*')"
+    expect_eq "$a -> $1: the next put gets revision $((rev + 1))" "\"revision\":$((rev + 1))" \
+        "$(nctl "$1" put mig/after x -w json | grep -o '"revision":[0-9]*')"
 }
 
 # ---- 1. etcd -> kvd ---------------------------------------------------------------------
@@ -142,9 +148,8 @@ start_alone "$ETCD_BIN" e1
 make_history e1
 save e1 "$T/etcd.db"
 same_status "$T/etcd.db" "$(revision e1)"
-restore_start "$KVCTL_BIN" "$T/etcd.db" "$KVD_BIN" k2 && compare e1 k2
-node_stop e1
-node_stop k2
+restore_start "$KVCTL_BIN" "$T/etcd.db" "$KVD_BIN" k2 k3 k4 && compare e1 k2 k3 k4
+for n in e1 k2 k3 k4; do node_stop "$n"; done
 
 # ---- 2. kvd -> etcd ---------------------------------------------------------------------
 start_alone "$KVD_BIN" k1
