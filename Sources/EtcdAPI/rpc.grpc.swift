@@ -33,6 +33,19 @@ public enum Etcdserverpb_KV: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RangeStream" metadata.
+        public enum RangeStream: Sendable {
+            /// Request type for "RangeStream".
+            public typealias Input = Etcdserverpb_RangeRequest
+            /// Response type for "RangeStream".
+            public typealias Output = Etcdserverpb_RangeStreamResponse
+            /// Descriptor for "RangeStream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.KV"),
+                method: "RangeStream",
+                type: .serverStreaming
+            )
+        }
         /// Namespace for "Put" metadata.
         public enum Put: Sendable {
             /// Request type for "Put".
@@ -88,6 +101,7 @@ public enum Etcdserverpb_KV: Sendable {
         /// Descriptors for all methods in the "etcdserverpb.KV" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Range.descriptor,
+            RangeStream.descriptor,
             Put.descriptor,
             DeleteRange.descriptor,
             Txn.descriptor,
@@ -135,6 +149,24 @@ extension Etcdserverpb_KV {
             request: GRPCCore.StreamingServerRequest<Etcdserverpb_RangeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_RangeResponse>
+
+        /// Handle the "RangeStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Etcdserverpb_RangeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Etcdserverpb_RangeStreamResponse` messages.
+        func rangeStream(
+            request: GRPCCore.StreamingServerRequest<Etcdserverpb_RangeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_RangeStreamResponse>
 
         /// Handle the "Put" method.
         ///
@@ -244,6 +276,24 @@ extension Etcdserverpb_KV {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Etcdserverpb_RangeResponse>
 
+        /// Handle the "RangeStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_RangeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Etcdserverpb_RangeStreamResponse` messages.
+        func rangeStream(
+            request: GRPCCore.ServerRequest<Etcdserverpb_RangeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_RangeStreamResponse>
+
         /// Handle the "Put" method.
         ///
         /// > Source IDL Documentation:
@@ -350,6 +400,25 @@ extension Etcdserverpb_KV {
             context: GRPCCore.ServerContext
         ) async throws -> Etcdserverpb_RangeResponse
 
+        /// Handle the "RangeStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+        ///
+        /// - Parameters:
+        ///   - request: A `Etcdserverpb_RangeRequest` message.
+        ///   - response: A response stream of `Etcdserverpb_RangeStreamResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func rangeStream(
+            request: Etcdserverpb_RangeRequest,
+            response: GRPCCore.RPCWriter<Etcdserverpb_RangeStreamResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "Put" method.
         ///
         /// > Source IDL Documentation:
@@ -449,6 +518,17 @@ extension Etcdserverpb_KV.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Etcdserverpb_KV.Method.RangeStream.descriptor,
+            deserializer: EtcdRequestDeserializer<Etcdserverpb_RangeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_RangeStreamResponse>(),
+            handler: { request, context in
+                try await self.rangeStream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Etcdserverpb_KV.Method.Put.descriptor,
             deserializer: EtcdRequestDeserializer<Etcdserverpb_PutRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_PutResponse>(),
@@ -509,6 +589,17 @@ extension Etcdserverpb_KV.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func rangeStream(
+        request: GRPCCore.StreamingServerRequest<Etcdserverpb_RangeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_RangeStreamResponse> {
+        let response = try await self.rangeStream(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
     public func put(
         request: GRPCCore.StreamingServerRequest<Etcdserverpb_PutRequest>,
         context: GRPCCore.ServerContext
@@ -567,6 +658,23 @@ extension Etcdserverpb_KV.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func rangeStream(
+        request: GRPCCore.ServerRequest<Etcdserverpb_RangeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Etcdserverpb_RangeStreamResponse> {
+        return GRPCCore.StreamingServerResponse<Etcdserverpb_RangeStreamResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.rangeStream(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 
@@ -653,6 +761,29 @@ extension Etcdserverpb_KV {
             deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_RangeResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Etcdserverpb_RangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RangeStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_RangeRequest` message.
+        ///   - serializer: A serializer for `Etcdserverpb_RangeRequest` messages.
+        ///   - deserializer: A deserializer for `Etcdserverpb_RangeStreamResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func rangeStream<Result>(
+            request: GRPCCore.ClientRequest<Etcdserverpb_RangeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Etcdserverpb_RangeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_RangeStreamResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Etcdserverpb_RangeStreamResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Put" method.
@@ -800,6 +931,38 @@ extension Etcdserverpb_KV {
             try await self.client.unary(
                 request: request,
                 descriptor: Etcdserverpb_KV.Method.Range.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RangeStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Etcdserverpb_RangeRequest` message.
+        ///   - serializer: A serializer for `Etcdserverpb_RangeRequest` messages.
+        ///   - deserializer: A deserializer for `Etcdserverpb_RangeStreamResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func rangeStream<Result>(
+            request: GRPCCore.ClientRequest<Etcdserverpb_RangeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Etcdserverpb_RangeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Etcdserverpb_RangeStreamResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Etcdserverpb_RangeStreamResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Etcdserverpb_KV.Method.RangeStream.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -986,6 +1149,33 @@ extension Etcdserverpb_KV.ClientProtocol {
         )
     }
 
+    /// Call the "RangeStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Etcdserverpb_RangeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rangeStream<Result>(
+        request: GRPCCore.ClientRequest<Etcdserverpb_RangeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Etcdserverpb_RangeStreamResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.rangeStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Etcdserverpb_RangeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Etcdserverpb_RangeStreamResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "Put" method.
     ///
     /// > Source IDL Documentation:
@@ -1142,6 +1332,37 @@ extension Etcdserverpb_KV.ClientProtocol {
             metadata: metadata
         )
         return try await self.range(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RangeStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > RangeStream gets the keys in the range from the key-value store, in chunks (etcd 3.7).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rangeStream<Result>(
+        _ message: Etcdserverpb_RangeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Etcdserverpb_RangeStreamResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Etcdserverpb_RangeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.rangeStream(
             request: request,
             options: options,
             onResponse: handleResponse

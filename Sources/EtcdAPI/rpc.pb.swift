@@ -280,6 +280,29 @@ public nonisolated struct Etcdserverpb_RangeResponse: Sendable {
   fileprivate var _header: Etcdserverpb_ResponseHeader? = nil
 }
 
+/// RangeStreamResponse is one chunk of a KV.RangeStream (etcd 3.7): merged in order, the chunks
+/// make the RangeResponse Range would return; header, more and count are on the last one only.
+public nonisolated struct Etcdserverpb_RangeStreamResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rangeResponse: Etcdserverpb_RangeResponse {
+    get {_rangeResponse ?? Etcdserverpb_RangeResponse()}
+    set {_rangeResponse = newValue}
+  }
+  /// Returns true if `rangeResponse` has been explicitly set.
+  public var hasRangeResponse: Bool {self._rangeResponse != nil}
+  /// Clears the value of `rangeResponse`. Subsequent reads from it will return its default value.
+  public mutating func clearRangeResponse() {self._rangeResponse = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rangeResponse: Etcdserverpb_RangeResponse? = nil
+}
+
 public nonisolated struct Etcdserverpb_PutRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2617,6 +2640,40 @@ nonisolated extension Etcdserverpb_RangeResponse: SwiftProtobuf.Message, SwiftPr
     if lhs.kvs != rhs.kvs {return false}
     if lhs.more != rhs.more {return false}
     if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Etcdserverpb_RangeStreamResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RangeStreamResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}range_response\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rangeResponse) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rangeResponse {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Etcdserverpb_RangeStreamResponse, rhs: Etcdserverpb_RangeStreamResponse) -> Bool {
+    if lhs._rangeResponse != rhs._rangeResponse {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -9,7 +9,11 @@ struct KeySpaceReader {
 
     /// The revision of each key in `range` that is live at `revision`, in key order. Counts every
     /// live key but keeps only the first `limit` (0: all) of them.
-    func liveRevisions(in range: KeyRange, at revision: Revision, limit: Int) throws -> (keys: [([UInt8], RevisionKey)], count: Int) {
+    /// With `stopsAtLimit`, the scan ends at the first live key past `limit` instead (`count` is
+    /// then at most `limit + 1`: more than `limit` means there are more).
+    func liveRevisions(
+        in range: KeyRange, at revision: Revision, limit: Int, stopsAtLimit: Bool = false
+    ) throws -> (keys: [([UInt8], RevisionKey)], count: Int) {
         if case .key(let key) = range {
             guard let found = try latestEntry(of: key, atOrBelow: revision), !found.isTombstone else {
                 return ([], 0)
@@ -38,7 +42,7 @@ struct KeySpaceReader {
             }
             candidate = nil
         }
-        while iterator.isValid {
+        while iterator.isValid && !(stopsAtLimit && count > limit) {
             let revisionKey = iterator.withKey { raw in
                 let keyLength = KeyEncoding.encodedLength(in: raw)
                 let encodedKey = UnsafeRawBufferPointer(rebasing: raw[0..<keyLength])

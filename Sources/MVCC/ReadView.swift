@@ -27,6 +27,27 @@ package struct ReadView: @unchecked Sendable {
         }
     }
 
+    /// Up to `limit` (> 0) live keys of `range` at `revision` in key order, and whether the range
+    /// has more: one chunk of a streamed range, read without counting the rest of the range.
+    package func rangeChunk(
+        _ range: KeyRange, at revision: Revision, limit: Int
+    ) throws(MVCCError) -> (keyValues: [KeyValue], more: Bool) {
+        precondition(limit > 0, "a chunk holds at least one key")
+        try checkReadable(revision)
+        let reader = KeySpaceReader(store: store, view: view)
+        return try mapStorage {
+            let (keys, count) = try reader.liveRevisions(in: range, at: revision, limit: limit, stopsAtLimit: true)
+            return (try keys.map { try reader.change(at: $0.1).keyValue }, count > limit)
+        }
+    }
+
+    /// The number of live keys of `range` at `revision`.
+    package func count(_ range: KeyRange, at revision: Revision) throws(MVCCError) -> Int {
+        try checkReadable(revision)
+        let reader = KeySpaceReader(store: store, view: view)
+        return try mapStorage { try reader.liveRevisions(in: range, at: revision, limit: -1).count }
+    }
+
     /// A read-only txn (no writes in any branch): evaluated entirely on this view.
     package func txn(_ request: TxnRequest) throws(MVCCError) -> TxnResult {
         precondition(request.isReadOnly, "a txn with writes must go through the write path")

@@ -64,6 +64,77 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         }
     }
 
+    /// etcd 3.7's `RangeStream`: the answer Range would give, in chunks read one after another
+    /// from one view at one revision, so neither side holds the whole result. As etcd: chunks
+    /// start at 10 keys and double or halve to stay near `--max-request-bytes`; header, more and
+    /// count come on the last chunk only; custom sort orders and revision filters are refused
+    /// as Unimplemented (the client falls back to Range).
+    func rangeStream(
+        request: Etcdserverpb_RangeRequest, response: RPCWriter<Etcdserverpb_RangeStreamResponse>, context: ServerContext
+    ) async throws {
+        try await edge {
+            try RequestChecks.check(request)
+            let defaultOrder = request.sortOrder == .none || request.sortTarget == .key && request.sortOrder == .ascend
+            guard defaultOrder else {
+                throw RPCError(code: .unimplemented, message: "RangeStream does not support custom sort orders")
+            }
+            guard request.minModRevision == 0, request.maxModRevision == 0, request.minCreateRevision == 0,
+                request.maxCreateRevision == 0
+            else { throw RPCError(code: .unimplemented, message: "RangeStream does not support revision filters") }
+            if !request.serializable {
+                if isLearner() { throw APIError.notSupportedForLearner }
+                try await reads.waitForReadIndex()
+            }
+            try await auth.checkRead(key: request.key, rangeEnd: request.rangeEnd)
+            let view = store.readView()
+            let query = RangeRequest(request)
+            var last = Etcdserverpb_RangeResponse()
+            if query.countOnly {
+                last.count = try mvcc { try view.range(query) }.count
+            } else {
+                let revision = query.revision.value > 0 ? query.revision : view.current
+                let total = query.limit > 0 ? Int(query.limit) : Int.max
+                var range = query.range
+                var chunkLimit = min(10, total)
+                var sent = 0
+                while true {
+                    let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: chunkLimit) }
+                    sent += chunk.keyValues.count
+                    var out = Etcdserverpb_RangeResponse()
+                    out.kvs = chunk.keyValues.map { keyValue in
+                        var keyValue = keyValue
+                        if query.keysOnly { keyValue.value = [] }
+                        return Mvccpb_KeyValue(keyValue)
+                    }
+                    if !chunk.more || sent == total {
+                        last = out
+                        last.more = chunk.more
+                        last.count = Int64(sent)
+                        if chunk.more, let key = chunk.keyValues.last?.key {
+                            last.count += Int64(try mvcc { try view.count(range.resumed(after: key), at: revision) })
+                        }
+                        break
+                    }
+                    try await response.write(.with { $0.rangeResponse = out })
+                    range = range.resumed(after: chunk.keyValues.last!.key)
+                    let bytes = chunk.keyValues.reduce(0) { $0 + $1.key.count + $1.value.count + 40 }
+                    chunkLimit = min(Self.nextChunkLimit(chunkLimit, lastBytes: bytes, targetBytes: limits.requestBytesMax), total - sent)
+                }
+            }
+            // The header's revision is the store's when the stream began, whatever was read.
+            last.header.revision = view.current.value
+            header().fill(&last.header, currentRevision: view.current)
+            try await response.write(.with { $0.rangeResponse = last })
+        }
+    }
+
+    /// etcd's `adjustChunkLimit`: double below half the target, halve above twice it, never 0.
+    static func nextChunkLimit(_ limit: Int, lastBytes: Int, targetBytes: Int) -> Int {
+        if lastBytes < targetBytes / 2 { return limit > Int.max / 2 ? limit : limit * 2 }
+        if lastBytes > targetBytes * 2 { return max(1, limit / 2) }
+        return limit
+    }
+
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
         try await edge {
             if isLearner() { throw APIError.notSupportedForLearner }
@@ -168,5 +239,16 @@ func mvcc<T>(_ body: () throws -> T) throws(APIError) -> T {
         throw APIError(error)
     } catch {
         throw .storage("\(error)")
+    }
+}
+
+extension KeyRange {
+    /// The part of the range after `key` (a key it holds, not the last one).
+    fileprivate func resumed(after key: [UInt8]) -> KeyRange {
+        switch self {
+        case .key: preconditionFailure("a single key has nothing after it")
+        case .from: .from(key + [0])
+        case .range(_, let end): .range(start: key + [0], end: end)
+        }
     }
 }
