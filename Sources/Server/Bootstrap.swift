@@ -78,7 +78,17 @@ enum Bootstrap {
         }
         var own = configuration
         own.initialAdvertisePeerURLs = local.peerURLs
-        return try create(configuration: own, database: database, logStore: try RaftLogStore(database: database), logger: logger)
+        let logStore = try RaftLogStore(database: database)
+        let result = try create(configuration: own, database: database, logStore: logStore, logger: logger)
+        // The restored key space is in no log entry: the log must begin after it, as etcd's
+        // restore starts the WAL with a snapshot record. A member added later then gets a snapshot
+        // from the leader; with the bootstrap entries still there it would replay them and start
+        // with an empty key space.
+        let (hardState, confState) = logStore.initialState()
+        let snapshot = WriteBatch()
+        try logStore.recordSnapshot(at: hardState.commit, confState: confState, compactTo: hardState.commit, into: snapshot)
+        try database.write(snapshot, sync: true)
+        return result
     }
 
     /// A new cluster: every initial member writes the same bootstrap log (one committed conf

@@ -3,7 +3,7 @@
 # member of a running cluster (etcdctl snapshot save) is restored with `kvctl snapshot restore`
 # into three new data directories with a new --initial-cluster; the new cluster starts from them
 # and serves the same keys at the same revisions (and the same users and roles), with only its
-# own members, and takes writes.
+# own members, and takes writes; a member added to it afterwards gets the restored keys too.
 # A corrupted snapshot is refused, and so is a data directory that already exists.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -55,4 +55,23 @@ expect_eq "users and roles survived" "User: keeper Roles: keepers" "$(nctl r3 us
 nctl r3 put after restore >/dev/null && pass "writes after the restore" || fail "no writes after the restore"
 out=$(nctl r1 get data/1 --rev=5 2>&1)
 grep -q "required revision has been compacted" <<<"$out" && pass "compaction point kept" || fail "compaction point lost: $out"
+
+# A member added to the restored cluster gets the restored key space: the restored members' logs
+# begin after it, so the leader has to send it a snapshot (replaying their logs from the start
+# would give it none of the restored keys).
+node_ports r4
+# etcd refuses member add until every member has been connected for 5 s (strict reconfig check).
+sleep 6
+if out=$(nctl r1 member add r4 --peer-urls="$(peer_url r4)" 2>&1); then
+    node_start r4 existing "$ic,r4=$(peer_url r4)"
+    if wait_healthy "$START_TIMEOUT" r4; then
+        wait_caught_up 20 r4 data/ 60 && pass "the added member has all keys" ||
+            fail "the added member has $(count_keys r4 data/ serializable) of 60 keys"
+        expect_eq "the added member serves data/1 as before" "$want_json" "$(nctl r4 get data/1 --consistency=s -w json | grep -o '"kvs":.*')"
+    else
+        fail "the member added after the restore did not become healthy"
+    fi
+else
+    fail "member add after the restore: $out"
+fi
 summary restore
