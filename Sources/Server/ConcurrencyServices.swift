@@ -127,6 +127,25 @@ private func asEtcdConcurrencyError<T>(_ body: () async throws -> T) async throw
     }
 }
 
+/// Runs `body` until it returns or the caller cancels the RPC, then throws `CancellationError`.
+/// grpc-swift tells a handler of its caller's cancellation through the context, not by cancelling
+/// the handler's task: without this, a Lock or Campaign whose caller went away waited on (and
+/// kept its key) until the lock was free.
+private func untilRPCCancelled<T: Sendable>(
+    _ context: ServerContext, _ body: @Sendable @escaping () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await context.cancellation.cancelled
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw CancellationError() }
+        return value
+    }
+}
+
 /// The errors of etcd's concurrency package and election server, by their messages.
 enum ConcurrencyError: String, Error {
     case notLeader = "election: not leader"
@@ -165,11 +184,13 @@ struct LockService: V3lockpb_Lock.SimpleServiceProtocol {
                 let first = holder.kvs.first, first.createRevision != myRevision
             {
                 do {
-                    response.header = try await client.waitDeletes(prefix, maxCreateRevision: myRevision - 1)
+                    response.header = try await untilRPCCancelled(context) { [myRevision] in
+                        try await client.waitDeletes(prefix, maxCreateRevision: myRevision - 1)
+                    }
                 } catch {
-                    // As etcd's Mutex: a caller that gave up (or failed) waiting leaves no key behind.
-                    let kv = client.kv
-                    Task { _ = try? await kv.deleteRange(.with { $0.key = key }) }
+                    // As etcd's Mutex: a caller that gave up (or failed) waiting leaves no key
+                    // behind. If this delete fails too, the key goes with its lease.
+                    _ = try? await client.kv.deleteRange(.with { $0.key = key })
                     throw error
                 }
             }
@@ -220,13 +241,13 @@ struct ElectionService: V3electionpb_Election.SimpleServiceProtocol {
                 }
             }
             do {
-                _ = try await client.waitDeletes(prefix, maxCreateRevision: leader.rev - 1)
-            } catch {
-                // As etcd: a campaign given up by its caller resigns; one that failed otherwise
-                // leaves its key for the lease to remove.
-                if Task.isCancelled {
-                    Task { [leader] in try? await self.resign(leader) }
+                _ = try await untilRPCCancelled(context) { [leader] in
+                    try await client.waitDeletes(prefix, maxCreateRevision: leader.rev - 1)
                 }
+            } catch {
+                // As etcd: a campaign given up by its caller resigns (if that fails too, the key
+                // goes with its lease); one that failed otherwise leaves its key for the lease.
+                if error is CancellationError { _ = try? await resign(leader) }
                 throw error
             }
             var response = V3electionpb_CampaignResponse()

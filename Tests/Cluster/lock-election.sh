@@ -10,7 +10,8 @@
 #     for a stale key), resign hands the election to the waiting candidate; observe streams the
 #     leader, each proclaimed value and the next leader;
 #   - etcd's errors: an unknown lease, no leader, a request without its leader key (gRPC Unknown,
-#     HTTP 500, etcd's messages).
+#     HTTP 500, etcd's messages);
+#   - over gRPC (lock-cancel.py): a Lock and a Campaign whose caller gives up waiting leave no key.
 # Then kvctl beside etcdctl 3.4, against the kvd member: `lock` holds until SIGINT and hands the lock
 # to a waiting holder (skipping one that gave up waiting), `lock NAME -- COMMAND` (ETCD_LOCK_KEY, the command's exit status), `elect`
 # campaigns (one waits, SIGINT resigns), `elect -l` prints each leader; argument errors. The same
@@ -138,6 +139,8 @@ for side in e k; do
     if [[ $side == e ]]; then bin=$ETCD_BIN; else bin=$KVD_BIN; fi
     start_alone "$bin" "${side}1"
     run_sequence "$side"
+    GOT[$side.gave_up]=$(timeout 60 /usr/bin/python3 "$CLUSTER_DIR/lock-cancel.py" 127.0.0.1 "${SERVER_CPORT[${side}1]}" \
+        "$PKI/etcd/ca.crt" "$PKI/apiserver-etcd-client.crt" "$PKI/apiserver-etcd-client.key" 2>&1)
     if [[ $side == k ]]; then
         tool_scenario "$ETCDCTL_BIN" e
         tool_scenario "$KVCTL_BIN" k
@@ -155,6 +158,9 @@ expect_eq "the second lock waited" "" "${GOT[k.lock_b_waits]}"
     || fail "the second lock was granted after the unlock: ${GOT[k.lock_b]}"
 [[ $(grep -c '"result"' <<<"${GOT[k.observed]}") == 3 ]] && pass "observe saw one, two, three" \
     || fail "observe saw one, two, three: ${GOT[k.observed]}"
+expect_eq "a lock and a campaign given up by their callers (kvd as etcd 3.4)" "${GOT[e.gave_up]}" "${GOT[k.gave_up]}"
+[[ $(grep -c 'afterwards: 1$' <<<"${GOT[k.gave_up]}") == 2 ]] && pass "a waiter that gave up leaves no key behind" \
+    || fail "a waiter that gave up leaves no key behind: ${GOT[k.gave_up]}"
 for key in lock handover lock_exec elect observe errors; do
     expect_eq "kvctl $key (as etcdctl 3.4)" "${GOT[tool.e.$key]}" "${GOT[tool.k.$key]}"
 done
