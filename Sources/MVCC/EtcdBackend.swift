@@ -15,19 +15,11 @@ package enum EtcdBackend {
     package static func forEachKeyRecord(
         of view: ReadView, _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Void
     ) throws(MVCCError) {
+        // Up to the view's revision: the view may hold a round applied after it was published.
         try mapStorage {
-            // The view may hold a round applied after its revision was published: leave it out.
-            let iterator = view.store.database.makeIterator(
-                view.store.kv, upperBound: RevisionKey(main: view.current.next, sub: 0).bytes, in: view.view)
-            iterator.seekToFirst()
-            while iterator.isValid {
-                let change = StoredChange(decoding: iterator.value)
-                try body(
-                    ReadView.etcdRevisionKey(RevisionKey(bytes: iterator.key), tombstone: change.isTombstone),
-                    ReadView.etcdKeyValueRecord(change))
-                iterator.next()
+            try view.forEachChange(from: Revision(1), through: view.current) { revision, change in
+                try body(ReadView.etcdRevisionKey(revision, tombstone: change.isTombstone), ReadView.etcdKeyValueRecord(change))
             }
-            try iterator.checkError()
         }
     }
 

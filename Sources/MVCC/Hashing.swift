@@ -64,7 +64,7 @@ extension ReadView {
     }
 
     /// Every stored change with a main revision in `from...through`, in revision order.
-    private func forEachChange(
+    func forEachChange(
         from: Revision, through: Revision, _ body: (RevisionKey, StoredChange) throws -> Void
     ) throws {
         guard from <= through else { return }

@@ -56,7 +56,7 @@ package enum EtcdBackupFile {
     }
 
     /// Whether `path` starts as a bbolt database does (rather than kvd's older snapshot image).
-    static func isBoltFile(_ path: String) -> Bool {
+    package static func isBoltFile(_ path: String) -> Bool {
         guard let file = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? file.close() }  // read-only
         guard let head = try? file.read(upToCount: BoltLayout.headerSize + 4), head.count == BoltLayout.headerSize + 4 else {

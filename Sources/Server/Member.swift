@@ -117,14 +117,6 @@ package final class Member: Sendable {
                 + "(etcdctl snapshot save, or its member/snap/db with --skip-hash-check) and restore that with kvctl snapshot restore")
     }
 
-    /// Whether `path` is an etcd backend file (a snapshot from etcd, or from kvd since it writes them).
-    package static func isEtcdBackupFile(_ path: String) -> Bool { EtcdBackupFile.isBoltFile(path) }
-
-    /// etcdctl's `snapshot status` figures of an etcd backend file.
-    package static func etcdBackupStatus(of path: String) throws -> EtcdBackupFile.Status {
-        try EtcdBackupFile.status(of: path)
-    }
-
     /// Restores a snapshot file into a new data directory; returns the new cluster's ID and its
     /// members (ID, peer URLs), for the lines etcdctl prints.
     package static func restoreSnapshot(

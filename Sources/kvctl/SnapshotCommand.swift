@@ -104,9 +104,9 @@ enum SnapshotCommand {
         }
         let session = Session.make(flags)
         let path = flags.positional[0]
-        if Member.isEtcdBackupFile(path) {
+        if EtcdBackupFile.isBoltFile(path) {
             do {
-                let status = try Member.etcdBackupStatus(of: path)
+                let status = try EtcdBackupFile.status(of: path)
                 let computed = SnapshotStatus(
                     hash: status.hash, revision: status.revision, totalKey: status.totalKey, totalSize: status.totalSize)
                 session.write { style throws(CommandExit) in try computed.render(style) }
