@@ -3,6 +3,7 @@ internal import Synchronization
 internal import EtcdAPI
 internal import GRPCCore
 internal import MVCC
+internal import NIOCore
 internal import SwiftProtobuf
 
 /// What every response header carries besides the revision.
@@ -57,11 +58,15 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 try await reads.waitForReadIndex()
             }
             try await auth.checkRead(key: request.key, rangeEnd: request.rangeEnd)
-            let view = store.readView()
-            var response = Etcdserverpb_RangeResponse(try mvcc { try view.range(RangeRequest(request)) })
-            header().fill(&response.header, currentRevision: view.current)
-            return response
+            return try rangeResponse(request)
         }
+    }
+
+    private func rangeResponse(_ request: Etcdserverpb_RangeRequest) throws(APIError) -> Etcdserverpb_RangeResponse {
+        let view = store.readView()
+        var response = Etcdserverpb_RangeResponse(try mvcc { try view.range(RangeRequest(request)) })
+        header().fill(&response.header, currentRevision: view.current)
+        return response
     }
 
     /// etcd 3.7's `RangeStream`: the answer Range would give, in chunks read one after another
@@ -137,58 +142,77 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
         try await edge {
-            if isLearner() { throw APIError.notSupportedForLearner }
-            try RequestChecks.check(request)
-            var proposal = Kvdpb_InternalRequest.with { $0.put = request }
+            var proposal = try putProposal(request)
             try await auth.stamp(&proposal)
-            guard case .put(let result) = try await writes.propose(proposal) else {
-                preconditionFailure("a put must yield a put result")
-            }
-            var response = Etcdserverpb_PutResponse(result)
-            header().fill(&response.header, currentRevision: store.currentRevision)
-            return response
+            return putResponse(try await writes.propose(proposal))
         }
+    }
+
+    private func putProposal(_ request: Etcdserverpb_PutRequest) throws(APIError) -> Kvdpb_InternalRequest {
+        if isLearner() { throw .notSupportedForLearner }
+        try RequestChecks.check(request)
+        return .with { $0.put = request }
+    }
+
+    private func putResponse(_ result: WriteResult?) -> Etcdserverpb_PutResponse {
+        guard case .put(let result) = result else { preconditionFailure("a put must yield a put result") }
+        var response = Etcdserverpb_PutResponse(result)
+        header().fill(&response.header, currentRevision: store.currentRevision)
+        return response
     }
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
         try await edge {
-            if isLearner() { throw APIError.notSupportedForLearner }
-            try RequestChecks.check(request)
-            var proposal = Kvdpb_InternalRequest.with { $0.deleteRange = request }
+            var proposal = try deleteRangeProposal(request)
             try await auth.stamp(&proposal)
-            guard case .deleteRange(let result) = try await writes.propose(proposal) else {
-                preconditionFailure("a delete must yield a delete result")
-            }
-            var response = Etcdserverpb_DeleteRangeResponse(result)
-            header().fill(&response.header, currentRevision: store.currentRevision)
-            return response
+            return deleteRangeResponse(try await writes.propose(proposal))
         }
+    }
+
+    private func deleteRangeProposal(_ request: Etcdserverpb_DeleteRangeRequest) throws(APIError) -> Kvdpb_InternalRequest {
+        if isLearner() { throw .notSupportedForLearner }
+        try RequestChecks.check(request)
+        return .with { $0.deleteRange = request }
+    }
+
+    private func deleteRangeResponse(_ result: WriteResult?) -> Etcdserverpb_DeleteRangeResponse {
+        guard case .deleteRange(let result) = result else { preconditionFailure("a delete must yield a delete result") }
+        var response = Etcdserverpb_DeleteRangeResponse(result)
+        header().fill(&response.header, currentRevision: store.currentRevision)
+        return response
     }
 
     func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
         try await edge {
-            if isLearner() { throw APIError.notSupportedForLearner }
-            try RequestChecks.check(request, maxTxnOps: limits.txnOpsMax)
-            let txn = TxnRequest(request)
-            let result: TxnResult
+            let txn = try checkedTxn(request)
             if txn.isReadOnly {
                 // etcd serves read-only txns off the write path, like a Range.
                 if !Self.isSerializable(txn: request) { try await reads.waitForReadIndex() }
                 try await auth.checkTxn(request)
                 let view = store.readView()
-                result = try mvcc { try view.txn(txn) }
-            } else {
-                var proposal = Kvdpb_InternalRequest.with { $0.txn = request }
-                try await auth.stamp(&proposal)
-                guard case .txn(let written) = try await writes.propose(proposal) else {
-                    preconditionFailure("a txn must yield a txn result")
-                }
-                result = written
+                return txnResponse(try mvcc { try view.txn(txn) })
             }
-            var response = Etcdserverpb_TxnResponse(result)
-            header().fill(&response.header, currentRevision: store.currentRevision)
-            return response
+            var proposal = Kvdpb_InternalRequest.with { $0.txn = request }
+            try await auth.stamp(&proposal)
+            return txnResponse(try await writes.propose(proposal))
         }
+    }
+
+    private func checkedTxn(_ request: Etcdserverpb_TxnRequest) throws(APIError) -> TxnRequest {
+        if isLearner() { throw .notSupportedForLearner }
+        try RequestChecks.check(request, maxTxnOps: limits.txnOpsMax)
+        return TxnRequest(request)
+    }
+
+    private func txnResponse(_ result: WriteResult?) -> Etcdserverpb_TxnResponse {
+        guard case .txn(let written) = result else { preconditionFailure("a txn must yield a txn result") }
+        return txnResponse(written)
+    }
+
+    private func txnResponse(_ result: TxnResult) -> Etcdserverpb_TxnResponse {
+        var response = Etcdserverpb_TxnResponse(result)
+        header().fill(&response.header, currentRevision: store.currentRevision)
+        return response
     }
 
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
@@ -211,6 +235,59 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         (txn.success + txn.failure).allSatisfy { op in
             if case .requestRange(let range) = op.request { return range.serializable }
             return false
+        }
+    }
+}
+
+/// The calls the client port answers without grpc-swift (`DirectKVCalls`): the same checks,
+/// proposals and answers as the handlers above, for a caller on an event loop with no task and
+/// no credentials (authentication is off). `completion` runs on `eventLoop`.
+extension KVService {
+    typealias Completion<Response> = @Sendable (Result<Response, APIError>) -> Void
+
+    /// A single key's Range (a longer one may read for long: it stays on grpc-swift's tasks).
+    func range(_ request: Etcdserverpb_RangeRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_RangeResponse>) {
+        do throws(APIError) {
+            try RequestChecks.check(request)
+            if request.serializable { return completion(Result { () throws(APIError) in try rangeResponse(request) }) }
+            if isLearner() { throw .notSupportedForLearner }
+            reads.waitForReadIndex(waiter: .callback { read in
+                eventLoop.execute { completion(read.flatMap { Result { () throws(APIError) in try rangeResponse(request) } }) }
+            })
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
+    func put(_ request: Etcdserverpb_PutRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_PutResponse>) {
+        propose(Result { () throws(APIError) in try putProposal(request) }, on: eventLoop) { completion($0.map(putResponse)) }
+    }
+
+    func deleteRange(
+        _ request: Etcdserverpb_DeleteRangeRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_DeleteRangeResponse>
+    ) {
+        propose(Result { () throws(APIError) in try deleteRangeProposal(request) }, on: eventLoop) { completion($0.map(deleteRangeResponse)) }
+    }
+
+    /// A txn that writes. Returns false, doing nothing, for a read-only one (served like a Range,
+    /// possibly long: it stays on grpc-swift's tasks).
+    func txn(_ request: Etcdserverpb_TxnRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_TxnResponse>) -> Bool {
+        let proposal = Result { () throws(APIError) in
+            try checkedTxn(request)
+        }
+        if case .success(let txn) = proposal, txn.isReadOnly { return false }
+        propose(proposal.map { _ in .with { $0.txn = request } }, on: eventLoop) { completion($0.map(txnResponse)) }
+        return true
+    }
+
+    private func propose(
+        _ proposal: Result<Kvdpb_InternalRequest, APIError>, on eventLoop: any EventLoop,
+        completion: @escaping Completion<WriteResult?>
+    ) {
+        switch proposal {
+        case .failure(let error): completion(.failure(error))
+        case .success(let proposal):
+            writes.propose(proposal, waiter: .callback { result in eventLoop.execute { completion(result) } })
         }
     }
 }

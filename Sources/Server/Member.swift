@@ -141,15 +141,18 @@ package final class Member: Sendable {
         let authenticator = Authenticator(
             loop: loop, tokens: loop.tokens, jwt: jwt, identities: identities,
             clientCertAuth: configuration.clientTLS?.clientCertAuth ?? false)
-        let authInterceptor = AuthInterceptor(isEnabled: { [loop] in loop.authEnabled.load(ordering: .relaxed) })
+        let authEnabled: @Sendable () -> Bool = { [loop] in loop.authEnabled.load(ordering: .relaxed) }
+        let authInterceptor = AuthInterceptor(isEnabled: authEnabled)
         let inProcess = InProcessTransport()
         let selfClient = GRPCClient(transport: inProcess.client, interceptors: [ForwardCredentials()])
+        let kv = KVService(
+            store: store, writes: loop, reads: loop, auth: authenticator, header: header, limits: configuration.limits,
+            isLearner: { [loop, memberID] in loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false } })
+        let requestMetrics = RequestMetrics(registry: loop.metrics.registry)
         let services: [any RegistrableRPCService] = [
             LockService(client: SelfClient(selfClient)),
             ElectionService(client: SelfClient(selfClient)),
-            KVService(store: store, writes: loop, reads: loop, auth: authenticator, header: header, limits: configuration.limits, isLearner: { [loop, memberID] in
-                loop.facts.withLock { $0.membership.member(memberID)?.isLearner ?? false }
-            }),
+            kv,
             ClusterService(
                 loop: loop, memberID: memberID, clusterID: clusterID,
                 transport: transport, auth: authenticator, logger: logger),
@@ -187,7 +190,7 @@ package final class Member: Sendable {
             let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             var endpoints = metricsEndpoints
             let selfServer = GRPCServer(
-                transport: inProcess.server, services: services, interceptors: [RequestMetrics(registry: loop.metrics.registry), authInterceptor])
+                transport: inProcess.server, services: services, interceptors: [requestMetrics, authInterceptor])
             group.addTask { try await Self.serveUntilCancelled(selfServer) }
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -199,10 +202,11 @@ package final class Member: Sendable {
             if configuration.grpcGateway {
                 endpoints.gateway = JSONGateway(client: selfClient, streams: configuration.maxConcurrentStreams.map(StreamPermits.init))
             }
+            let direct = DirectKVCalls.Service(kv: kv, metrics: requestMetrics, served: loop.metrics.directCalls, authEnabled: authEnabled)
             for url in configuration.listenClientURLs {
                 let server = GRPCServer(
-                    transport: try makeClientTransport(url, endpoints: endpoints), services: services,
-                    interceptors: [RequestMetrics(registry: loop.metrics.registry), authInterceptor])
+                    transport: try makeClientTransport(url, endpoints: endpoints, direct: direct), services: services,
+                    interceptors: [requestMetrics, authInterceptor])
                 group.addTask { try await Self.serveUntilCancelled(server) }
             }
             group.addTask { await self.publishAttributes() }
@@ -310,7 +314,9 @@ package final class Member: Sendable {
     }
 
     /// gRPC and the HTTP endpoints on one client URL, as etcd serves them.
-    private func makeClientTransport(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> HTTP2ServerTransport.Custom<ClientListener> {
+    private func makeClientTransport(
+        _ url: MemberURL, endpoints: HTTPEndpoints, direct: DirectKVCalls.Service
+    ) throws -> HTTP2ServerTransport.Custom<ClientListener> {
         var config = HTTP2ServerTransport.Custom<ClientListener>.Config.defaults
         // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
         // answers a larger request with a status; the transport only resets the stream, so its
@@ -328,6 +334,8 @@ package final class Member: Sendable {
         // already coalesces (measured: put 1/1 and 10/100 both faster without it).
         config.connection.flushCoalescing = nil
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
+        // The transport's one hook into each stream's pipeline, before grpc-swift's handler sees a frame.
+        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { DirectKVCalls.install(on: $0, service: direct) }
         var tls: NIOSSLContext?
         if url.isTLS {
             guard let files = configuration.clientTLS else {

@@ -11,8 +11,25 @@ internal import Prometheus
 internal import Synchronization
 internal import Transport
 
-typealias ProposalWaiter = CheckedContinuation<Result<WriteResult?, APIError>, Never>
-typealias ReadWaiter = CheckedContinuation<Result<Void, APIError>, Never>
+/// Who waits for what the node loop completes: a handler suspended on a continuation, or a
+/// callback (the client port's direct unary calls, which finish on their connection's event loop
+/// without a task). A callback runs on `kvd-raft`, so it only hands the result on.
+enum Waiter<Value: Sendable>: Sendable {
+    typealias Continuation = CheckedContinuation<Result<Value, APIError>, Never>
+
+    case task(Continuation)
+    case callback(@Sendable (Result<Value, APIError>) -> Void)
+
+    func resume(returning result: Result<Value, APIError>) {
+        switch self {
+        case .task(let continuation): continuation.resume(returning: result)
+        case .callback(let callback): callback(result)
+        }
+    }
+}
+
+typealias ProposalWaiter = Waiter<WriteResult?>
+typealias ReadWaiter = Waiter<Void>
 
 /// Settings of the node loop, in etcd's terms.
 struct NodeSettings: Sendable {

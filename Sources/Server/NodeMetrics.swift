@@ -24,6 +24,9 @@ final class NodeMetrics: Sendable {
     let keysTotal: Gauge
     let healthSuccess: Counter
     let healthFailures: Counter
+    /// KV calls the client port answered itself (`DirectKVCalls`); every call, either way, is in
+    /// `grpc_server_started_total`.
+    let directCalls: Counter
 
     /// etcd's disk latency buckets: 1 ms doubling to about 8 s.
     private static let diskBuckets: [Duration] = (0..<14).map { .microseconds(1_000 << $0) }
@@ -50,6 +53,7 @@ final class NodeMetrics: Sendable {
         keysTotal = registry.makeGauge(descriptor: Self.named("etcd_debugging_mvcc_keys_total", "Total number of keys."))
         healthSuccess = registry.makeCounter(descriptor: Self.named("etcd_server_health_success", "The total number of successful health checks"))
         healthFailures = registry.makeCounter(descriptor: Self.named("etcd_server_health_failures", "The total number of failed health checks"))
+        directCalls = registry.makeCounter(descriptor: Self.named("kvd_grpc_direct_calls_total", "KV calls the client port answered on its event loop, without grpc-swift's tasks."))
     }
 
     /// etcd's peer round-trip histogram, per peer (label `To`, the member ID in hex).

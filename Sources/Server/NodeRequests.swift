@@ -10,6 +10,8 @@ internal import Transport
 /// back once the entry is applied on this member.
 protocol WriteProposer: Sendable {
     func propose(_ request: Kvdpb_InternalRequest) async throws(APIError) -> WriteResult?
+    /// Proposes `request`; `waiter` gets the result once it is applied here.
+    func propose(_ request: Kvdpb_InternalRequest, waiter: ProposalWaiter)
     /// Returns once this member holds no history below `revision` (etcd's physical compaction).
     func waitForHistoryRemoval(below revision: Revision) async throws(APIError)
 }
@@ -19,6 +21,8 @@ protocol ReadBarrier: Sendable {
     /// Returns once this member has applied everything committed when the read was asked for
     /// (ReadIndex, Raft thesis §6.4).
     func waitForReadIndex() async throws(APIError)
+    /// `waitForReadIndex()` for a caller without a task: `waiter` is resumed instead.
+    func waitForReadIndex(waiter: ReadWaiter)
 }
 
 /// Request IDs: the member ID's low 16 bits, then a counter started from the clock so that a
@@ -36,38 +40,39 @@ final class RequestIDs: Sendable {
 
 extension NodeLoop: WriteProposer, ReadBarrier {
     func propose(_ request: Kvdpb_InternalRequest) async throws(APIError) -> WriteResult? {
+        try await withCheckedContinuation { propose(request, waiter: .task($0)) }.get()
+    }
+
+    func propose(_ request: Kvdpb_InternalRequest, waiter: ProposalWaiter) {
         var request = request
         request.id = requestIDs.make()
         let data: [UInt8]
         do {
             data = try request.serializedBytes()
         } catch {
-            throw .storage("cannot encode request: \(error)")
+            return waiter.resume(returning: .failure(.storage("cannot encode request: \(error)")))
         }
         // etcd checks the encoded proposal, not the client's request: one encoding serves both.
-        if data.count > settings.requestBytesMax { throw .requestTooLarge }
+        if data.count > settings.requestBytesMax { return waiter.resume(returning: .failure(.requestTooLarge)) }
         let deadline = ContinuousClock.now + settings.requestTimeout
-        let id = request.id
-        let result = await withCheckedContinuation { (waiter: ProposalWaiter) in
-            if !submit(.propose(id: id, data: data, waiter: waiter, deadline: deadline)) {
-                waiter.resume(returning: .failure(.tooManyRequests))
-            }
+        if !submit(.propose(id: request.id, data: data, waiter: waiter, deadline: deadline)) {
+            waiter.resume(returning: .failure(.tooManyRequests))
         }
-        return try result.get()
     }
 
     func waitForReadIndex() async throws(APIError) {
-        let deadline = ContinuousClock.now + settings.requestTimeout
-        let result = await withCheckedContinuation { (waiter: ReadWaiter) in
-            if !submit(.read(waiter, deadline: deadline)) {
-                waiter.resume(returning: .failure(.tooManyRequests))
-            }
+        try await withCheckedContinuation { waitForReadIndex(waiter: .task($0)) }.get()
+    }
+
+    func waitForReadIndex(waiter: ReadWaiter) {
+        if !submit(.read(waiter, deadline: ContinuousClock.now + settings.requestTimeout)) {
+            waiter.resume(returning: .failure(.tooManyRequests))
         }
-        try result.get()
     }
 
     func waitForHistoryRemoval(below revision: Revision) async throws(APIError) {
-        let result = await withCheckedContinuation { (waiter: ReadWaiter) in
+        let result = await withCheckedContinuation { (continuation: ReadWaiter.Continuation) in
+            let waiter = ReadWaiter.task(continuation)
             if !submit(.historyRemoved(below: revision, waiter)) {
                 waiter.resume(returning: .failure(.tooManyRequests))
             }
@@ -79,7 +84,8 @@ extension NodeLoop: WriteProposer, ReadBarrier {
     func changeMembership(_ change: ConfChange, context: Kvdpb_MemberContext) async throws(APIError) {
         let bytes: [UInt8] = (try? context.serializedBytes()) ?? []  // a message we built always encodes
         let deadline = ContinuousClock.now + settings.requestTimeout
-        let result = await withCheckedContinuation { (waiter: ProposalWaiter) in
+        let result = await withCheckedContinuation { (continuation: ProposalWaiter.Continuation) in
+            let waiter = ProposalWaiter.task(continuation)
             if !submit(.confChange(change, context: bytes, waiter: waiter, deadline: deadline)) {
                 waiter.resume(returning: .failure(.tooManyRequests))
             }

@@ -20,19 +20,8 @@ struct RequestMetrics: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let method = context.descriptor
-        let labels: @Sendable () -> [(String, String)] = { [
-            ("grpc_method", method.method),
-            ("grpc_service", method.service.fullyQualifiedService),
-            ("grpc_type", Self.type(of: method.method)),
-        ] }
-        counters.counter(method.fullyQualifiedMethod) {
-            registry.makeCounter(descriptor: Self.started, labels: labels())
-        }.increment()
-        let handled: @Sendable (String) -> Void = { [registry, counters] code in
-            counters.counter(method.fullyQualifiedMethod + " " + code) {
-                registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", code)] + labels())
-            }.increment()
-        }
+        countStarted(method)
+        let handled: @Sendable (String) -> Void = { [self] code in countHandled(method, code: code) }
         let response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
@@ -58,6 +47,29 @@ struct RequestMetrics: ServerInterceptor {
             }
             return StreamingServerResponse(accepted: .success(contents))
         }
+    }
+
+    /// `grpc_server_started_total` for one call: here, and for the calls the client port answers
+    /// without grpc-swift (`DirectKVCalls`).
+    func countStarted(_ method: MethodDescriptor) {
+        counters.counter(method.fullyQualifiedMethod) {
+            registry.makeCounter(descriptor: Self.started, labels: Self.labels(method))
+        }.increment()
+    }
+
+    /// `grpc_server_handled_total` for one call that ended with `code` (Go's name of it).
+    func countHandled(_ method: MethodDescriptor, code: String) {
+        counters.counter(method.fullyQualifiedMethod + " " + code) {
+            registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", code)] + Self.labels(method))
+        }.increment()
+    }
+
+    private static func labels(_ method: MethodDescriptor) -> [(String, String)] {
+        [
+            ("grpc_method", method.method),
+            ("grpc_service", method.service.fullyQualifiedService),
+            ("grpc_type", type(of: method.method)),
+        ]
     }
 
     private static var started: MetricNameDescriptor {
