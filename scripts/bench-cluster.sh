@@ -45,18 +45,6 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 KEEP=${KEEP:-0}
 export ETCDCTL_API=3
 
-# shape -> "base total|subcommand and its flags". Totals give ~10-20 s per run against etcd 3.4 here.
-declare -A shape_total=(
-    [put-1-1]=12000 [put-10-100]=60000 [put-100-1000]=80000 [put-seq]=60000 [range-l]=60000 [range-s]=100000
-)
-declare -A shape_args=(
-    [put-1-1]="--conns 1 --clients 1 put --key-size 8 --val-size 256 --key-space-size 100000"
-    [put-10-100]="--conns 10 --clients 100 put --key-size 8 --val-size 256 --key-space-size 100000"
-    [put-100-1000]="--conns 100 --clients 1000 put --key-size 8 --val-size 256 --key-space-size 100000"
-    [put-seq]="--conns 10 --clients 100 put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
-    [range-l]="--conns 10 --clients 100 range foo --consistency l"
-    [range-s]="--conns 10 --clients 100 range foo --consistency s"
-)
 for s in $SHAPES; do [[ -n ${shape_args[$s]:-} ]] || { echo "unknown shape $s" >&2; exit 2; }; done
 
 need_servers

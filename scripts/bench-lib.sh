@@ -105,3 +105,17 @@ PY
     fi
     echo "== $server: members up on $endpoints (leader first: ${leader_ep:-unknown})"
 }
+
+# The shapes both benchmark scripts run: shape -> base total, and etcd benchmark flags. Totals give
+# ~10-20 s per run against etcd 3.4 here.
+declare -A shape_total=(
+    [put-1-1]=12000 [put-10-100]=60000 [put-100-1000]=80000 [put-seq]=60000 [range-l]=60000 [range-s]=100000
+)
+declare -A shape_args=(
+    [put-1-1]="--conns 1 --clients 1 put --key-size 8 --val-size 256 --key-space-size 100000"
+    [put-10-100]="--conns 10 --clients 100 put --key-size 8 --val-size 256 --key-space-size 100000"
+    [put-100-1000]="--conns 100 --clients 1000 put --key-size 8 --val-size 256 --key-space-size 100000"
+    [put-seq]="--conns 10 --clients 100 put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
+    [range-l]="--conns 10 --clients 100 range foo --consistency l"
+    [range-s]="--conns 10 --clients 100 range foo --consistency s"
+)

@@ -75,7 +75,7 @@ enum ClientProtocol {
                     context.channel.closeFuture.whenComplete { _ in identities.disconnected(peer) }
                 }
             }
-            if isGRPC { return .grpcThrough(HTTP2PingAnswerer()) }
+            if isGRPC { return .grpcThrough([FlushCoalescer(), HTTP2PingAnswerer()]) }
             return .handlers([
                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
                 HTTPResponseEncoder(),

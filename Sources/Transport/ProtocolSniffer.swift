@@ -17,8 +17,9 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
 
     package enum Decision {
         case grpc
-        /// gRPC, with `handler` between TLS and the HTTP/2 handlers from the first byte on.
-        case grpcThrough(any ChannelHandler)
+        /// gRPC, with `handlers` (in pipeline order) between TLS and the HTTP/2 handlers from the
+        /// first byte on.
+        case grpcThrough([any ChannelHandler])
         /// Handlers that take the connection over, in pipeline order.
         case handlers([any ChannelHandler])
         case close
@@ -93,9 +94,9 @@ package final class ProtocolSniffer: ChannelDuplexHandler, RemovableChannelHandl
         let held = heldWrites
         heldWrites = []
         switch decision {
-        case .grpcThrough(let handler):
+        case .grpcThrough(let handlers):
             do {
-                try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
+                try context.pipeline.syncOperations.addHandlers(handlers, position: .after(self))
             } catch {
                 context.close(promise: nil)
                 return
