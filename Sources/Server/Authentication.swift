@@ -28,9 +28,10 @@ struct AuthInterceptor: ServerInterceptor {
         context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        guard isEnabled() else { return try await next(request, context) }
         let token = request.metadata[stringValues: "token"].first(where: { _ in true })
             ?? request.metadata[stringValues: "authorization"].first(where: { _ in true })
+        // With authentication off only a token needs a look (it must be one this member knows).
+        guard isEnabled() || token != nil else { return try await next(request, context) }
         var peer = context.remotePeer
         if peer.hasPrefix("in-process"), let forwarded = request.metadata[stringValues: Self.forwardedPeerKey].first(where: { _ in true }) {
             peer = forwarded
@@ -166,27 +167,34 @@ struct Authenticator: Sendable {
 
     var isEnabled: Bool { loop.authEnabled.load(ordering: .relaxed) }
 
-    /// The caller of the current call; nil when authentication is off or nobody is named.
+    /// The caller of the current call; nil when authentication is off or nobody is named. A token
+    /// is checked whether or not authentication is on, as etcd's `AuthInfoFromCtx` checks it: one
+    /// this member does not know is refused ("etcdserver: invalid auth token") either way.
     func caller() async throws(APIError) -> AuthInfo? {
-        guard isEnabled, let credentials = Credentials.current else { return nil }
-        if let token = credentials.token, let jwt {
-            guard let caller = jwt.caller(of: token) else { throw .auth(.invalidToken) }
-            return caller
-        }
-        if let token = credentials.token {
-            if let user = tokens.user(of: token) { return AuthInfo(user: user, revision: currentRevision) }
-            // A token another member assigned may not be applied here yet: etcd waits for its
-            // index before it calls the token invalid.
-            if let index = SimpleTokens.index(of: token), index > loop.facts.withLock({ $0.appliedIndex.rawValue }) {
-                try await loop.waitForReadIndex()
-                if let user = tokens.user(of: token) { return AuthInfo(user: user, revision: currentRevision) }
-            }
-            throw .auth(.invalidToken)
-        }
+        guard let credentials = Credentials.current else { return nil }
+        var named: AuthInfo?
+        if let token = credentials.token { named = try await caller(of: token) }
+        guard isEnabled else { return nil }
+        if let named { return named }
         if clientCertAuth, let name = identities.commonName(of: credentials.remotePeer) {
             return AuthInfo(user: name, revision: currentRevision)
         }
         return nil
+    }
+
+    private func caller(of token: String) async throws(APIError) -> AuthInfo {
+        if let jwt {
+            guard let caller = jwt.caller(of: token) else { throw .auth(.invalidToken) }
+            return caller
+        }
+        if let user = tokens.user(of: token) { return AuthInfo(user: user, revision: currentRevision) }
+        // A token another member assigned may not be applied here yet: etcd waits for its
+        // index before it calls the token invalid.
+        if let index = SimpleTokens.index(of: token), index > loop.facts.withLock({ $0.appliedIndex.rawValue }) {
+            try await loop.waitForReadIndex()
+            if let user = tokens.user(of: token) { return AuthInfo(user: user, revision: currentRevision) }
+        }
+        throw .auth(.invalidToken)
     }
 
     private var currentRevision: UInt64 { loop.facts.withLock { $0.auth.revision } }
@@ -208,8 +216,8 @@ struct Authenticator: Sendable {
 
     /// Runs `rule` on the applied auth store and the caller, when authentication is on.
     private func check(_ rule: (AuthStore, AuthInfo?) throws(AuthError) -> Void) async throws(APIError) {
-        guard isEnabled else { return }
         let caller = try await caller()
+        guard isEnabled else { return }
         do {
             try rule(loop.facts.withLock { $0.auth }, caller)
         } catch {
@@ -219,7 +227,7 @@ struct Authenticator: Sendable {
 
     /// Names the caller in a request to propose, for the check where it is applied.
     func stamp(_ request: inout Kvdpb_InternalRequest) async throws(APIError) {
-        guard isEnabled, let caller = try await caller() else { return }
+        guard let caller = try await caller() else { return }
         request.authUser = caller.user
         request.authRevision = caller.revision
     }
