@@ -32,6 +32,16 @@ final class DirectKVCalls: ChannelInboundHandler {
         let metrics: RequestMetrics
         let served: Counter
         let authEnabled: @Sendable () -> Bool
+        /// Each method's counters, looked up in the registry once rather than per call.
+        let counters: [Method: RequestMetrics.MethodCounters]
+
+        init(kv: KVService, metrics: RequestMetrics, served: Counter, authEnabled: @escaping @Sendable () -> Bool) {
+            self.kv = kv
+            self.metrics = metrics
+            self.served = served
+            self.authEnabled = authEnabled
+            counters = Dictionary(uniqueKeysWithValues: Method.allCases.map { ($0, metrics.counters(for: $0.descriptor)) })
+        }
     }
 
     enum Method: CaseIterable {
@@ -151,7 +161,7 @@ final class DirectKVCalls: ChannelInboundHandler {
             !service.authEnabled()
         else { return false }
         let eventLoop = context.eventLoop
-        let answer = Answer(context: context, handler: self, method: method, metrics: service.metrics)
+        let answer = Answer(context: context, handler: self, method: method, metrics: service.metrics, counters: service.counters[method]!)
         let kv = service.kv
         switch method {
         case .range:
@@ -176,7 +186,7 @@ final class DirectKVCalls: ChannelInboundHandler {
     }
 
     private func started(_ method: Method) {
-        service.metrics.countStarted(method.descriptor)
+        service.counters[method]!.started.increment()
         service.served.increment()
     }
 
@@ -195,6 +205,7 @@ final class DirectKVCalls: ChannelInboundHandler {
         let handler: DirectKVCalls
         let method: Method
         let metrics: RequestMetrics
+        let counters: RequestMetrics.MethodCounters
 
         func send<Response: SwiftProtobuf.Message>(_ result: Result<Response, APIError>) {
             context.eventLoop.assertInEventLoop()
@@ -214,7 +225,7 @@ final class DirectKVCalls: ChannelInboundHandler {
             write(.data(.init(data: .byteBuffer(message))))
             write(.headers(.init(headers: Self.okTrailers, endStream: true)))
             context.flush()
-            metrics.countHandled(method.descriptor, code: "OK")
+            counters.handledOK.increment()
         }
 
         private func fail(_ error: RPCError) {
@@ -244,16 +255,10 @@ final class DirectKVCalls: ChannelInboundHandler {
                 if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
                     out.unicodeScalars.append(UnicodeScalar(byte))
                 } else {
-                    out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+                    out += (byte < 0x10 ? "%0" : "%") + String(byte, radix: 16, uppercase: true)
                 }
             }
             return out
         }
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -272,9 +272,7 @@ extension KVService {
     /// A txn that writes. Returns false, doing nothing, for a read-only one (served like a Range,
     /// possibly long: it stays on grpc-swift's tasks).
     func txn(_ request: Etcdserverpb_TxnRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_TxnResponse>) -> Bool {
-        let proposal = Result { () throws(APIError) in
-            try checkedTxn(request)
-        }
+        let proposal = Result { () throws(APIError) in try checkedTxn(request) }
         if case .success(let txn) = proposal, txn.isReadOnly { return false }
         propose(proposal.map { _ in .with { $0.txn = request } }, on: eventLoop) { completion($0.map(txnResponse)) }
         return true

@@ -64,6 +64,19 @@ struct RequestMetrics: ServerInterceptor {
         }.increment()
     }
 
+    /// One method's started and handled-OK counters, for a caller that knows its methods ahead
+    /// (`DirectKVCalls`) and so need not look them up per call.
+    struct MethodCounters: Sendable {
+        let started: Counter
+        let handledOK: Counter
+    }
+
+    func counters(for method: MethodDescriptor) -> MethodCounters {
+        MethodCounters(
+            started: registry.makeCounter(descriptor: Self.started, labels: Self.labels(method)),
+            handledOK: registry.makeCounter(descriptor: Self.handled, labels: [("grpc_code", "OK")] + Self.labels(method)))
+    }
+
     private static func labels(_ method: MethodDescriptor) -> [(String, String)] {
         [
             ("grpc_method", method.method),
