@@ -58,7 +58,8 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 try await reads.waitForReadIndex()
             }
             try await auth.checkRead(key: request.key, rangeEnd: request.rangeEnd)
-            return try rangeResponse(request)
+            if request.rangeEnd.isEmpty { return try rangeResponse(request) }
+            return try await blocking { () throws(APIError) in try rangeResponse(request) }
         }
     }
 
@@ -116,7 +117,8 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                         last.more = chunk.more
                         last.count = Int64(sent)
                         if chunk.more, let key = chunk.keyValues.last?.key {
-                            last.count += Int64(try mvcc { try view.count(range.resumed(after: key), at: revision) })
+                            let rest = range.resumed(after: key)
+                            last.count += Int64(try await blocking { () throws(APIError) in try mvcc { try view.count(rest, at: revision) } })
                         }
                         break
                     }
@@ -190,7 +192,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 if !Self.isSerializable(txn: request) { try await reads.waitForReadIndex() }
                 try await auth.checkTxn(request)
                 let view = store.readView()
-                return txnResponse(try mvcc { try view.txn(txn) })
+                return txnResponse(try await blocking { () throws(APIError) in try mvcc { try view.txn(txn) } })
             }
             var proposal = Kvdpb_InternalRequest.with { $0.txn = request }
             try await auth.stamp(&proposal)

@@ -152,7 +152,7 @@ extension NodeLoop {
     /// etcd's HashKV of this member up to `revision` (0: the current one).
     func hashKV(upTo revision: Revision) async throws(APIError) -> PeerHashKV {
         let view = try await viewWithoutCompactedHistory()
-        let (hash, compacted) = try mvcc { try view.hashKV(upTo: revision) }
+        let (hash, compacted) = try await blocking { () throws(APIError) in try mvcc { try view.hashKV(upTo: revision) } }
         return PeerHashKV(
             hash: hash, compactRevision: max(0, compacted.value), revision: revision.value > 0 ? revision.value : view.current.value,
             memberID: settings.memberID.value)

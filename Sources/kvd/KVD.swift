@@ -6,7 +6,6 @@ internal import Server
 
 /// `kvd`: starts one member with etcd's flags (or etcd's YAML config file), so that one command
 /// line starts either etcd or kvd.
-@main
 struct KVD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvd",
