@@ -211,12 +211,20 @@ struct Authenticator: Sendable {
 
     /// Operations only the root role may run while authentication is on.
     func checkAdmin() async throws(APIError) {
-        try await check { store, caller throws(AuthError) in try store.checkAdmin(caller) }
+        try checkAdmin(try await caller())
+    }
+
+    /// As `checkAdmin()`, for a caller `caller()` already named.
+    func checkAdmin(_ caller: AuthInfo?) throws(APIError) {
+        try check(caller) { store, caller throws(AuthError) in try store.checkAdmin(caller) }
     }
 
     /// Runs `rule` on the applied auth store and the caller, when authentication is on.
     private func check(_ rule: (AuthStore, AuthInfo?) throws(AuthError) -> Void) async throws(APIError) {
-        let caller = try await caller()
+        try check(try await caller(), rule)
+    }
+
+    private func check(_ caller: AuthInfo?, _ rule: (AuthStore, AuthInfo?) throws(AuthError) -> Void) throws(APIError) {
         guard isEnabled else { return }
         do {
             try rule(loop.facts.withLock { $0.auth }, caller)

@@ -19,6 +19,8 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
         try await edge {
+            // etcd checks the caller's token (auth on or off) before it proposes the grant.
+            _ = try await auth.caller()
             if request.ttl > LeaseKeeper.maximumTTLSeconds { throw APIError.leaseTTLTooLarge }
             var grant = request
             // etcd: a server-chosen ID is a request ID made positive; TTLs below the minimum

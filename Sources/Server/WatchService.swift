@@ -73,7 +73,9 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
     /// key is "\0"; a "\0" range end, every key from the key on, is checked as the key alone).
     /// The reason is grpc-go's text of etcd's status, as etcd writes it.
     private func refusal(of create: Etcdserverpb_WatchCreateRequest) async -> String? {
-        guard auth.isEnabled else { return nil }
+        // Not only while authentication is on: a token the member does not know refuses the
+        // watch either way, as etcd's AuthInfoFromCtx does.
+        guard auth.isEnabled || Credentials.current?.token != nil else { return nil }
         let key = create.key.isEmpty ? Data([0]) : create.key
         let rangeEnd = create.rangeEnd == Data([0]) ? Data() : create.rangeEnd
         do {

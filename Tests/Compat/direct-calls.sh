@@ -5,7 +5,7 @@
 # must: Put, DeleteRange, a Txn that writes and a single key's Range served directly, errors
 # included; a prefix Range, a read-only Txn, a call with credentials, a message over the gRPC
 # receive limit and other methods left to grpc-swift (which, as etcd, refuses a token it does not
-# know even while authentication is off); a compressed request refused with grpc-go's status (kvd_grpc_direct_calls_total tells which calls were served directly).
+# know even while authentication is off, in every service); a compressed request refused with grpc-go's status (kvd_grpc_direct_calls_total tells which calls were served directly).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 compat_init direct-calls
@@ -39,6 +39,9 @@ if [[ $TARGET == kvd ]]; then
         ["read-only txn"]="not direct" ["compact"]="not direct" ["put compressed"]="not direct"
         ["put with a token while auth is off"]="not direct" ["range with a token while auth is off"]="not direct"
         ["txn with a token while auth is off"]="not direct"
+        ["lease grant with a token while auth is off"]="not direct" ["lease grant without a token"]="not direct"
+        ["user get with a token while auth is off"]="not direct" ["user list with a token while auth is off"]="not direct"
+        ["role get with a token while auth is off"]="not direct" ["role list with a token while auth is off"]="not direct"
     )
     while IFS= read -r line; do
         name=${line#PATH }
