@@ -20,6 +20,8 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     let port: Int
     /// Nil for an http:// URL.
     let tls: NIOSSLContext?
+    /// With `--client-cert-allowed-hostname`.
+    let clientVerification: AllowedIdentity.Verification?
     let endpoints: HTTPEndpoints
     let identities: ClientIdentities
     let logger: Logger
@@ -37,7 +39,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, endpoints = self.endpoints, logger = self.logger, identities = self.identities
+        let tls = self.tls, verification = self.clientVerification, endpoints = self.endpoints, logger = self.logger, identities = self.identities
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
@@ -45,7 +47,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
                 // The sniffer in front of the gRPC pipeline holds it back until the first bytes
                 // tell whether this is gRPC or HTTP/1.1.
                 connection.eventLoop.makeCompletedFuture {
-                    if let tls { try connection.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls { try connection.pipeline.syncOperations.addHandler(ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger)) }
                     try connection.pipeline.syncOperations.addHandler(
                         ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil))
                 }.flatMap {

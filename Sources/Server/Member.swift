@@ -338,15 +338,18 @@ package final class Member: Sendable {
         // The transport's one hook into each stream's pipeline, before grpc-swift's handler sees a frame.
         config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { DirectKVCalls.install(on: $0, service: direct) }
         var tls: NIOSSLContext?
+        var verification: AllowedIdentity.Verification?
         if url.isTLS {
             guard let files = configuration.clientTLS else {
                 throw ConfigurationError.invalid("\(url) is https but --cert-file and --key-file are not set")
             }
             tls = try ClientListener.makeTLSContext(files)
+            verification = try ServerTLS.clientVerification(
+                trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed)
         }
         let listener = ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
-            port: url.port, tls: tls, endpoints: endpoints, identities: identities, logger: logger)
+            port: url.port, tls: tls, clientVerification: verification, endpoints: endpoints, identities: identities, logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

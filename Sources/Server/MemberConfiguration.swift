@@ -67,6 +67,9 @@ package struct TLSFiles: Sendable, Equatable {
     /// when missing), and this member's peer clients do not verify the other members' certificates,
     /// as etcd's do not with a self-signed pair.
     package var selfSignedHosts: [String]?
+    /// `--client-cert-allowed-hostname`, or on the peer port `--peer-cert-allowed-cn` /
+    /// `--peer-cert-allowed-hostname`: whom a verified certificate must name.
+    package var allowed: AllowedIdentity?
 
     package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
         self.certFile = certFile
@@ -82,7 +85,7 @@ extension TLSFiles {
     var peerTLS: PeerTLS {
         PeerTLS(
             certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile, clientCertAuth: clientCertAuth, policy: policy,
-            skipServerVerification: selfSignedHosts != nil)
+            skipServerVerification: selfSignedHosts != nil, allowed: allowed)
     }
 }
 

@@ -1,6 +1,6 @@
 internal import GRPCNIOTransportCore
-internal import Logging
-internal import NIOCore
+package import Logging
+package import NIOCore
 internal import NIOPosix
 package import NIOSSL
 internal import Raft
@@ -14,6 +14,8 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     let port: Int
     /// Nil for an http:// URL.
     let tls: NIOSSLContext?
+    /// With `--peer-cert-allowed-cn` or `--peer-cert-allowed-hostname`.
+    let clientVerification: AllowedIdentity.Verification?
     let clusterID: UInt64
     let localID: NodeID
     let inbox: any PeerInbox
@@ -31,13 +33,13 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
+        let tls = self.tls, verification = self.clientVerification, clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
             .bind(host: host, port: port) { connection in
                 connection.eventLoop.makeCompletedFuture {
-                    if let tls { try connection.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls { try connection.pipeline.syncOperations.addHandler(ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger)) }
                     try connection.pipeline.syncOperations.addHandler(ProtocolSniffer { _, seen in
                         switch (RaftStream.matches(seen), ProtocolSniffer.isHTTP2(seen)) {
                         case (true?, _):
@@ -78,5 +80,34 @@ package enum ServerTLS {
             configuration.certificateVerification = .none
         }
         return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The verification in place of BoringSSL's when clients must name `allowed` (etcd's
+    /// `--peer-cert-allowed-cn`, `--peer-cert-allowed-hostname`, `--client-cert-allowed-hostname`);
+    /// nil when BoringSSL's is enough. Like etcd's, the check applies only to verified client
+    /// certificates (with client certificate authentication).
+    package static func clientVerification(
+        trustedCAFile: String?, verifyClients: Bool, allowed: AllowedIdentity?
+    ) throws -> AllowedIdentity.Verification? {
+        guard let allowed, verifyClients, let ca = trustedCAFile else { return nil }
+        return try allowed.verification(trustedCAFile: ca, side: .client)
+    }
+
+    /// The TLS handler of one accepted connection. A certificate `verification` refuses is
+    /// logged as etcd logs it ("rejected connection", "client certificate authentication failed").
+    package static func handler(
+        _ context: NIOSSLContext, verification: AllowedIdentity.Verification?, connection: any Channel, logger: Logger
+    ) -> NIOSSLServerHandler {
+        guard let verification else { return NIOSSLServerHandler(context: context) }
+        let remote = connection.remoteAddress.map { "\($0)" } ?? "?"
+        return NIOSSLServerHandler(context: context) { certificates, promise in
+            promise.futureResult.whenSuccess { result in
+                guard result == .failed else { return }
+                logger.warning("rejected connection", metadata: [
+                    "remote-addr": "\(remote)", "error": "client certificate authentication failed",
+                ])
+            }
+            verification(certificates, promise)
+        }
     }
 }

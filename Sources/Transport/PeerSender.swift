@@ -182,6 +182,7 @@ final class PeerSender: Sendable {
     /// One connection: TCP, TLS when the address is https, the hello, and the member's answer.
     private func connect(to address: PeerAddress) async throws -> any Channel {
         let sslContext = try address.isTLS ? Self.streamTLSContext(address, tls: tls) : nil
+        let verification = try address.isTLS ? Self.serverVerification(address, tls: tls) : nil
         let answer = loop.makePromise(of: UInt8.self)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(Self.connectTimeout)
@@ -191,7 +192,10 @@ final class PeerSender: Sendable {
                     if let sslContext {
                         // An IP address is checked against the certificate's IP SANs.
                         let hostname = address.host.contains(where: \.isLetter) && !address.host.contains(":") ? address.host : nil
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: hostname))
+                        let handler = try verification.map {
+                            try NIOSSLClientHandler(context: sslContext, serverHostname: hostname, customVerificationCallback: $0)
+                        } ?? NIOSSLClientHandler(context: sslContext, serverHostname: hostname)
+                        try channel.pipeline.syncOperations.addHandler(handler)
                     }
                     try channel.pipeline.syncOperations.addHandler(RaftStreamStatusReader(status: answer))
                 }
@@ -303,6 +307,10 @@ final class PeerSender: Sendable {
         guard let tls else {
             throw RPCError(code: .failedPrecondition, message: "kvd: peer URL \(address) is https but --peer-cert-file is not set")
         }
+        var verification: (@Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void)?
+        if !tls.skipServerVerification, let allowed = tls.allowed, let ca = tls.trustedCAFile {
+            verification = try allowed.verificationWithMetadata(trustedCAFile: ca, side: .server(host: address.host))
+        }
         return .mTLS(
             certificateChain: [.file(path: tls.certFile, format: .pem)],
             privateKey: .file(path: tls.keyFile, format: .pem)
@@ -311,7 +319,15 @@ final class PeerSender: Sendable {
                 config.trustRoots = .certificates([.file(path: ca, format: .pem)])
             }
             if tls.skipServerVerification { config.serverCertificateVerification = .noVerification }
+            if let verification { config.customVerificationCallback = verification }
         }
+    }
+
+    /// The verification in place of BoringSSL's when the dialed member must name
+    /// `--peer-cert-allowed-cn`/`--peer-cert-allowed-hostname` (and be valid for the host dialed).
+    static func serverVerification(_ address: PeerAddress, tls: PeerTLS?) throws -> AllowedIdentity.Verification? {
+        guard let tls, !tls.skipServerVerification, let allowed = tls.allowed, let ca = tls.trustedCAFile else { return nil }
+        return try allowed.verification(trustedCAFile: ca, side: .server(host: address.host))
     }
 }
 

@@ -215,15 +215,18 @@ package final class PeerTransport: Sendable {
         // No flush coalescing: forwarded lease keep-alives and promotions are answered at once.
         config.connection.flushCoalescing = nil
         var sslContext: NIOSSLContext?
+        var verification: AllowedIdentity.Verification?
         if address.isTLS {
             guard let tls else {
                 throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
             }
             sslContext = try PeerListener.makeTLSContext(tls)
+            verification = try ServerTLS.clientVerification(
+                trustedCAFile: tls.trustedCAFile, verifyClients: tls.clientCertAuth, allowed: tls.allowed)
         }
         let listener = PeerListener(
             eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
-            clusterID: clusterID, localID: localID, inbox: inbox, logger: logger)
+            clientVerification: verification, clusterID: clusterID, localID: localID, inbox: inbox, logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

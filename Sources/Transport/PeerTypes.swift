@@ -13,10 +13,13 @@ package struct PeerTLS: Sendable, Equatable {
     /// `--peer-auto-tls`: this member's peer clients accept any certificate, as etcd's do with a
     /// self-signed pair (no CA could vouch for one).
     package var skipServerVerification: Bool
+    /// `--peer-cert-allowed-cn` / `--peer-cert-allowed-hostname`: whom the other members'
+    /// certificates must name, both when they connect and when they are dialed.
+    package var allowed: AllowedIdentity?
 
     package init(
         certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy(),
-        skipServerVerification: Bool = false
+        skipServerVerification: Bool = false, allowed: AllowedIdentity? = nil
     ) {
         self.certFile = certFile
         self.keyFile = keyFile
@@ -24,6 +27,7 @@ package struct PeerTLS: Sendable, Equatable {
         self.clientCertAuth = clientCertAuth
         self.policy = policy
         self.skipServerVerification = skipServerVerification
+        self.allowed = allowed
     }
 }
 

@@ -45,6 +45,7 @@ package struct TLSPolicy: Sendable, Equatable {
         case cipherSuite(String)
         case versionRange
         case cipherSuitesWithOnlyTLS13
+        case allowedIdentityConflict(commonName: String, hostname: String)
 
         package var description: String {
             switch self {
@@ -52,6 +53,8 @@ package struct TLSPolicy: Sendable, Equatable {
             case .cipherSuite(let name): "unexpected TLS cipher suite \"\(name)\""
             case .versionRange: "min version (--tls-min-version) is greater than max version (--tls-max-version)"
             case .cipherSuitesWithOnlyTLS13: "cipher suites cannot be configured when only TLS1.3 is enabled"
+            case .allowedIdentityConflict(let name, let host):
+                "AllowedCN and AllowedHostname are mutually exclusive (cn=\"\(name)\", hostname=\"\(host)\")"
             }
         }
     }

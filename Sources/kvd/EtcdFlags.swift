@@ -68,8 +68,7 @@ enum EtcdFlags {
     static let refused: Set<String> = [
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
         "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
-        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "client-cert-allowed-hostname",
-        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "force-new-cluster",
+        "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "force-new-cluster",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.

@@ -138,6 +138,15 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("tls-max-version"), help: "Maximum TLS version on both ports: TLS1.2 or TLS1.3 (default: the newest).")
     var tlsMaxVersion = ""
 
+    @Option(name: .customLong("peer-cert-allowed-cn"), help: "Allowed CN for inter peer authentication (both ways).")
+    var peerCertAllowedCN = ""
+
+    @Option(name: .customLong("peer-cert-allowed-hostname"), help: "Allowed TLS hostname for inter peer authentication (both ways).")
+    var peerCertAllowedHostname = ""
+
+    @Option(name: .customLong("client-cert-allowed-hostname"), help: "Allowed TLS hostname for client cert authentication.")
+    var clientCertAllowedHostname = ""
+
     @Option(name: .customLong("cipher-suites"), help: "Comma-separated TLS 1.2 cipher suites, in Go's names (default: the library's).")
     var cipherSuites = ""
 

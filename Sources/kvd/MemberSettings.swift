@@ -44,6 +44,9 @@ struct MemberSettings {
     var tlsMinVersion = "TLS1.2"
     var tlsMaxVersion = ""
     var cipherSuites = ""
+    var peerCertAllowedCN = ""
+    var peerCertAllowedHostname = ""
+    var clientCertAllowedHostname = ""
     /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
     var notes: [EtcdFlags.Note] = []
 
@@ -100,6 +103,9 @@ struct MemberSettings {
         tlsMinVersion = flags.tlsMinVersion
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
+        peerCertAllowedCN = flags.peerCertAllowedCN
+        peerCertAllowedHostname = flags.peerCertAllowedHostname
+        clientCertAllowedHostname = flags.clientCertAllowedHostname
     }
 
     /// etcd's `--log-outputs`: whether the log goes to standard output rather than standard error.
@@ -259,6 +265,19 @@ struct MemberSettings {
             peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-", selfSignedIn: configuration.dataDirectory + "/fixtures/peer")
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
+        do {
+            configuration.peerTLS?.allowed = try AllowedIdentity.from(commonName: peerCertAllowedCN, hostname: peerCertAllowedHostname)
+            configuration.clientTLS?.allowed = try AllowedIdentity.from(commonName: nil, hostname: clientCertAllowedHostname)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        // kvd checks the name on the chain it verifies itself, against the trusted CA file.
+        if configuration.peerTLS?.allowed != nil && configuration.peerTLS?.trustedCAFile == nil {
+            throw ValidationError("--peer-cert-allowed-cn and --peer-cert-allowed-hostname need --peer-trusted-ca-file")
+        }
+        if configuration.clientTLS?.allowed != nil && configuration.clientTLS?.trustedCAFile == nil {
+            throw ValidationError("--client-cert-allowed-hostname needs --trusted-ca-file")
+        }
         if electionTimeout < 5 * heartbeatInterval {
             throw ValidationError("--election-timeout[\(electionTimeout)ms] should be at least as 5 times as --heartbeat-interval[\(heartbeatInterval)ms]")
         }

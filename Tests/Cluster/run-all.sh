@@ -3,6 +3,8 @@
 #   configs    the shipped n1..n3.yaml (rewritten for loopback) form a cluster via --config-file
 #   corrupt    --experimental-initial-corrupt-check: a member whose RocksDB lost a record refuses to start
 #   tls-flags  --cipher-suites (beside etcd 3.4), --tls-min-version, --tls-max-version on both ports
+#   cert-identity --peer-cert-allowed-cn, --peer-cert-allowed-hostname, --client-cert-allowed-hostname beside
+#              etcd 3.4 (openssl probes), a member whose peer certificate names another CN cannot join
 #   flags      kubeadm's and etcd's e2e harness's etcd flags start kvd (notes for those without effect),
 #              etcd's start-up log lines in order, --log-level, refused flags
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
@@ -40,7 +42,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags cert-identity formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
