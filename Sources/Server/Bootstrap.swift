@@ -64,7 +64,7 @@ enum Bootstrap {
             throw ConfigurationError.invalid("data-dir \"\(configuration.dataDirectory)\" exists")
         }
         try FileSystem.createDirectory(memberDirectory + "/snap")
-        let database = try Database(path: memberDirectory + "/db", columnFamilies: Member.columnFamilies)
+        let database = try Member.openDatabase(configuration)
         if EtcdBackupFile.isBoltFile(imagePath) {
             try EtcdBackupFile.restore(from: imagePath, into: database)
         } else {

@@ -51,7 +51,7 @@ package final class Member: Sendable {
         }
         var storage = DatabaseOptions()
         storage.blockCacheBytes = configuration.blockCacheBytes
-        let database = try Database(path: configuration.dataDirectory + "/member/db", columnFamilies: Self.columnFamilies, options: storage)
+        let database = try Self.openDatabase(configuration, options: storage)
         let logStore = try RaftLogStore(database: database)
         let boot = try await Bootstrap.restoreOrCreate(configuration: configuration, database: database, logStore: logStore, logger: logger)
         memberID = boot.memberID
@@ -97,6 +97,37 @@ package final class Member: Sendable {
             "applied-index": "\(applied)", "last-index": "\(logStore.lastIndex())",
             "members": "\(boot.membership.members.map { $0.id.description })",
         ])
+    }
+
+    /// The member's database, with its write-ahead log where `--wal-dir` says. The directory a
+    /// database was created with is recorded beside it (`member/wal-dir`), and opening it with
+    /// another is refused: RocksDB recovers only from the directory it is given, so the writes
+    /// still in the other one would be lost without a word.
+    static func openDatabase(_ configuration: MemberConfiguration, options: DatabaseOptions = DatabaseOptions()) throws -> Database {
+        let member = configuration.dataDirectory + "/member"
+        let record = member + "/wal-dir"
+        let files = FileManager.default
+        let wanted = configuration.walDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if files.fileExists(atPath: member + "/db") {
+            let recorded = files.contents(atPath: record).flatMap { String(decoding: $0, as: UTF8.self) }
+                .flatMap { $0.isEmpty ? nil : $0 }
+            guard recorded == wanted else {
+                let place = recorded.map { "in \"\($0)\" (--wal-dir \($0))" } ?? "in the data directory (no --wal-dir)"
+                throw ConfigurationError.invalid(
+                    "data-dir \"\(configuration.dataDirectory)\" keeps its write-ahead log \(place); start it with that setting")
+            }
+        } else {
+            try FileSystem.createDirectory(member)
+            guard files.createFile(atPath: record, contents: Data((wanted ?? "").utf8)) else {
+                throw ConfigurationError.invalid("cannot write \(record)")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: record))
+            try handle.synchronize()
+            try handle.close()
+        }
+        var options = options
+        options.walDirectory = wanted
+        return try Database(path: member + "/db", columnFamilies: columnFamilies, options: options)
     }
 
     /// The etcd version kvd's API reports (Status, /version, `kvd --version`).

@@ -93,6 +93,8 @@ extension TLSFiles {
 package struct MemberConfiguration: Sendable {
     package var name = "default"
     package var dataDirectory = "default.etcd"
+    /// `--wal-dir`: the directory of the write-ahead log (RocksDB's), nil for the data directory.
+    package var walDirectory: String?
     package var listenClientURLs: [MemberURL] = []
     /// `--listen-metrics-urls`: plain HTTP for health probes and Prometheus.
     package var listenMetricsURLs: [MemberURL] = []

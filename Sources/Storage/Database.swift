@@ -18,6 +18,10 @@ package struct DatabaseOptions: Sendable {
     /// unbounded, that was most of a data directory after a bulk load. Since a family's memtable
     /// is only freed by its flush, this also bounds the memory all memtables hold.
     package var walBytesMax: UInt64 = 64 * 1024 * 1024
+    /// Where the write-ahead log files go (etcd's `--wal-dir`: the synced log on a device of its
+    /// own); nil keeps them beside the tables. RocksDB recovers only from this directory, so a
+    /// database must always be opened with the one it was created with.
+    package var walDirectory: String?
 
     package init() {}
 }
@@ -55,6 +59,7 @@ package final class Database: @unchecked Sendable {
         rocksdb_options_set_max_open_files(options, databaseOptions.maxOpenFilesMax)
         rocksdb_options_increase_parallelism(options, 2)
         rocksdb_options_set_max_total_wal_size(options, databaseOptions.walBytesMax)
+        if let walDirectory = databaseOptions.walDirectory { rocksdb_options_set_wal_dir(options, walDirectory) }
         // LZ4 where data is rewritten soon (cheap to compress again), zstd at the bottom level,
         // which holds most of the data and is rewritten least.
         rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))

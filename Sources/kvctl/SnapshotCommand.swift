@@ -134,9 +134,10 @@ enum SnapshotCommand {
         configuration.name = name
         configuration.dataDirectory = flags.string("data-dir").isEmpty ? name + ".etcd" : flags.string("data-dir")
         configuration.initialClusterToken = flags.string("initial-cluster-token")
+        configuration.walDirectory = flags.string("wal-dir").isEmpty ? nil : flags.string("wal-dir")
         configuration.initialAdvertisePeerURLs = flags.string("initial-advertise-peer-urls").split(separator: ",").map(String.init)
         let paths: KeyValuePairs<String, String> = [
-            "path": flags.positional[0], "wal-dir": configuration.dataDirectory + "/member/wal",
+            "path": flags.positional[0], "wal-dir": configuration.walDirectory ?? configuration.dataDirectory + "/member/wal",
             "data-dir": configuration.dataDirectory, "snap-dir": configuration.dataDirectory + "/member/snap",
         ]
         do {

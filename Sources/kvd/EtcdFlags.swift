@@ -67,7 +67,7 @@ enum EtcdFlags {
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
-        "wal-dir", "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
+        "listen-client-http-urls", "grpc-keepalive-min-time", "grpc-keepalive-interval",
         "grpc-keepalive-timeout", "client-crl-file", "peer-crl-file", "force-new-cluster",
     ]
 

@@ -138,6 +138,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("tls-max-version"), help: "Maximum TLS version on both ports: TLS1.2 or TLS1.3 (default: the newest).")
     var tlsMaxVersion = ""
 
+    @Option(name: .customLong("wal-dir"), help: "Path to the dedicated WAL directory (RocksDB's write-ahead log).")
+    var walDirectory = ""
+
     @Option(name: .customLong("peer-cert-allowed-cn"), help: "Allowed CN for inter peer authentication (both ways).")
     var peerCertAllowedCN = ""
 

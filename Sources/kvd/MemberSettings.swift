@@ -44,6 +44,7 @@ struct MemberSettings {
     var tlsMinVersion = "TLS1.2"
     var tlsMaxVersion = ""
     var cipherSuites = ""
+    var walDirectory = ""
     var peerCertAllowedCN = ""
     var peerCertAllowedHostname = ""
     var clientCertAllowedHostname = ""
@@ -103,6 +104,7 @@ struct MemberSettings {
         tlsMinVersion = flags.tlsMinVersion
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
+        walDirectory = flags.walDirectory
         peerCertAllowedCN = flags.peerCertAllowedCN
         peerCertAllowedHostname = flags.peerCertAllowedHostname
         clientCertAllowedHostname = flags.clientCertAllowedHostname
@@ -179,6 +181,7 @@ struct MemberSettings {
             case "auth-token-ttl": authTokenTTL = try Self.integer(key, value)
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
+            case "wal-dir": walDirectory = string(value)
             case "tls-min-version": tlsMinVersion = string(value)
             case "tls-max-version": tlsMaxVersion = string(value)
             case "cipher-suites": cipherSuites = Self.commaList(value)
@@ -265,6 +268,7 @@ struct MemberSettings {
             peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-", selfSignedIn: configuration.dataDirectory + "/fixtures/peer")
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
+        configuration.walDirectory = walDirectory.isEmpty ? nil : walDirectory
         do {
             configuration.peerTLS?.allowed = try AllowedIdentity.from(commonName: peerCertAllowedCN, hostname: peerCertAllowedHostname)
             configuration.clientTLS?.allowed = try AllowedIdentity.from(commonName: nil, hostname: clientCertAllowedHostname)

@@ -7,6 +7,8 @@
 #              etcd 3.4 (openssl probes), a member whose peer certificate names another CN cannot join
 #   flags      kubeadm's and etcd's e2e harness's etcd flags start kvd (notes for those without effect),
 #              etcd's start-up log lines in order, --log-level, refused flags
+#   wal-dir    --wal-dir: the write-ahead log there, kill -9 recovery from it, another directory refused,
+#              a restore with --wal-dir; etcd 3.4's WAL placement beside it
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
 #   failover   (c) kill -9 of the leader, writes resume <= 3 election timeouts; (d) follower catch-up from the log
 #   snapshot   (e) --snapshot-count 50, follower catches up through a snapshot
@@ -42,7 +44,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags cert-identity formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
