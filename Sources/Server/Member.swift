@@ -361,6 +361,8 @@ package final class Member: Sendable {
         RequestDecoding.messageBytesMax = messageBytesMax
         config.rpc.maxRequestPayloadSize = 4 * messageBytesMax
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
+        config.connection.keepalive.time = .milliseconds(configuration.grpcKeepaliveIntervalMilliseconds)
+        config.connection.keepalive.timeout = .milliseconds(configuration.grpcKeepaliveTimeoutMilliseconds)
         // Flush coalescing holds every flush up to 100 µs and wakes the event loop a second time
         // to do it: at one client that is pure latency, and under load the node loop's batching
         // already coalesces (measured: put 1/1 and 10/100 both faster without it).

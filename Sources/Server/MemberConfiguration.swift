@@ -94,6 +94,11 @@ package struct MemberConfiguration: Sendable {
     package var name = "default"
     package var dataDirectory = "default.etcd"
     /// `--wal-dir`: the directory of the write-ahead log (RocksDB's), nil for the data directory.
+    /// `--grpc-keepalive-interval` and `--grpc-keepalive-timeout`: after this long without a read
+    /// the client port pings the client, and closes the connection when no answer comes within
+    /// the timeout (etcd sets them only when both are positive; grpc-go's 2 h and 20 s otherwise).
+    package var grpcKeepaliveIntervalMilliseconds = 2 * 3_600_000
+    package var grpcKeepaliveTimeoutMilliseconds = 20_000
     package var walDirectory: String?
     package var listenClientURLs: [MemberURL] = []
     /// `--listen-metrics-urls`: plain HTTP for health probes and Prometheus.

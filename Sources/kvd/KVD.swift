@@ -138,6 +138,12 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("tls-max-version"), help: "Maximum TLS version on both ports: TLS1.2 or TLS1.3 (default: the newest).")
     var tlsMaxVersion = ""
 
+    @Option(name: .customLong("grpc-keepalive-interval"), help: "Frequency duration of server-to-client ping to check if a connection is alive.")
+    var grpcKeepaliveInterval = "2h"
+
+    @Option(name: .customLong("grpc-keepalive-timeout"), help: "Additional duration of wait before closing a non-responsive connection.")
+    var grpcKeepaliveTimeout = "20s"
+
     @Option(name: .customLong("wal-dir"), help: "Path to the dedicated WAL directory (RocksDB's write-ahead log).")
     var walDirectory = ""
 

@@ -45,6 +45,8 @@ struct MemberSettings {
     var tlsMaxVersion = ""
     var cipherSuites = ""
     var walDirectory = ""
+    var grpcKeepaliveInterval = "2h"
+    var grpcKeepaliveTimeout = "20s"
     var peerCertAllowedCN = ""
     var peerCertAllowedHostname = ""
     var clientCertAllowedHostname = ""
@@ -105,6 +107,8 @@ struct MemberSettings {
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
         walDirectory = flags.walDirectory
+        grpcKeepaliveInterval = flags.grpcKeepaliveInterval
+        grpcKeepaliveTimeout = flags.grpcKeepaliveTimeout
         peerCertAllowedCN = flags.peerCertAllowedCN
         peerCertAllowedHostname = flags.peerCertAllowedHostname
         clientCertAllowedHostname = flags.clientCertAllowedHostname
@@ -182,6 +186,8 @@ struct MemberSettings {
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "wal-dir": walDirectory = string(value)
+            case "grpc-keepalive-interval": grpcKeepaliveInterval = Self.duration(string(value))
+            case "grpc-keepalive-timeout": grpcKeepaliveTimeout = Self.duration(string(value))
             case "tls-min-version": tlsMinVersion = string(value)
             case "tls-max-version": tlsMaxVersion = string(value)
             case "cipher-suites": cipherSuites = Self.commaList(value)
@@ -269,6 +275,11 @@ struct MemberSettings {
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
         configuration.walDirectory = walDirectory.isEmpty ? nil : walDirectory
+        // etcd passes both to gRPC only when both are positive; gRPC's defaults apply otherwise.
+        if !["0", "0s"].contains(grpcKeepaliveInterval) && !["0", "0s"].contains(grpcKeepaliveTimeout) {
+            configuration.grpcKeepaliveIntervalMilliseconds = try Self.milliseconds(grpcKeepaliveInterval)
+            configuration.grpcKeepaliveTimeoutMilliseconds = try Self.milliseconds(grpcKeepaliveTimeout)
+        }
         do {
             configuration.peerTLS?.allowed = try AllowedIdentity.from(commonName: peerCertAllowedCN, hostname: peerCertAllowedHostname)
             configuration.clientTLS?.allowed = try AllowedIdentity.from(commonName: nil, hostname: clientCertAllowedHostname)
@@ -326,6 +337,13 @@ struct MemberSettings {
             configuration.corruptCheckIntervalMilliseconds = try Self.milliseconds(corruptCheckTime)
         }
         return configuration
+    }
+
+    /// A duration of etcd's config file: Go's time.Duration goes through JSON as integer
+    /// nanoseconds; a string is taken as a flag's would be.
+    static func duration(_ text: String) -> String {
+        guard let nanoseconds = Int(text) else { return text }
+        return nanoseconds <= 0 ? "0s" : "\(max(1, nanoseconds / 1_000_000))ms"
     }
 
     /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h".

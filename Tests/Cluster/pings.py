@@ -3,11 +3,15 @@
 
 usage: pings.py HOST PORT CA CERT KEY INTERVAL COUNT
        pings.py HOST PORT CA CERT KEY rpc COUNT
+       pings.py HOST PORT CA CERT KEY idle-silent|idle-answering SECONDS
 The first form sends COUNT keepalive pings INTERVAL seconds apart with no RPC open, as clients
 with PermitWithoutStream do (clientv3; kube-apiserver every 30 s), and prints "acked N of COUNT"
 or "goaway <error code> <debug data> after N pings". The second sends COUNT unary KV.Range calls
 one after another, each answered by a ping once its response arrives, as grpc-go's bandwidth
 estimator does on every connection, and prints "answered N of COUNT, acked M" or the goaway.
+The idle forms open no RPC and send nothing for SECONDS, answering the server's pings or not,
+and print whether the server pinged and whether it closed the connection (its keepalive:
+--grpc-keepalive-interval and --grpc-keepalive-timeout).
 """
 import socket
 import ssl
@@ -71,9 +75,38 @@ def rpcs(sock, conn, host, port, count):
     return "answered %d of %d, acked %d" % (answered, count, acked)
 
 
+def idle(sock, conn, seconds, answering):
+    pinged = closed = False
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline and not closed:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.PingReceived):
+                pinged = True
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                closed = True
+        outgoing = conn.data_to_send()  # h2 queues the PING ACK itself; sent only when answering
+        if answering and outgoing:
+            sock.sendall(outgoing)
+    return "%s, %s" % ("pinged" if pinged else "not pinged", "closed" if closed else "open")
+
+
 def main():
     host, port, ca, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
     sock, conn = connect(host, port, ca, cert, key)
+    if sys.argv[6].startswith("idle-"):
+        print(idle(sock, conn, float(sys.argv[7]), sys.argv[6] == "idle-answering"))
+        return
     if sys.argv[6] == "rpc":
         print(rpcs(sock, conn, host, port, int(sys.argv[7])))
         return

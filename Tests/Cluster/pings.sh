@@ -5,7 +5,11 @@
 # with GOAWAY "too_many_pings"; a flood of pings half a second apart gets the same answer from
 # both servers; and a ping after every response, as grpc-go's bandwidth estimator sends them on
 # every connection, never costs the connection (kvd used to answer the 200th with GOAWAY
-# ENHANCE_YOUR_CALM).
+# ENHANCE_YOUR_CALM). The server's own keepalive: by default an idle client is not pinged within
+# seconds (both servers); with --grpc-keepalive-interval 1s --grpc-keepalive-timeout 1s kvd pings
+# it, keeps it while it answers and drops it when it does not. etcd 3.4 does that over plaintext
+# only: with TLS it serves gRPC through its HTTP server, where grpc-go ignores these parameters
+# (it pinged no one here); kvd follows the flags on both.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init pings
@@ -27,9 +31,22 @@ for side in e k; do
     slow=$!
     probe "${side}1" 0.5 12 >"$COMPAT_TMP/$side.flood"
     probe "${side}1" rpc 500 >"$COMPAT_TMP/$side.rpc"
+    probe "${side}1" idle-silent 3 >"$COMPAT_TMP/$side.idle-default"
     wait "$slow"
     node_kill9 "${side}1"
 done
+expect_eq "an idle client by default (kvd)" "not pinged, open" "$(cat "$COMPAT_TMP/k.idle-default")"
+expect_eq "an idle client by default (etcd, harness check)" "not pinged, open" "$(cat "$COMPAT_TMP/e.idle-default")"
+node_ports k2
+node_start k2 new "$(initial_cluster k2)" --grpc-keepalive-interval 1s --grpc-keepalive-timeout 1s
+wait_healthy "$START_TIMEOUT" k2 || die "kvd with keepalive flags did not become healthy"
+probe k2 idle-answering 4 >"$COMPAT_TMP/k.idle-answering" &
+answering=$!
+probe k2 idle-silent 5 >"$COMPAT_TMP/k.idle-silent"
+wait "$answering"
+node_kill9 k2
+expect_eq "keepalive 1s/1s, a client that answers (kvd)" "pinged, open" "$(cat "$COMPAT_TMP/k.idle-answering")"
+expect_eq "keepalive 1s/1s, a client that does not (kvd)" "pinged, closed" "$(cat "$COMPAT_TMP/k.idle-silent")"
 expect_eq "pings every 6 s without RPCs (kvd)" "acked 4 of 4" "$(cat "$COMPAT_TMP/k.slow")"
 expect_eq "pings every 6 s without RPCs (etcd, harness check)" "acked 4 of 4" "$(cat "$COMPAT_TMP/e.slow")"
 expect_eq "a ping flood: the same answer as etcd's" "$(cat "$COMPAT_TMP/e.flood")" "$(cat "$COMPAT_TMP/k.flood")"
