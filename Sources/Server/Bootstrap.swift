@@ -20,6 +20,9 @@ enum Bootstrap {
             // etcd ignores the --initial-cluster flags once the data directory exists.
             let membership = try Membership.load(from: database) ?? Membership()
             logger.info("restarting member", metadata: ["member-id": "\(identity.member)", "cluster-id": "\(identity.cluster)"])
+            if configuration.forceNewCluster {
+                try forceNewCluster(member: identity.member, database: database, logStore: logStore, logger: logger)
+            }
             return Result(memberID: identity.member, clusterID: identity.cluster, membership: membership)
         }
         guard let local = configuration.initialCluster.first(where: { $0.name == configuration.name }) else {
@@ -33,6 +36,57 @@ enum Bootstrap {
         return configuration.joinExisting
             ? try await join(configuration: configuration, database: database, logger: logger)
             : try create(configuration: configuration, database: database, logStore: logStore, logger: logger)
+    }
+
+    /// etcd's `--force-new-cluster`, for a cluster that lost its quorum for good: this member's
+    /// log loses its uncommitted tail, and entries that remove every other member (and add this
+    /// one if the configuration lacks it) are appended and committed, so that the member starts
+    /// as the only voter of the same cluster, with every committed write. As in etcd, the other
+    /// members must not be started again with their old data.
+    private static func forceNewCluster(member: MemberID, database: Database, logStore: RaftLogStore, logger: Logger) throws {
+        var (hardState, confState) = logStore.initialState()
+        let me = NodeID(member.value)
+        guard !confState.learners.contains(me) else {
+            throw ConfigurationError.invalid("--force-new-cluster: this member is a learner; force a new cluster from a voting member")
+        }
+        let commit = hardState.commit
+        let applied = try database.get(database.columnFamily("meta"), MVCCStore.appliedMarkerKey)
+            .map { LogIndex($0.reduce(0) { $0 << 8 | UInt64($1) }) } ?? .zero
+        // The members as of the commit index: the configuration applied so far, then the
+        // committed conf changes after it.
+        var members = Set(confState.voters + confState.learners)
+        if applied < commit {
+            for entry in try logStore.entries(from: applied + 1, to: commit + 1, bytesMax: .max) where entry.type == .confChange {
+                switch try decodeConfChange(Array(entry.data.prefix(9))) {
+                case .addVoter(let id), .addLearner(let id): members.insert(id)
+                case .remove(let id): members.remove(id)
+                case .promote: break
+                }
+            }
+        }
+        let term = max(hardState.term, try logStore.term(at: commit))
+        var changes = members.filter { $0 != me }.sorted().map { ConfChange.remove($0) }
+        if !members.contains(me) { changes.append(.addVoter(me)) }
+        var index = commit
+        var entries: [Entry] = changes.map { change in
+            index = index + 1
+            return Entry(term: term, index: index, type: .confChange, data: encodeConfChange(change))
+        }
+        // Already alone: an empty entry still replaces the uncommitted tail.
+        if entries.isEmpty {
+            index = index + 1
+            entries = [Entry(term: term, index: index)]
+        }
+        let discarded = logStore.lastIndex().rawValue - commit.rawValue
+        let batch = WriteBatch()
+        logStore.append(entries, into: batch)
+        hardState.commit = index
+        logStore.setHardState(hardState, into: batch)
+        try database.write(batch, sync: true)
+        logger.warning("forcing restart as a one-member cluster", metadata: [
+            "member-id": "\(member)", "commit-index": "\(commit)", "discarded-uncommitted-entries": "\(discarded)",
+            "removed-members": "\(changes.compactMap { if case .remove(let id) = $0 { MemberID(id.rawValue).description } else { nil } })",
+        ])
     }
 
     /// etcdctl's `snapshot restore`: a new data directory whose key space (history, leases) is

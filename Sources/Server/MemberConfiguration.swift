@@ -98,6 +98,8 @@ package struct MemberConfiguration: Sendable {
     /// the client port pings the client, and closes the connection when no answer comes within
     /// the timeout (etcd sets them only when both are positive; grpc-go's 2 h and 20 s otherwise).
     package var grpcKeepaliveIntervalMilliseconds = 2 * 3_600_000
+    /// `--force-new-cluster`: restart an existing member as the only member of its cluster.
+    package var forceNewCluster = false
     package var grpcKeepaliveTimeoutMilliseconds = 20_000
     package var walDirectory: String?
     package var listenClientURLs: [MemberURL] = []

@@ -69,13 +69,13 @@ enum EtcdFlags {
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
-        "listen-client-http-urls", "client-crl-file", "peer-crl-file", "force-new-cluster",
+        "listen-client-http-urls", "client-crl-file", "peer-crl-file",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.
     static let booleanFlags: Set<String> = [
         "client-cert-auth", "peer-client-cert-auth", "debug", "experimental-initial-corrupt-check", "version",
-        "auto-tls", "peer-auto-tls",
+        "auto-tls", "peer-auto-tls", "force-new-cluster",
     ]
 
     /// Boolean etcd flags that are on unless `--flag=false`.

@@ -144,6 +144,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("grpc-keepalive-timeout"), help: "Additional duration of wait before closing a non-responsive connection.")
     var grpcKeepaliveTimeout = "20s"
 
+    @Flag(name: .customLong("force-new-cluster"), help: "Force to create a new one-member cluster from this member's data.")
+    var forceNewCluster = false
+
     @Option(name: .customLong("wal-dir"), help: "Path to the dedicated WAL directory (RocksDB's write-ahead log).")
     var walDirectory = ""
 

@@ -45,6 +45,7 @@ struct MemberSettings {
     var tlsMaxVersion = ""
     var cipherSuites = ""
     var walDirectory = ""
+    var forceNewCluster = false
     var grpcKeepaliveInterval = "2h"
     var grpcKeepaliveTimeout = "20s"
     var peerCertAllowedCN = ""
@@ -107,6 +108,7 @@ struct MemberSettings {
         tlsMaxVersion = flags.tlsMaxVersion
         cipherSuites = flags.cipherSuites
         walDirectory = flags.walDirectory
+        forceNewCluster = flags.forceNewCluster
         grpcKeepaliveInterval = flags.grpcKeepaliveInterval
         grpcKeepaliveTimeout = flags.grpcKeepaliveTimeout
         peerCertAllowedCN = flags.peerCertAllowedCN
@@ -186,6 +188,7 @@ struct MemberSettings {
             case "experimental-corrupt-check-time": corruptCheckTime = string(value)
             case "experimental-snapshot-catchup-entries": snapshotCatchUpEntries = try Self.integer(key, value)
             case "wal-dir": walDirectory = string(value)
+            case "force-new-cluster": forceNewCluster = Self.boolean(value)
             case "grpc-keepalive-interval": grpcKeepaliveInterval = Self.duration(string(value))
             case "grpc-keepalive-timeout": grpcKeepaliveTimeout = Self.duration(string(value))
             case "tls-min-version": tlsMinVersion = string(value)
@@ -275,6 +278,7 @@ struct MemberSettings {
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
         configuration.walDirectory = walDirectory.isEmpty ? nil : walDirectory
+        configuration.forceNewCluster = forceNewCluster
         // etcd passes both to gRPC only when both are positive; gRPC's defaults apply otherwise.
         if !["0", "0s"].contains(grpcKeepaliveInterval) && !["0", "0s"].contains(grpcKeepaliveTimeout) {
             configuration.grpcKeepaliveIntervalMilliseconds = try Self.milliseconds(grpcKeepaliveInterval)
