@@ -25,6 +25,8 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     let endpoints: HTTPEndpoints
     let identities: ClientIdentities
     let logger: Logger
+    /// Which protocols this listener serves (gRPC only with `--listen-client-http-urls`).
+    var serves = ClientProtocol.Serves.grpcAndHTTP
 
     /// The TLS settings of an https client URL: etcd's `--cert-file`, `--key-file`, and with
     /// `--client-cert-auth` a client certificate signed by `--trusted-ca-file` (clients are
@@ -40,6 +42,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
         let tls = self.tls, verification = self.clientVerification, endpoints = self.endpoints, logger = self.logger, identities = self.identities
+        let serves = self.serves
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
@@ -49,7 +52,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
                 connection.eventLoop.makeCompletedFuture {
                     if let tls { try connection.pipeline.syncOperations.addHandler(ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger)) }
                     try connection.pipeline.syncOperations.addHandler(
-                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil))
+                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: serves))
                 }.flatMap {
                     connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
                 }
@@ -57,15 +60,55 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         logger.info("ready to serve client requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
         return channel
     }
+
+    /// `--listen-client-http-urls`: a listener for the client's HTTP/1.1 traffic alone (the JSON
+    /// gateway, /health, /metrics), with the client port's TLS; a gRPC connection is closed.
+    /// Serves until cancelled.
+    func serveHTTPOnly() async throws {
+        let tls = self.tls, verification = self.clientVerification, endpoints = self.endpoints, logger = self.logger
+        let identities = self.identities
+        let channel = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { connection in
+                connection.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try connection.pipeline.syncOperations.addHandler(
+                            ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger))
+                    }
+                    try connection.pipeline.syncOperations.addHandler(
+                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: .http))
+                }
+            }
+            .bind(host: host, port: port).get()
+        logger.info("ready to serve client HTTP requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
 }
 
 /// How the client port decides a connection's protocol: HTTP/2's preface means gRPC, anything
 /// else is HTTP/1.1 and goes to `HTTPEndpoints`. Also logs who the client is, by the CN of its
 /// certificate (the audit trail client cert auth gives etcd users).
 enum ClientProtocol {
-    static func sniffer(endpoints: HTTPEndpoints, identities: ClientIdentities, logger: Logger, usesTLS: Bool) -> ProtocolSniffer {
+    /// What a client listener serves: both (etcd's default), or with `--listen-client-http-urls`
+    /// gRPC on the client URLs and HTTP/1.1 on the HTTP URLs; a connection speaking the other is
+    /// closed.
+    enum Serves: Sendable {
+        case grpcAndHTTP, grpc, http
+    }
+
+    static func sniffer(
+        endpoints: HTTPEndpoints, identities: ClientIdentities, logger: Logger, usesTLS: Bool, serves: Serves = .grpcAndHTTP
+    ) -> ProtocolSniffer {
         ProtocolSniffer { context, seen in
             guard let isGRPC = ProtocolSniffer.isHTTP2(seen) else { return nil }
+            switch (isGRPC, serves) {
+            case (true, .http), (false, .grpc): return .close
+            default: break
+            }
             var commonName: String?
             if usesTLS {
                 commonName = logClient(context, protocol: isGRPC ? "grpc" : "http", logger: logger)

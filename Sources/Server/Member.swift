@@ -246,6 +246,10 @@ package final class Member: Sendable {
             if let mode = configuration.autoCompaction {
                 group.addTask { await self.runAutoCompaction(mode) }
             }
+            for url in configuration.listenClientHTTPURLs {
+                let listener = try makeClientListener(url, endpoints: endpoints)
+                group.addTask { try await listener.serveHTTPOnly() }
+            }
             for url in configuration.listenMetricsURLs {
                 group.addTask { try await metricsEndpoints.serve(host: url.host, port: url.port) }
             }
@@ -370,6 +374,13 @@ package final class Member: Sendable {
         config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
         // The transport's one hook into each stream's pipeline, before grpc-swift's handler sees a frame.
         config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { DirectKVCalls.install(on: $0, service: direct) }
+        var listener = try makeClientListener(url, endpoints: endpoints)
+        if !configuration.listenClientHTTPURLs.isEmpty { listener.serves = .grpc }
+        return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
+    }
+
+    /// A listener on one client URL, with the client port's TLS when it is https.
+    private func makeClientListener(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> ClientListener {
         var tls: NIOSSLContext?
         var verification: AllowedIdentity.Verification?
         if url.isTLS {
@@ -380,10 +391,9 @@ package final class Member: Sendable {
             verification = try ServerTLS.clientVerification(
                 trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed)
         }
-        let listener = ClientListener(
+        return ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
             port: url.port, tls: tls, clientVerification: verification, endpoints: endpoints, identities: identities, logger: logger)
-        return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }
 

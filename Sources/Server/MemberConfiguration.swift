@@ -105,6 +105,9 @@ package struct MemberConfiguration: Sendable {
     package var listenClientURLs: [MemberURL] = []
     /// `--listen-metrics-urls`: plain HTTP for health probes and Prometheus.
     package var listenMetricsURLs: [MemberURL] = []
+    /// `--listen-client-http-urls`: the client's HTTP/1.1 traffic (JSON gateway, /health,
+    /// /metrics) on listeners of its own; the client URLs then serve gRPC only, as etcd 3.5's do.
+    package var listenClientHTTPURLs: [MemberURL] = []
     package var advertiseClientURLs: [String] = []
     package var initialAdvertisePeerURLs: [String] = []
     /// name → peer URLs, in the order given.

@@ -30,6 +30,9 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("auto-compaction-retention"), help: "Hours (periodic), revisions (revision) or a duration such as 30m; 0 disables.")
     var autoCompactionRetention = "0"
 
+    @Option(name: .customLong("listen-client-http-urls"), help: "Comma-separated URLs for HTTP-only client traffic (the JSON gateway, /health, /metrics); --listen-client-urls then serve gRPC only.")
+    var listenClientHTTPURLs = ""
+
     @Option(name: .customLong("listen-metrics-urls"), help: "Comma-separated http:// URLs for /health, /livez, /readyz, /version and /metrics.")
     var listenMetricsURLs = ""
 

@@ -12,6 +12,7 @@ struct MemberSettings {
     var dataDirectory: String?
     var listenClientURLs = "http://localhost:2379"
     var listenMetricsURLs = ""
+    var listenClientHTTPURLs = ""
     var quotaBackendBytes: Int64 = 0
     var autoCompactionMode = "periodic"
     var autoCompactionRetention = "0"
@@ -70,6 +71,7 @@ struct MemberSettings {
         dataDirectory = flags.dataDirectory
         listenClientURLs = flags.listenClientURLs
         listenMetricsURLs = flags.listenMetricsURLs
+        listenClientHTTPURLs = flags.listenClientHTTPURLs
         quotaBackendBytes = flags.quotaBackendBytes
         autoCompactionMode = flags.autoCompactionMode
         autoCompactionRetention = flags.autoCompactionRetention
@@ -156,6 +158,7 @@ struct MemberSettings {
             case "data-dir": dataDirectory = string(value)
             case "listen-client-urls": listenClientURLs = string(value)
             case "listen-metrics-urls": listenMetricsURLs = string(value)
+            case "listen-client-http-urls": listenClientHTTPURLs = string(value)
             case "auto-compaction-mode": autoCompactionMode = string(value)
             case "auto-compaction-retention": autoCompactionRetention = string(value)
             case "quota-backend-bytes":
@@ -248,6 +251,7 @@ struct MemberSettings {
         configuration.dataDirectory = dataDirectory ?? "\(name).etcd"
         configuration.listenClientURLs = try list(listenClientURLs).map { try MemberURL(parsing: $0) }
         configuration.listenMetricsURLs = try list(listenMetricsURLs).map { try MemberURL(parsing: $0) }
+        configuration.listenClientHTTPURLs = try list(listenClientHTTPURLs).map { try MemberURL(parsing: $0) }
         if let secure = configuration.listenMetricsURLs.first(where: \.isTLS) {
             throw ValidationError("--listen-metrics-urls \(secure): only http:// is supported")
         }

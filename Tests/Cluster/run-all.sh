@@ -9,6 +9,7 @@
 #              etcd's start-up log lines in order, --log-level, refused flags
 #   wal-dir    --wal-dir: the write-ahead log there, kill -9 recovery from it, another directory refused,
 #              a restore with --wal-dir; etcd 3.4's WAL placement beside it
+#   client-http-urls --listen-client-http-urls: HTTP/1.1 (health, gateway) there, gRPC alone on the client URLs
 #   force-new-cluster  kvd beside etcd 3.4: all three killed, one restarted alone with --force-new-cluster
 #              serves every key as the only member, stays so after a plain restart; a new member joins it
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
@@ -46,7 +47,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
