@@ -41,8 +41,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, verification = self.clientVerification, endpoints = self.endpoints, logger = self.logger, identities = self.identities
-        let serves = self.serves
+        let tls = self.tls, listener = self
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
@@ -50,9 +49,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
                 // The sniffer in front of the gRPC pipeline holds it back until the first bytes
                 // tell whether this is gRPC or HTTP/1.1.
                 connection.eventLoop.makeCompletedFuture {
-                    if let tls { try connection.pipeline.syncOperations.addHandler(ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger)) }
-                    try connection.pipeline.syncOperations.addHandler(
-                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: serves))
+                    try listener.addTLSAndSniffer(to: connection, serves: listener.serves)
                 }.flatMap {
                     connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
                 }
@@ -65,19 +62,11 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
     /// gateway, /health, /metrics), with the client port's TLS; a gRPC connection is closed.
     /// Serves until cancelled.
     func serveHTTPOnly() async throws {
-        let tls = self.tls, verification = self.clientVerification, endpoints = self.endpoints, logger = self.logger
-        let identities = self.identities
+        let tls = self.tls, listener = self
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { connection in
-                connection.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try connection.pipeline.syncOperations.addHandler(
-                            ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger))
-                    }
-                    try connection.pipeline.syncOperations.addHandler(
-                        ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: .http))
-                }
+                connection.eventLoop.makeCompletedFuture { try listener.addTLSAndSniffer(to: connection, serves: .http) }
             }
             .bind(host: host, port: port).get()
         logger.info("ready to serve client HTTP requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
@@ -86,6 +75,14 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
         } onCancel: {
             channel.close(promise: nil)
         }
+    }
+
+    /// TLS (when the URL is https) and the protocol sniffer, first in an accepted connection's pipeline.
+    private func addTLSAndSniffer(to connection: any Channel, serves: ClientProtocol.Serves) throws {
+        let pipeline = connection.pipeline.syncOperations
+        if let tls { try pipeline.addHandler(ServerTLS.handler(tls, verification: clientVerification, connection: connection, logger: logger)) }
+        try pipeline.addHandler(
+            ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: serves))
     }
 }
 

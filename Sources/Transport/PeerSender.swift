@@ -307,9 +307,8 @@ final class PeerSender: Sendable {
         guard let tls else {
             throw RPCError(code: .failedPrecondition, message: "kvd: peer URL \(address) is https but --peer-cert-file is not set")
         }
-        var verification: (@Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void)?
-        if !tls.skipServerVerification, let allowed = tls.allowed, let ca = tls.trustedCAFile {
-            verification = try allowed.verificationWithMetadata(trustedCAFile: ca, side: .server(host: address.host))
+        let verification = try tls.identityCheck.map { allowed, ca in
+            try allowed.verificationWithMetadata(trustedCAFile: ca, side: .server(host: address.host))
         }
         return .mTLS(
             certificateChain: [.file(path: tls.certFile, format: .pem)],
@@ -326,8 +325,7 @@ final class PeerSender: Sendable {
     /// The verification in place of BoringSSL's when the dialed member must name
     /// `--peer-cert-allowed-cn`/`--peer-cert-allowed-hostname` (and be valid for the host dialed).
     static func serverVerification(_ address: PeerAddress, tls: PeerTLS?) throws -> AllowedIdentity.Verification? {
-        guard let tls, !tls.skipServerVerification, let allowed = tls.allowed, let ca = tls.trustedCAFile else { return nil }
-        return try allowed.verification(trustedCAFile: ca, side: .server(host: address.host))
+        try tls?.identityCheck.map { allowed, ca in try allowed.verification(trustedCAFile: ca, side: .server(host: address.host)) }
     }
 }
 

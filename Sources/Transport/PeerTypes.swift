@@ -29,6 +29,13 @@ package struct PeerTLS: Sendable, Equatable {
         self.skipServerVerification = skipServerVerification
         self.allowed = allowed
     }
+
+    /// The name the dialed members' certificates must carry and the CA their chains must reach,
+    /// when this member checks them itself (not with `--peer-auto-tls`, whose peers nobody vouches for).
+    var identityCheck: (allowed: AllowedIdentity, trustedCAFile: String)? {
+        guard !skipServerVerification, let allowed, let trustedCAFile else { return nil }
+        return (allowed, trustedCAFile)
+    }
 }
 
 /// A peer address: scheme, host, port (from a member's peer URL).

@@ -61,7 +61,7 @@ enum EtcdFlags {
         add(["log-rotation-config-json"], value: true, "kvd writes its log to standard error; rotate it outside")
         add(["unsafe-no-fsync"], value: false, "kvd always fsyncs its Raft log")
         add(["grpc-keepalive-min-time"], value: true,
-            "kvd acknowledges every keepalive PING, as etcd 3.4 was measured to at its default (Tests/Cluster/pings.sh)")
+            "kvd acknowledges every client keepalive PING, as etcd 3.4 does at its default")
         add(["bcrypt-cost"], value: true, "kvd hashes passwords with PBKDF2-HMAC-SHA256 at a fixed cost, not bcrypt")
         return table
     }()
