@@ -51,7 +51,7 @@ enum Bootstrap {
         }
         let commit = hardState.commit
         let applied = try database.get(database.columnFamily("meta"), MVCCStore.appliedMarkerKey)
-            .map { LogIndex($0.reduce(0) { $0 << 8 | UInt64($1) }) } ?? .zero
+            .map { LogIndex(RaftLogStore.index(from: $0)) } ?? .zero
         // The members as of the commit index: the configuration applied so far, then the
         // committed conf changes after it.
         var members = Set(confState.voters + confState.learners)

@@ -70,11 +70,7 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
             }
             .bind(host: host, port: port).get()
         logger.info("ready to serve client HTTP requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
-        try await withTaskCancellationHandler {
-            try await channel.closeFuture.get()
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await channel.closedOrCancelled()
     }
 
     /// TLS (when the URL is https) and the protocol sniffer, first in an accepted connection's pipeline.

@@ -110,10 +110,17 @@ struct HTTPEndpoints: Sendable {
             }
             .bind(host: host == "localhost" ? "127.0.0.1" : host, port: port).get()
         logger.info("ready to serve HTTP endpoints", metadata: ["address": "\(host):\(port)"])
+        try await channel.closedOrCancelled()
+    }
+}
+
+extension Channel {
+    /// A listener's life: it serves until it closes, and cancelling the task that waits closes it.
+    func closedOrCancelled() async throws {
         try await withTaskCancellationHandler {
-            try await channel.closeFuture.get()
+            try await closeFuture.get()
         } onCancel: {
-            channel.close(promise: nil)
+            close(promise: nil)
         }
     }
 }

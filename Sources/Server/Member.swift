@@ -57,7 +57,7 @@ package final class Member: Sendable {
         memberID = boot.memberID
         clusterID = boot.clusterID
         store = try MVCCStore(database: database)
-        let applied = try store.appliedMarker().map { LogIndex($0.reduce(0) { $0 << 8 | UInt64($1) }) } ?? .zero
+        let applied = try store.appliedMarker().map { LogIndex(RaftLogStore.index(from: $0)) } ?? .zero
         let electionTicks = max(1, configuration.electionTimeoutMilliseconds / max(1, configuration.heartbeatIntervalMilliseconds))
         let settings = NodeSettings(
             memberID: memberID,

@@ -246,7 +246,8 @@ final class RaftLogStore: LogStorage {
         return out
     }
 
-    private static func index(from key: [UInt8]) -> UInt64 {
+    /// The index `key(_:)` encoded (also the applied marker's value).
+    static func index(from key: [UInt8]) -> UInt64 {
         key.reduce(0) { $0 << 8 | UInt64($1) }
     }
 

@@ -284,7 +284,7 @@ struct MemberSettings {
         configuration.walDirectory = walDirectory.isEmpty ? nil : walDirectory
         configuration.forceNewCluster = forceNewCluster
         // etcd passes both to gRPC only when both are positive; gRPC's defaults apply otherwise.
-        if !["0", "0s"].contains(grpcKeepaliveInterval) && !["0", "0s"].contains(grpcKeepaliveTimeout) {
+        if !Self.isOff(grpcKeepaliveInterval) && !Self.isOff(grpcKeepaliveTimeout) {
             configuration.grpcKeepaliveIntervalMilliseconds = try Self.milliseconds(grpcKeepaliveInterval)
             configuration.grpcKeepaliveTimeoutMilliseconds = try Self.milliseconds(grpcKeepaliveTimeout)
         }
@@ -341,7 +341,7 @@ struct MemberSettings {
             configuration.snapshotCatchUpEntries = UInt64(entries)
         }
         // etcd's default, 0s, turns the periodic check off.
-        if !["0", "0s"].contains(corruptCheckTime) {
+        if !Self.isOff(corruptCheckTime) {
             configuration.corruptCheckIntervalMilliseconds = try Self.milliseconds(corruptCheckTime)
         }
         return configuration
@@ -352,6 +352,11 @@ struct MemberSettings {
     static func duration(_ text: String) -> String {
         guard let nanoseconds = Int(text) else { return text }
         return nanoseconds <= 0 ? "0s" : "\(max(1, nanoseconds / 1_000_000))ms"
+    }
+
+    /// etcd's zero duration, which turns the feature it sets off.
+    static func isOff(_ text: String) -> Bool {
+        text == "0" || text == "0s"
     }
 
     /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h".
