@@ -1,7 +1,8 @@
-internal import GRPCNIOTransportCore
 internal import Logging
 internal import NIOCore
 internal import NIOHTTP1
+internal import NIOHPACK
+internal import NIOHTTP2
 internal import NIOPosix
 internal import NIOSSL
 internal import SwiftASN1
@@ -14,7 +15,7 @@ internal import X509
 /// "http/1.1" in ALPN, so that curl and Prometheus (which offer both) speak HTTP/1.1 while gRPC
 /// clients, which offer only "h2", get HTTP/2. (etcd also answers HTTP/2 requests for
 /// /health; kvd's HTTP/2 connections are gRPC's alone.)
-struct ClientListener: HTTP2ServerTransport.ListenerFactory {
+struct ClientListener: Sendable {
     let eventLoopGroup: any EventLoopGroup
     let host: String
     let port: Int
@@ -37,25 +38,73 @@ struct ClientListener: HTTP2ServerTransport.ListenerFactory {
             verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["http/1.1", "h2", "grpc-exp"])
     }
 
-    func makeListeningChannel(
-        listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
-        connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
-    ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, listener = self
+    /// What the client port's gRPC needs besides its listener.
+    struct GRPCSettings: Sendable {
+        let direct: DirectKVCalls.Service
+        let bridge: BridgedCall.Bridge
+        /// `--max-concurrent-streams`; nil: HTTP/2's default (no limit announced).
+        let maxConcurrentStreams: Int?
+        /// `--grpc-keepalive-interval` / `-timeout`: the member pings a client this often and
+        /// drops it when an answer takes longer than the timeout.
+        let keepaliveInterval: TimeAmount
+        let keepaliveTimeout: TimeAmount
+    }
+
+    /// Serves gRPC (and, unless `--listen-client-http-urls` moved it, HTTP/1.1) until cancelled;
+    /// then the listener closes, every gRPC connection gets GOAWAY and is closed once its
+    /// streams have ended, or after 2 s (the calls still open are cancelled then, as etcd's stop
+    /// gives up waiting).
+    func serve(grpc: GRPCSettings) async throws {
+        let listener = self
+        let connections = ClientConnections()
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
-            .bind(host: host, port: port) { connection in
-                // The sniffer in front of the gRPC pipeline holds it back until the first bytes
-                // tell whether this is gRPC or HTTP/1.1.
+            .childChannelInitializer { connection in
                 connection.eventLoop.makeCompletedFuture {
                     try listener.addTLSAndSniffer(to: connection, serves: listener.serves)
-                }.flatMap {
-                    connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
+                    try Self.addHTTP2(to: connection, grpc: grpc, connections: connections)
                 }
             }
+            .bind(host: host, port: port).get()
         logger.info("ready to serve client requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
-        return channel
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+            connections.goAway(grace: .seconds(2))
+        }
+    }
+
+    /// The client connection's HTTP/2, after the sniffer (an HTTP/1.1 connection never reaches
+    /// it): each stream gets the hot path's handler and, behind it, the bridge to the services.
+    private static func addHTTP2(to connection: any Channel, grpc: GRPCSettings, connections: ClientConnections) throws {
+        // As grpc-swift's transport set them up: 64 KiB windows, 16 KiB frames.
+        var settings = NIOHTTP2Handler.ConnectionConfiguration()
+        settings.targetWindowSize = 65535
+        settings.initialSettings = [
+            HTTP2Setting(parameter: .initialWindowSize, value: 65535),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        if let streams = grpc.maxConcurrentStreams {
+            settings.initialSettings.append(HTTP2Setting(parameter: .maxConcurrentStreams, value: streams))
+        }
+        var streamSettings = NIOHTTP2Handler.StreamConfiguration()
+        streamSettings.targetWindowSize = 65535
+        let peer = connection.remoteAddress.map(ClientProtocol.grpcPeerName) ?? "unknown"
+        let manager = ClientConnectionManager(
+            keepaliveInterval: grpc.keepaliveInterval, keepaliveTimeout: grpc.keepaliveTimeout, connections: connections)
+        _ = try connection.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: settings, streamConfiguration: streamSettings
+        ) { [manager = NIOLoopBound(manager, eventLoop: connection.eventLoop)] stream in
+            stream.eventLoop.makeCompletedFuture {
+                manager.value.streamOpened(stream)
+                try stream.pipeline.syncOperations.addHandlers([
+                    DirectKVCalls(service: grpc.direct), BridgedCall(bridge: grpc.bridge, peer: peer),
+                ])
+            }
+        }
+        try connection.pipeline.syncOperations.addHandler(manager)
     }
 
     /// `--listen-client-http-urls`: a listener for the client's HTTP/1.1 traffic alone (the JSON

@@ -17,10 +17,10 @@ internal import SwiftProtobuf
 ///
 /// Only the plain case is served here: the four methods, an uncompressed request of exactly one
 /// message within etcd's size limit, authentication off and no credentials sent. Anything else is
-/// handed to grpc-swift's stream handler behind this one, the frames held so far replayed to it
-/// unchanged, so that every other call (and every refusal grpc-swift makes) is as before. A
-/// deadline (`grpc-timeout`) is left to the client, as grpc-swift's handling of it cannot take
-/// back a proposal either.
+/// handed to `BridgedCall` behind this one, the frames held so far replayed to it unchanged, so
+/// that every other call (and every refusal the services make) is as before. A deadline
+/// (`grpc-timeout`) is left to the client, as the services' handling of it cannot take back a
+/// proposal either.
 final class DirectKVCalls: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
@@ -66,7 +66,7 @@ final class DirectKVCalls: ChannelInboundHandler {
         case receiving(Method, held: [HTTP2Frame.FramePayload], body: ByteBuffer?)
         /// Served here: waiting for the answer, or answered.
         case serving
-        /// grpc-swift's call: every frame goes on.
+        /// The bridge's call: every frame goes on.
         case passing
     }
 
@@ -75,13 +75,6 @@ final class DirectKVCalls: ChannelInboundHandler {
 
     init(service: Service) {
         self.service = service
-    }
-
-    /// Puts a new handler in front of an HTTP/2 stream's pipeline.
-    static func install(on stream: any Channel, service: Service) -> EventLoopFuture<Void> {
-        stream.eventLoop.makeCompletedFuture {
-            try stream.pipeline.syncOperations.addHandler(DirectKVCalls(service: service), position: .first)
-        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -117,7 +110,7 @@ final class DirectKVCalls: ChannelInboundHandler {
                 // Trailers from the client: not what a unary call sends.
                 replay(held, context: context)
             default:
-                // Window updates and the like, which grpc-swift's handler ignores (a reset
+                // Window updates and the like, which the bridge ignores (a reset
                 // closes the stream).
                 state = .receiving(method, held: held, body: body)
             }
@@ -145,7 +138,7 @@ final class DirectKVCalls: ChannelInboundHandler {
         return encoding
     }
 
-    /// Hands the call to grpc-swift: every frame held, in order, as if this handler were not here.
+    /// Hands the call to the bridge: every frame held, in order, as if this handler were not here.
     private func replay(_ held: [HTTP2Frame.FramePayload], context: ChannelHandlerContext) {
         state = .passing
         for payload in held { context.fireChannelRead(wrapInboundOut(payload)) }
@@ -153,7 +146,7 @@ final class DirectKVCalls: ChannelInboundHandler {
     }
 
     /// Serves the call; false (having done nothing) when its body is not one plain message
-    /// within etcd's limit, or the request is one grpc-swift serves.
+    /// within etcd's limit, or the request is one the bridge serves.
     private func serve(_ method: Method, body: ByteBuffer, context: ChannelHandlerContext) -> Bool {
         var body = body
         guard body.readableBytes >= 5, body.readInteger(as: UInt8.self) == 0, let length = body.readInteger(as: UInt32.self),
@@ -237,7 +230,7 @@ final class DirectKVCalls: ChannelInboundHandler {
         static func refuse(_ error: RPCError, context: ChannelHandlerContext, handler: DirectKVCalls) {
             var trailers = responseHeaders
             trailers.add(name: "grpc-status", value: String(error.code.rawValue))
-            if !error.message.isEmpty { trailers.add(name: "grpc-message", value: percentEncoded(error.message)) }
+            if !error.message.isEmpty { trailers.add(name: "grpc-message", value: DirectKVCalls.percentEncoded(error.message)) }
             context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
         }
 
@@ -247,18 +240,18 @@ final class DirectKVCalls: ChannelInboundHandler {
 
         private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
         private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
+    }
 
-        /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX.
-        static func percentEncoded(_ message: String) -> String {
-            var out = ""
-            for byte in message.utf8 {
-                if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                    out.unicodeScalars.append(UnicodeScalar(byte))
-                } else {
-                    out += (byte < 0x10 ? "%0" : "%") + String(byte, radix: 16, uppercase: true)
-                }
+    /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX.
+    static func percentEncoded(_ message: String) -> String {
+        var out = ""
+        for byte in message.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                out.unicodeScalars.append(UnicodeScalar(byte))
+            } else {
+                out += (byte < 0x10 ? "%0" : "%") + String(byte, radix: 16, uppercase: true)
             }
-            return out
         }
+        return out
     }
 }

@@ -222,7 +222,7 @@ package final class Member: Sendable {
             let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             var endpoints = metricsEndpoints
             let selfServer = GRPCServer(
-                transport: inProcess.server, services: services, interceptors: [requestMetrics, authInterceptor])
+                transport: inProcess.server, services: services, interceptors: [requestMetrics, authInterceptor, BridgePacing()])
             group.addTask { try await Self.serveUntilCancelled(selfServer) }
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -235,11 +235,11 @@ package final class Member: Sendable {
                 endpoints.gateway = JSONGateway(client: selfClient, streams: configuration.maxConcurrentStreams.map(StreamPermits.init))
             }
             let direct = DirectKVCalls.Service(kv: kv, metrics: requestMetrics, served: loop.metrics.directCalls, authEnabled: authEnabled)
+            let grpc = clientGRPCSettings(direct: direct, bridgeTo: inProcess.client, serving: services)
             for url in configuration.listenClientURLs {
-                let server = GRPCServer(
-                    transport: try makeClientTransport(url, endpoints: endpoints, direct: direct), services: services,
-                    interceptors: [requestMetrics, authInterceptor])
-                group.addTask { try await Self.serveUntilCancelled(server) }
+                var listener = try makeClientListener(url, endpoints: endpoints)
+                if !configuration.listenClientHTTPURLs.isEmpty { listener.serves = .grpc }
+                group.addTask { [listener] in try await listener.serve(grpc: grpc) }
             }
             group.addTask { await self.publishAttributes() }
             group.addTask { await self.runWatchSyncer() }
@@ -349,34 +349,23 @@ package final class Member: Sendable {
         }
     }
 
-    /// gRPC and the HTTP endpoints on one client URL, as etcd serves them.
-    private func makeClientTransport(
-        _ url: MemberURL, endpoints: HTTPEndpoints, direct: DirectKVCalls.Service
-    ) throws -> HTTP2ServerTransport.Custom<ClientListener> {
-        var config = HTTP2ServerTransport.Custom<ClientListener>.Config.defaults
+    /// What every client URL's gRPC shares: the hot path, the bridge to the services, and etcd's
+    /// limits and keepalive.
+    private func clientGRPCSettings(
+        direct: DirectKVCalls.Service, bridgeTo client: InProcessTransport.Client, serving services: [any RegistrableRPCService]
+    ) -> ClientListener.GRPCSettings {
         // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
-        // answers a larger request with a status; the transport only resets the stream, so its
-        // limit is four times that and the request deserializers check etcd's (beyond it a
-        // stream is still reset: memory per stream stays bounded).
-        // Keepalive pings: etcd 3.4 acknowledges them at any rate, with or without streams
-        // (Tests/Cluster/pings.sh), and etcdctl pings an idle connection every 2 s by default,
-        // which a 5 s policy answers with GOAWAY "too_many_pings" after three strikes.
+        // answers a larger request with a status; the request deserializers check etcd's limit,
+        // and the bridge ends a call whose message is four times larger (memory per stream stays
+        // bounded).
         let messageBytesMax = configuration.limits.requestBytesMax + 512 * 1024
         RequestDecoding.messageBytesMax = messageBytesMax
-        config.rpc.maxRequestPayloadSize = 4 * messageBytesMax
-        config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .zero, allowWithoutCalls: true)
-        config.connection.keepalive.time = .milliseconds(configuration.grpcKeepaliveIntervalMilliseconds)
-        config.connection.keepalive.timeout = .milliseconds(configuration.grpcKeepaliveTimeoutMilliseconds)
-        // Flush coalescing holds every flush up to 100 µs and wakes the event loop a second time
-        // to do it: at one client that is pure latency, and under load the node loop's batching
-        // already coalesces (measured: put 1/1 and 10/100 both faster without it).
-        config.connection.flushCoalescing = nil
-        config.http2.maxConcurrentStreams = configuration.maxConcurrentStreams
-        // The transport's one hook into each stream's pipeline, before grpc-swift's handler sees a frame.
-        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { DirectKVCalls.install(on: $0, service: direct) }
-        var listener = try makeClientListener(url, endpoints: endpoints)
-        if !configuration.listenClientHTTPURLs.isEmpty { listener.serves = .grpc }
-        return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
+        return ClientListener.GRPCSettings(
+            direct: direct,
+            bridge: BridgedCall.Bridge(client: client, messageBytesMax: 4 * messageBytesMax, serving: services),
+            maxConcurrentStreams: configuration.maxConcurrentStreams,
+            keepaliveInterval: .milliseconds(Int64(configuration.grpcKeepaliveIntervalMilliseconds)),
+            keepaliveTimeout: .milliseconds(Int64(configuration.grpcKeepaliveTimeoutMilliseconds)))
     }
 
     /// A listener on one client URL, with the client port's TLS when it is https.

@@ -23,14 +23,7 @@ server_stop tgt
 server_stop ref
 
 # Same calls, same answers.
-mapfile -t ref_calls < <(grep '^CALL ' "$COMPAT_TMP/ref.out")
-mapfile -t tgt_calls < <(grep '^CALL ' "$COMPAT_TMP/tgt.out")
-expect_eq "as many answers as calls" "${#ref_calls[@]}" "${#tgt_calls[@]}"
-for i in "${!ref_calls[@]}"; do
-    name=${ref_calls[$i]#CALL }
-    name=${name%%|*}
-    expect_eq "answer to '$name'" "${ref_calls[$i]}" "${tgt_calls[$i]:-}"
-done
+expect_same_calls "$COMPAT_TMP/ref.out" "$COMPAT_TMP/tgt.out"
 
 # Which path served each call (kvd only).
 if [[ $TARGET == kvd ]]; then

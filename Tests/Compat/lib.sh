@@ -247,6 +247,19 @@ expect_eq() {
 }
 
 # summary LABEL: print "LABEL: N passed, M failed" and return non-zero if any failed.
+# expect_same_calls REF_OUTPUT TGT_OUTPUT: the "CALL name|answer" lines two runs printed, one by one.
+expect_same_calls() {
+    local ref_calls tgt_calls i name
+    mapfile -t ref_calls < <(grep '^CALL ' "$1")
+    mapfile -t tgt_calls < <(grep '^CALL ' "$2")
+    expect_eq "as many answers as calls" "${#ref_calls[@]}" "${#tgt_calls[@]}"
+    for i in "${!ref_calls[@]}"; do
+        name=${ref_calls[$i]#CALL }
+        name=${name%%|*}
+        expect_eq "answer to '$name'" "${ref_calls[$i]}" "${tgt_calls[$i]:-}"
+    done
+}
+
 summary() {
     echo "$1: $PASS passed, $FAIL failed"
     [[ $FAIL -eq 0 ]]
