@@ -50,6 +50,9 @@ package final class MVCCStore: @unchecked Sendable {
     /// Invariant: equals, for every key, the newest `key_index` entry when that entry is live.
     private var liveKeys: [[UInt8]: RevisionKey] = [:]
 
+    /// The operations executed here, for etcd's mvcc metrics.
+    package let operations = OperationCounts()
+
     static let currentRevisionKey = Array("current_revision".utf8)
     static let compactedRevisionKey = Array("compacted_revision".utf8)
     /// Absent in stores written before history was removed in the background, where every
@@ -275,11 +278,13 @@ package final class MVCCStore: @unchecked Sendable {
         _ request: WriteRequest, marker: [UInt8]?, into round: WriteBatch
     ) throws -> (result: WriteResult, events: [Event], revisionMoved: Bool) {
         if case .compact(let revision, _) = request {
+            operations.record(ranges: 1, puts: 0, deletes: 0)  // etcd reads its header's revision with a Range
             return (.compact(try compact(to: revision, marker: marker)), [], false)
         }
         let txn = TxnWriter(
             store: self, beginRevision: writer.current, compacted: writer.compacted, batch: round,
             leaseExists: { [self] in leaseExists($0) })
+        defer { operations.record(txn) }
         let result: WriteResult
         var grant: LeaseRecord?
         var revoked: LeaseID?

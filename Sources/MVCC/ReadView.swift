@@ -18,6 +18,7 @@ package struct ReadView: @unchecked Sendable {
     package var consistentView: ConsistentView { view }
 
     package func range(_ request: RangeRequest) throws(MVCCError) -> RangeResult {
+        store.operations.record(ranges: 1, puts: 0, deletes: 0)
         try checkReadable(request.revision)
         let reader = KeySpaceReader(store: store, view: view)
         return try mapStorage {
@@ -52,6 +53,7 @@ package struct ReadView: @unchecked Sendable {
     package func txn(_ request: TxnRequest) throws(MVCCError) -> TxnResult {
         precondition(request.isReadOnly, "a txn with writes must go through the write path")
         let txn = TxnWriter(store: store, view: view, beginRevision: current, compacted: compacted, leaseExists: { _ in false })
+        defer { store.operations.record(txn) }
         return try mapStorage { try txn.txn(request) }
     }
 

@@ -19,6 +19,10 @@ final class TxnWriter {
     private(set) var events: [Event] = []
     /// Each key this request wrote, in order, with its new revision (nil: deleted).
     private(set) var written: [([UInt8], RevisionKey?)] = []
+    /// The operations this request ran (etcd's mvcc metrics count them).
+    private(set) var ranges = 0
+    private(set) var puts = 0
+    private(set) var deletes = 0
 
     init(
         store: MVCCStore, view: ConsistentView? = nil, beginRevision: Revision, compacted: Revision,
@@ -78,7 +82,8 @@ final class TxnWriter {
     }
 
     func range(_ request: RangeRequest) throws -> RangeResult {
-        try RangeExecution.run(request, headerRevision: readRevision) { range, revision, limit in
+        ranges += 1
+        return try RangeExecution.run(request, headerRevision: readRevision) { range, revision, limit in
             if revision == readRevision || revision == beginRevision && !hasChanges {
                 return try latestRange(range, limit: limit)
             }
@@ -105,6 +110,9 @@ final class TxnWriter {
     // MARK: writes
 
     func put(_ put: PutRequest) throws -> PutResult {
+        puts += 1
+        // etcd reads the previous version through its counted Range when it needs it.
+        if put.prevKV || put.ignoreValue || put.ignoreLease { ranges += 1 }
         let previous = try latest(put.key)
         var value = put.value
         var lease = put.lease
@@ -128,6 +136,8 @@ final class TxnWriter {
     }
 
     func deleteRange(_ delete: DeleteRangeRequest) throws -> DeleteRangeResult {
+        deletes += 1
+        if delete.prevKV { ranges += 1 }
         let victims = try latestRange(delete.range, limit: 0).keyValues
         for victim in victims {
             let tombstone = KeyValue(
@@ -178,6 +188,7 @@ final class TxnWriter {
     }
 
     private func evaluate(_ compare: Compare) throws -> Bool {
+        ranges += 1  // etcd evaluates each compare with a counted Range
         let keyValues = try storedRange(compare.range, limit: 0).keyValues
         if keyValues.isEmpty {
             // etcd: a value compare on a missing key always fails (no way to tell nil from "").
@@ -220,7 +231,9 @@ final class TxnWriter {
         let succeeded = path.removeFirst()
         for op in succeeded ? request.success : request.failure {
             switch op {
-            case .put(let put): try checkPut(put)
+            case .put(let put):
+                if put.ignoreValue || put.ignoreLease { ranges += 1 }  // etcd's check reads with a counted Range
+                try checkPut(put)
             case .range(let range): try checkRange(range)
             case .deleteRange: break
             case .txn(let nested): try checkBranch(nested, path: &path)

@@ -84,12 +84,11 @@ struct HTTPEndpoints: Sendable {
             return Response(status: .ok, contentType: "application/json", body: Array(body.utf8))
         case "/metrics":
             let facts = loop.facts.withLock { $0 }
-            let keys = (try? store.readView().range({
-                var request = RangeRequest(range: .from([0]))
-                request.countOnly = true
-                return request
-            }()).count) ?? 0
-            let body = metrics.render(facts: facts, databaseBytes: loop.database.approximateSizeBytes(), keys: keys)
+            // Counted without a Range, which the mvcc metrics would count as a client's.
+            let view = store.readView()
+            let keys = (try? view.count(.from([0]), at: view.current)) ?? 0
+            let body = metrics.render(
+                facts: facts, databaseBytes: loop.database.approximateSizeBytes(), keys: Int64(keys), operations: store.operations.current)
             return Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
         default:
             return Response(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("404 page not found\n".utf8))

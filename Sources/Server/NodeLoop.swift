@@ -195,6 +195,7 @@ final class NodeLoop: @unchecked Sendable {
         self.onApplied = onApplied
         self.appliedIndex = appliedIndex
         requestIDs = RequestIDs(memberID: settings.memberID)
+        metrics.identify(settings.memberID)
         leases = LeaseKeeper(electionTimeoutMillis: Int64(settings.electionTicks) * Int64(settings.tickInterval.components.seconds * 1000 + settings.tickInterval.components.attoseconds / 1_000_000_000_000_000))
         lastSnapshotIndex = logStore.latestSnapshot.index
         // The latest snapshot's image, if a follower needed one before the restart. Every other

@@ -1,5 +1,7 @@
+internal import MVCC
 internal import Prometheus
 internal import Raft
+internal import Synchronization
 
 /// The member's Prometheus metrics, under etcd's names where the meaning is the same (so that
 /// etcd dashboards and alerts work unchanged). Counters and histograms are updated where the
@@ -27,6 +29,12 @@ final class NodeMetrics: Sendable {
     /// KV calls the client port answered itself (`DirectKVCalls`); every call, either way, is in
     /// `grpc_server_started_total`.
     let directCalls: Counter
+    /// etcd's mvcc operation counters, fed from the store's counts when scraped.
+    private let ranges: Counter
+    private let puts: Counter
+    private let deletes: Counter
+    private let txns: Counter
+    private let operationsEmitted = Mutex(OperationCounts.Counts())
 
     /// etcd's disk latency buckets: 1 ms doubling to about 8 s.
     private static let diskBuckets: [Duration] = (0..<14).map { .microseconds(1_000 << $0) }
@@ -54,6 +62,22 @@ final class NodeMetrics: Sendable {
         healthSuccess = registry.makeCounter(descriptor: Self.named("etcd_server_health_success", "The total number of successful health checks"))
         healthFailures = registry.makeCounter(descriptor: Self.named("etcd_server_health_failures", "The total number of failed health checks"))
         directCalls = registry.makeCounter(descriptor: Self.named("kvd_grpc_direct_calls_total", "KV calls the client port answered on its event loop, without grpc-swift's tasks."))
+        ranges = registry.makeCounter(descriptor: Self.named("etcd_mvcc_range_total", "Total number of ranges seen by this member."))
+        puts = registry.makeCounter(descriptor: Self.named("etcd_mvcc_put_total", "Total number of puts seen by this member."))
+        deletes = registry.makeCounter(descriptor: Self.named("etcd_mvcc_delete_total", "Total number of deletes seen by this member."))
+        txns = registry.makeCounter(descriptor: Self.named("etcd_mvcc_txn_total", "Total number of txns seen by this member."))
+        registry.makeGauge(
+            descriptor: Self.named("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version."),
+            labels: [("server_version", MaintenanceService.etcdVersion)]
+        ).set(Int64(1))
+    }
+
+    /// etcd's member identity gauge (1, with the member's ID in hex as its label), set at start.
+    func identify(_ member: MemberID) {
+        registry.makeGauge(
+            descriptor: Self.named("etcd_server_id", "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID."),
+            labels: [("server_id", String(member.value, radix: 16))]
+        ).set(Int64(1))
     }
 
     /// etcd's peer round-trip histogram, per peer (label `To`, the member ID in hex).
@@ -68,7 +92,15 @@ final class NodeMetrics: Sendable {
     private static let roundTripBuckets: [Duration] = (0..<14).map { .microseconds(100 << $0) }
 
     /// Refreshes the state gauges, then renders every metric in Prometheus' text format.
-    func render(facts: NodeFacts, databaseBytes: Int64, keys: Int64) -> [UInt8] {
+    func render(facts: NodeFacts, databaseBytes: Int64, keys: Int64, operations: OperationCounts.Counts) -> [UInt8] {
+        // The store counts; the counters take what it counted since the last scrape.
+        operationsEmitted.withLock { emitted in
+            ranges.increment(by: Int64(operations.ranges - emitted.ranges))
+            puts.increment(by: Int64(operations.puts - emitted.puts))
+            deletes.increment(by: Int64(operations.deletes - emitted.deletes))
+            txns.increment(by: Int64(operations.txns - emitted.txns))
+            emitted = operations
+        }
         hasLeader.set(Int64(facts.leader == NodeID.none ? 0 : 1))
         isLeader.set(Int64(facts.role == .leader ? 1 : 0))
         leaderChanges.set(Int64(facts.leaderChanges))

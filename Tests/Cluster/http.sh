@@ -9,7 +9,10 @@
 #     (curl as Prometheus scrapes it, with the client certificate), while etcdctl uses the same
 #     port; without a client certificate the handshake fails on both.
 #   - /metrics is Prometheus text and carries the metric names the issue lists, as etcd's does,
-#     with values that follow the cluster (has_leader 1, applied proposals growing).
+#     with values that follow the cluster (has_leader 1, applied proposals growing), and etcd's
+#     identity gauges: etcd_server_version labelled with the version /version reports,
+#     etcd_server_id with the member's ID as `member list` prints it; etcd's mvcc counters
+#     (range, put, delete, txn) grow by what etcd's grow by for the same requests.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init http
@@ -47,7 +50,9 @@ NAMES=(etcd_server_has_leader etcd_server_is_leader etcd_server_leader_changes_s
     etcd_server_proposals_committed_total etcd_server_proposals_applied_total etcd_server_proposals_pending
     etcd_server_proposals_failed_total etcd_disk_wal_fsync_duration_seconds_bucket
     etcd_disk_backend_commit_duration_seconds_bucket etcd_mvcc_db_total_size_in_bytes
-    etcd_debugging_mvcc_keys_total grpc_server_started_total grpc_server_handled_total)
+    etcd_debugging_mvcc_keys_total grpc_server_started_total grpc_server_handled_total
+    etcd_server_version etcd_server_id etcd_mvcc_range_total etcd_mvcc_put_total etcd_mvcc_delete_total
+    etcd_mvcc_txn_total)
 
 declare -A GOT=()
 for side in e k; do
@@ -66,6 +71,7 @@ for side in e k; do
     https "${side}2" /metrics >"$COMPAT_TMP/client-metrics.$side"
     GOT[$side.client_metrics]=$(awk '$1 == "etcd_server_has_leader" {print "has_leader", $2 + 0}' "$COMPAT_TMP/client-metrics.$side")
     GOT[$side.grpc_after_http]=$(nctl "${side}1" get foo --print-value-only 2>&1)
+    nctl "${side}1" member list >"$COMPAT_TMP/members.$side" 2>&1 || fail "$side: member list"
     if [[ $side == k ]]; then  # etcd 3.5's probes; etcd 3.4 has neither
         expect_eq "kvd /livez" "200 ok" "$(http k1 GET /livez)"
         expect_eq "kvd /readyz" "200 ok" "$(http k2 GET /readyz)"
@@ -80,6 +86,17 @@ for side in e k; do
     sleep 0.3
     a2=$(metric "${side}1" etcd_server_proposals_applied_total)
     if ((a2 > a1)); then pass "$side: proposals_applied_total grows with a put ($a1 -> $a2)"; else fail "$side: proposals_applied_total $a1 -> $a2"; fi
+    # The mvcc operation counters, on the member that serves the reads (every member applies the
+    # writes): what a sequence of requests adds to each.
+    before=$(for m in range put delete txn; do metric "${side}1" "etcd_mvcc_${m}_total"; done | paste -sd' ')
+    nctl "${side}1" put ops/a 1 >/dev/null && nctl "${side}1" put ops/b 2 --prev-kv >/dev/null &&
+        nctl "${side}1" get ops/a >/dev/null && nctl "${side}1" get ops/ --prefix --consistency=s >/dev/null &&
+        nctl "${side}1" del ops/a --prev-kv >/dev/null &&
+        printf 'value("ops/b") = "2"\n\nput ops/c 3\nput ops/d 4\n\n\n' | nctl "${side}1" txn >/dev/null &&
+        printf 'version("ops/b") = "1"\n\nget ops/b\n\n\n' | nctl "${side}1" txn >/dev/null || fail "$side: the counted requests"
+    sleep 0.3
+    after=$(for m in range put delete txn; do metric "${side}1" "etcd_mvcc_${m}_total"; done | paste -sd' ')
+    GOT[$side.mvcc_ops]=$(paste -d' ' <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <<<"$before") | awk '{printf "%s%d", (NR > 1 ? " " : ""), $1 - $2}')
     # Without a quorum the survivor reports itself unhealthy.
     node_kill9 "${side}2"; node_kill9 "${side}3"
     sleep 3
@@ -94,7 +111,7 @@ expect_eq "kvd /version (metrics URL; etcd 3.4 serves it on the client port only
 GOT[e.version]=${GOT[e.version]//3.4.23/3.6.0}; GOT[e.version]=${GOT[e.version]//3.4.0/3.6.0}
 GOT[e.client_version]=${GOT[e.client_version]//3.4.23/3.6.0}; GOT[e.client_version]=${GOT[e.client_version]//3.4.0/3.6.0}
 for check in health post missing has_leader lost lost_leader client_health client_health_http11 \
-    client_version client_missing client_no_cert client_metrics grpc_after_http; do
+    client_version client_missing client_no_cert client_metrics grpc_after_http mvcc_ops; do
     if [[ ${GOT[e.$check]} == "${GOT[k.$check]}" ]]; then pass "$check: ${GOT[k.$check]//$'\n'/\\n}"
     else fail "$check: etcd '${GOT[e.$check]//$'\n'/\\n}', kvd '${GOT[k.$check]//$'\n'/\\n}'"; fi
 done
@@ -104,6 +121,17 @@ for name in "${NAMES[@]}"; do
     grep -q "^$name[ {]" "$COMPAT_TMP/metrics.e" && in_etcd=1
     grep -q "^$name[ {]" "$COMPAT_TMP/metrics.k" && in_kvd=1
     if ((in_etcd && in_kvd)); then pass "metric $name"; else fail "metric $name: in etcd $in_etcd, in kvd $in_kvd"; fi
+done
+# The identity gauges name what /version and `member list` name.
+for side in e k; do
+    version=$(awk -F'"' '$1 == "etcd_server_version{server_version=" && $3 ~ /^} 1(\.0)?$/ {print $2; exit}' "$COMPAT_TMP/metrics.$side")
+    expected=3.6.0; [[ $side == e ]] && expected=3.4.23
+    expect_eq "$side: etcd_server_version" "$expected" "$version"
+    ids=$(awk -F'"' '$1 == "etcd_server_id{server_id=" && $3 ~ /^} 1(\.0)?$/ {print $2}' "$COMPAT_TMP/metrics.$side" | sort -u)
+    members=$(cat "$COMPAT_TMP/members.$side")
+    unknown=0
+    for id in $ids; do grep -qw "$id" <<<"$members" || unknown=1; done
+    expect_eq "$side: etcd_server_id names a member" "yes" "$([[ -n $ids && $unknown == 0 ]] && echo yes || echo "no ('$ids' among '$members')")"
 done
 # etcd 3.4 samples peer round trips every 30 s, too late for this test; kvd's leader times its
 # heartbeats, so the histogram is there within a second.
