@@ -110,6 +110,7 @@ PY
 # ~10-20 s per run against etcd 3.4 here.
 declare -A shape_total=(
     [put-1-1]=12000 [put-10-100]=60000 [put-100-1000]=80000 [put-seq]=60000 [range-l]=60000 [range-s]=100000
+    [range-prefix]=100000 [lease-keepalive]=100000
 )
 declare -A shape_args=(
     [put-1-1]="--conns 1 --clients 1 put --key-size 8 --val-size 256 --key-space-size 100000"
@@ -118,4 +119,8 @@ declare -A shape_args=(
     [put-seq]="--conns 10 --clients 100 put --key-size 8 --val-size 256 --key-space-size 100000 --sequential-keys"
     [range-l]="--conns 10 --clients 100 range foo --consistency l"
     [range-s]="--conns 10 --clients 100 range foo --consistency s"
+    # Calls kvd's client port carries to its services through the bridge (not its direct path): a
+    # range over more than one key, and lease keep-alives on streams.
+    [range-prefix]="--conns 10 --clients 100 range foo fop --consistency s"
+    [lease-keepalive]="--conns 10 --clients 100 lease-keepalive"
 )

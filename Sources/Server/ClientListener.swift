@@ -92,6 +92,7 @@ struct ClientListener: Sendable {
         var streamSettings = NIOHTTP2Handler.StreamConfiguration()
         streamSettings.targetWindowSize = 65535
         let peer = connection.remoteAddress.map(ClientProtocol.grpcPeerName) ?? "unknown"
+        let localPeer = connection.localAddress.map(ClientProtocol.grpcPeerName) ?? "unknown"
         let manager = ClientConnectionManager(
             keepaliveInterval: grpc.keepaliveInterval, keepaliveTimeout: grpc.keepaliveTimeout, connections: connections)
         _ = try connection.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -100,7 +101,7 @@ struct ClientListener: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 manager.value.streamOpened(stream)
                 try stream.pipeline.syncOperations.addHandlers([
-                    DirectKVCalls(service: grpc.direct), BridgedCall(bridge: grpc.bridge, peer: peer),
+                    DirectKVCalls(service: grpc.direct), BridgedCall(bridge: grpc.bridge, peer: peer, localPeer: localPeer),
                 ])
             }
         }

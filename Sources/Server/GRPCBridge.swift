@@ -1,35 +1,35 @@
 internal import EtcdAPI
 internal import Foundation
 internal import GRPCCore
-internal import GRPCInProcessTransport
 internal import NIOCore
 internal import NIOHPACK
 internal import NIOHTTP2
 internal import Synchronization
 
 /// The client port's calls that `DirectKVCalls` does not answer, carried from their HTTP/2 stream
-/// to the member's gRPC services through the in-process transport.
+/// to the member's gRPC services, which `BridgeTransport` serves.
 ///
 /// Why: the client port's HTTP/2 is kvd's own (`ClientListener`), so the hot path's streams cost
 /// a child channel and `DirectKVCalls` alone; grpc-swift's HTTP/2 transport gave every stream an
 /// async channel and a task before a handler saw its first frame, direct or not: 28% of the
 /// members' CPU per put at 10 connections / 100 clients. The calls that come here (watches,
-/// leases, lists, maintenance, auth, the cluster) are served exactly as before by the same
-/// services and interceptors, as grpc-swift's server serves the in-process transport.
+/// leases, lists, maintenance, auth, the cluster) are served by the same services and
+/// interceptors, as grpc-swift's server runs them for any transport: one task per call.
 ///
 /// One handler per stream, after `DirectKVCalls`: it sees the frames of the calls that handler
-/// passes on, checks the request headers as grpc-swift's transport did, turns gRPC's
-/// length-prefixed messages into request parts, and writes the response parts back as HTTP/2
-/// frames. The response side is paced (`BridgePacing`): the in-process transport buffers
-/// without bound, so a call may have only a few messages written ahead of its socket.
+/// passes on, checks the request headers as etcd's grpc-go does, turns gRPC's length-prefixed
+/// messages into request parts (yielded from the event loop, no task in between), and the call's
+/// response parts go back as HTTP/2 frames through `ResponseWriter`, which holds the handler to
+/// a few writes ahead of its socket.
 final class BridgedCall: ChannelDuplexHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
+    typealias Requests = AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>
 
     /// What every bridged stream of a client port shares.
     struct Bridge: Sendable {
-        let client: InProcessTransport.Client
+        let transport: BridgeTransport
         /// The size beyond which a request message is refused as it arrives (four times etcd's
         /// limit, which the request decoders check): a stream's memory stays bounded.
         let messageBytesMax: Int
@@ -37,10 +37,10 @@ final class BridgedCall: ChannelDuplexHandler {
         let methods: Set<String>
         let services: Set<String>
 
-        init(client: InProcessTransport.Client, messageBytesMax: Int, serving: [any RegistrableRPCService]) {
-            self.client = client
+        init(transport: BridgeTransport, messageBytesMax: Int, serving: [any RegistrableRPCService]) {
+            self.transport = transport
             self.messageBytesMax = messageBytesMax
-            var router = RPCRouter<InProcessTransport.Server>()
+            var router = RPCRouter<BridgeTransport>()
             for service in serving { service.registerMethods(with: &router) }
             methods = Set(router.methods.map(\.fullyQualifiedMethod))
             services = Set(router.methods.map(\.service.fullyQualifiedService))
@@ -49,25 +49,27 @@ final class BridgedCall: ChannelDuplexHandler {
 
     private enum State {
         case idle
-        /// The call runs: request messages go to `requests`.
-        case open(requests: AsyncThrowingStream<[UInt8], any Error>.Continuation)
+        /// The call runs: request parts go to `requests`.
+        case open(requests: Requests.Continuation)
         /// The request side has ended (half-closed, refused or failed).
         case requestsEnded
     }
 
     private let bridge: Bridge
-    /// The client connection's name as gRPC gives it (`ServerContext.remotePeer`), for the auth
-    /// interceptor: a certificate's common name is looked up by it.
+    /// The client connection's name as gRPC gives it (`ServerContext.remotePeer`): the auth
+    /// interceptor looks a certificate's common name up by it.
     private let peer: String
+    private let localPeer: String
     private var state = State.idle
     /// Bytes of a request message not yet complete.
     private var unframed: ByteBuffer?
-    private var call: Task<Void, Never>?
     private var writer: ResponseWriter?
+    private var cancellation: CallCancellation?
 
-    init(bridge: Bridge, peer: String) {
+    init(bridge: Bridge, peer: String, localPeer: String) {
         self.bridge = bridge
         self.peer = peer
+        self.localPeer = localPeer
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -89,10 +91,10 @@ final class BridgedCall: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // Closed or reset by the client: the call is cancelled, as grpc-swift cancels it.
+        // Closed or reset by the client: the call is cancelled, as grpc-swift's transports cancel it.
         if case .open(let requests) = state { requests.finish(throwing: CancellationError()) }
         state = .requestsEnded
-        call?.cancel()
+        cancellation?.cancel()
         context.fireChannelInactive()
     }
 
@@ -102,7 +104,7 @@ final class BridgedCall: ChannelDuplexHandler {
     }
 
     /// Cuts complete messages off `unframed`; false when the call was refused for a bad one.
-    private func deframe(into requests: AsyncThrowingStream<[UInt8], any Error>.Continuation, context: ChannelHandlerContext) -> Bool {
+    private func deframe(into requests: Requests.Continuation, context: ChannelHandlerContext) -> Bool {
         while var buffer = unframed, buffer.readableBytes >= 5 {
             let compressed = buffer.readInteger(as: UInt8.self)!
             let length = Int(buffer.readInteger(as: UInt32.self)!)
@@ -117,7 +119,7 @@ final class BridgedCall: ChannelDuplexHandler {
                 return false
             }
             guard let message = buffer.readBytes(length: length) else { return true }  // incomplete
-            requests.yield(message)
+            requests.yield(.message(message))
             unframed = buffer.readableBytes > 0 ? buffer : nil
         }
         return true
@@ -143,52 +145,39 @@ final class BridgedCall: ChannelDuplexHandler {
             let message = bridge.services.contains(service) ? "unknown method \(method) for service \(service)" : "unknown service \(service)"
             return refuse(RPCError(code: .unimplemented, message: message), context: context)
         }
+        guard let handler = bridge.transport.handler else {
+            return refuse(RPCError(code: .unavailable, message: "transport is closing"), context: context)
+        }
         let descriptor = MethodDescriptor(fullyQualifiedService: service, method: method)
         var metadata = Metadata()
-        metadata.reserveCapacity(headers.count + 2)
+        metadata.reserveCapacity(headers.count)
         for (name, value, _) in headers {
-            // The caller's connection is the bridge's to name; a client's own claim is dropped.
-            if name == AuthInterceptor.forwardedPeerKey || name == BridgePacing.key { continue }
+            // A client's claim to name another connection is not the bridge's to pass on.
+            if name == AuthInterceptor.forwardedPeerKey { continue }
             if name.hasSuffix("-bin"), let bytes = Self.base64Decoded(value) {
                 metadata.addBinary(bytes, forKey: name)
             } else {
                 metadata.addString(value, forKey: name)
             }
         }
-        metadata.addString(peer, forKey: AuthInterceptor.forwardedPeerKey)
-        let credit = BridgePacing.register()
-        metadata.addString(credit.key, forKey: BridgePacing.key)
 
-        let (requests, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let (requests, continuation) = Requests.makeStream()
+        continuation.yield(.metadata(metadata))
         state = .open(requests: continuation)
         if endStream { endRequests() }
-        let writer = ResponseWriter(channel: context.channel, credit: credit)
+        let writer = ResponseWriter(channel: context.channel)
+        let cancellation = CallCancellation()
         self.writer = writer
-        let client = bridge.client
-        call = Task { [metadata] in
-            defer { BridgePacing.unregister(credit) }
-            do {
-                try await client.withStream(descriptor: descriptor, options: .defaults) { stream, _ in
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            try await stream.outbound.write(.metadata(metadata))
-                            for try await message in requests { try await stream.outbound.write(.message(message)) }
-                            await stream.outbound.finish()
-                        }
-                        for try await part in stream.inbound {
-                            try await writer.write(part)
-                        }
-                        // The status is written: requests still coming are no longer wanted.
-                        group.cancelAll()
-                    }
-                }
-            } catch is CancellationError {
-                writer.reset()
-            } catch let error as RPCError {
-                try? await writer.write(.status(Status(code: Status.Code(error.code), message: error.message), error.metadata))
-            } catch {
-                try? await writer.write(.status(Status(code: .unknown, message: "\(error)"), [:]))
+        self.cancellation = cancellation
+        let stream = RPCStream(
+            descriptor: descriptor, inbound: RPCAsyncSequence(wrapping: requests), outbound: RPCWriter.Closable(wrapping: writer))
+        let (peer, localPeer) = (self.peer, self.localPeer)
+        Task {
+            await withServerContextRPCCancellationHandle { handle in
+                cancellation.started(handle)
+                await handler(stream, ServerContext(descriptor: descriptor, remotePeer: peer, localPeer: localPeer, cancellation: handle))
             }
+            writer.resetUnlessEnded()
         }
     }
 
@@ -197,7 +186,7 @@ final class BridgedCall: ChannelDuplexHandler {
     private func refuse(_ error: RPCError, context: ChannelHandlerContext) {
         if case .open(let requests) = state { requests.finish(throwing: error) }
         state = .requestsEnded
-        call?.cancel()
+        cancellation?.cancel()
         if writer?.headersWereSent == true { return context.close(promise: nil) }
         let headers = ResponseWriter.trailers(Status(code: Status.Code(error.code), message: error.message), [:], trailersOnly: true)
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
@@ -212,21 +201,35 @@ final class BridgedCall: ChannelDuplexHandler {
 }
 
 /// Writes a bridged call's response parts on its HTTP/2 stream, from the call's task.
-fileprivate final class ResponseWriter: Sendable {
-    let channel: any Channel
-    let credit: BridgePacing.Credit
+fileprivate final class ResponseWriter: ClosableRPCWriterProtocol {
+    typealias Element = RPCResponsePart<[UInt8]>
 
-    /// Written once the previous write has reached the connection (HTTP/2's flow control holds
-    /// a write until the client's window has room), so the call's messages leave at the pace
-    /// the client reads them.
-    func write(_ part: RPCResponsePart<[UInt8]>) async throws {
+    /// Writes a call may have under way (HTTP/2's flow control holds a write until the client's
+    /// window has room): beyond them the call's task waits, so a `Snapshot` or a watch to a slow
+    /// client waits on the client instead of filling memory.
+    static let writesAhead = 8
+
+    let channel: any Channel
+    private struct Progress {
+        var headersSent = false
+        var ended = false
+        var writesUnderWay = 0
+    }
+    private let progress = Mutex(Progress())
+    var headersWereSent: Bool { progress.withLock { $0.headersSent } }
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func write(_ part: Element) async throws {
         let payload: HTTP2Frame.FramePayload
         switch part {
         case .metadata(let metadata):
             var headers = HPACKHeaders([(":status", "200"), ("content-type", "application/grpc")])
             Self.add(metadata, to: &headers)
             payload = .headers(.init(headers: headers))
-            headersSent.withLock { $0 = true }
+            progress.withLock { $0.headersSent = true }
         case .message(let bytes):
             var buffer = channel.allocator.buffer(capacity: 5 + bytes.count)
             buffer.writeInteger(UInt8(0))
@@ -234,24 +237,35 @@ fileprivate final class ResponseWriter: Sendable {
             buffer.writeBytes(bytes)
             payload = .data(.init(data: .byteBuffer(buffer)))
         case .status(let status, let metadata):
-            let trailersOnly = !headersSent.withLock { $0 }
+            let trailersOnly = progress.withLock { progress in
+                progress.ended = true
+                return !progress.headersSent
+            }
             payload = .headers(.init(headers: Self.trailers(status, metadata, trailersOnly: trailersOnly), endStream: true))
         }
-        defer { if case .message = part { credit.release() } }
-        try await channel.writeAndFlush(payload)
+        let full = progress.withLock { progress in
+            progress.writesUnderWay += 1
+            return progress.writesUnderWay > Self.writesAhead
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(payload, promise: written)
+        written.futureResult.whenComplete { _ in self.progress.withLock { $0.writesUnderWay -= 1 } }
+        if full { try await written.futureResult.get() }
     }
 
-    /// Ends the stream without a status (RST_STREAM CANCEL), as a cancelled call's stream ends.
-    func reset() {
-        channel.close(promise: nil)
+    func write(contentsOf elements: some Sequence<Element>) async throws {
+        for element in elements { try await write(element) }
     }
 
-    private let headersSent = Mutex(false)
-    var headersWereSent: Bool { headersSent.withLock { $0 } }
+    func finish() async {}
 
-    init(channel: any Channel, credit: BridgePacing.Credit) {
-        self.channel = channel
-        self.credit = credit
+    func finish(throwing error: any Error) async {
+        resetUnlessEnded()
+    }
+
+    /// A call that ended without its status (cancelled) ends its stream with RST_STREAM CANCEL.
+    func resetUnlessEnded() {
+        if !progress.withLock({ $0.ended }) { channel.close(promise: nil) }
     }
 
     static func trailers(_ status: Status, _ metadata: Metadata, trailersOnly: Bool) -> HPACKHeaders {
@@ -278,98 +292,64 @@ fileprivate final class ResponseWriter: Sendable {
     }
 }
 
-/// Holds a bridged call's response producer to a few messages ahead of its socket: the
-/// in-process transport's response stream never makes a writer wait, so without this a
-/// `Snapshot` or a watch to a slow client would buffer in memory without bound.
-struct BridgePacing: ServerInterceptor {
-    /// The metadata naming a bridged call's credit; set by the bridge only (a client's own is dropped).
-    static let key = "kvd-bridged-call"
-    /// Messages a call may have written and not yet on its stream.
-    static let window = 8
+/// A bridged call's cancellation: the client's reset reaches the call's handle, set once its task
+/// has started (a reset that comes first cancels it as it is set).
+private final class CallCancellation: Sendable {
+    private let state = Mutex<(handle: ServerContext.RPCCancellationHandle?, cancelled: Bool)>((nil, false))
 
-    final class Credit: Sendable {
-        let key: String
-        private let state = Mutex<(available: Int, waiting: [CheckedContinuation<Void, Never>])>((BridgePacing.window, []))
-
-        init(key: String) { self.key = key }
-
-        func acquire() async {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state in
-                    if state.available > 0 {
-                        state.available -= 1
-                        return true
-                    }
-                    state.waiting.append(continuation)
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
+    func started(_ handle: ServerContext.RPCCancellationHandle) {
+        let cancelled = state.withLock { state in
+            state.handle = handle
+            return state.cancelled
         }
+        if cancelled { handle.cancel() }
+    }
 
-        func release() {
-            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if !state.waiting.isEmpty { return state.waiting.removeFirst() }
-                state.available += 1
-                return nil
-            }
-            next?.resume()
+    func cancel() {
+        let handle = state.withLock { state in
+            state.cancelled = true
+            return state.handle
         }
+        handle?.cancel()
+    }
+}
 
-        /// The call is over: nothing waits any more.
-        func close() {
-            let waiting = state.withLock { state in
-                defer { state = (Int.max / 2, []) }
-                return state.waiting
-            }
-            for continuation in waiting { continuation.resume() }
+/// The services' side of the bridge: a gRPC server transport whose streams are the client port's
+/// bridged HTTP/2 streams. `GRPCServer` listens on it as on any transport; `BridgedCall` starts
+/// each call with the handler it registered.
+final class BridgeTransport: ServerTransport {
+    typealias Bytes = [UInt8]
+    typealias Handler = @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+
+    private enum State {
+        case idle
+        case listening(Handler)
+        case stopped
+    }
+
+    private let state = Mutex(State.idle)
+    private let stop = AsyncStream<Void>.makeStream()
+
+    init() {}
+
+    /// The handler of a listening server; nil before it listens and once it stops.
+    var handler: Handler? {
+        state.withLock { state in
+            if case .listening(let handler) = state { return handler }
+            return nil
         }
     }
 
-    private static let credits = Mutex<(next: UInt64, byKey: [String: Credit])>((0, [:]))
-
-    static func register() -> Credit {
-        credits.withLock { credits in
-            credits.next += 1
-            let credit = Credit(key: String(credits.next))
-            credits.byKey[credit.key] = credit
-            return credit
+    func listen(streamHandler: @escaping Handler) async throws {
+        state.withLock { state in
+            if case .idle = state { state = .listening(streamHandler) }
         }
+        for await _ in stop.stream {}  // until shutdown (or cancellation)
+        state.withLock { $0 = .stopped }
     }
 
-    static func unregister(_ credit: Credit) {
-        _ = credits.withLock { $0.byKey.removeValue(forKey: credit.key) }
-        credit.close()
-    }
-
-    func intercept<Input: Sendable, Output: Sendable>(
-        request: StreamingServerRequest<Input>,
-        context: ServerContext,
-        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
-    ) async throws -> StreamingServerResponse<Output> {
-        guard context.remotePeer.hasPrefix("in-process"), let key = request.metadata[stringValues: Self.key].first(where: { _ in true }),
-            let credit = Self.credits.withLock({ $0.byKey[key] })
-        else { return try await next(request, context) }
-        var response = try await next(request, context)
-        if case .success(var contents) = response.accepted {
-            let producer = contents.producer
-            contents.producer = { writer in try await producer(RPCWriter(wrapping: PacedWriter(base: writer, credit: credit))) }
-            response = StreamingServerResponse(accepted: .success(contents))
-        }
-        return response
-    }
-
-    private struct PacedWriter<Element: Sendable>: RPCWriterProtocol {
-        let base: RPCWriter<Element>
-        let credit: Credit
-
-        func write(_ element: Element) async throws {
-            await credit.acquire()
-            try await base.write(element)
-        }
-
-        func write(contentsOf elements: some Sequence<Element>) async throws {
-            for element in elements { try await write(element) }
-        }
+    func beginGracefulShutdown() {
+        state.withLock { $0 = .stopped }
+        stop.continuation.finish()
     }
 }

@@ -222,7 +222,7 @@ package final class Member: Sendable {
             let metricsEndpoints = HTTPEndpoints(loop: loop, store: store, metrics: loop.metrics, logger: logger)
             var endpoints = metricsEndpoints
             let selfServer = GRPCServer(
-                transport: inProcess.server, services: services, interceptors: [requestMetrics, authInterceptor, BridgePacing()])
+                transport: inProcess.server, services: services, interceptors: [requestMetrics, authInterceptor])
             group.addTask { try await Self.serveUntilCancelled(selfServer) }
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -235,7 +235,11 @@ package final class Member: Sendable {
                 endpoints.gateway = JSONGateway(client: selfClient, streams: configuration.maxConcurrentStreams.map(StreamPermits.init))
             }
             let direct = DirectKVCalls.Service(kv: kv, metrics: requestMetrics, served: loop.metrics.directCalls, authEnabled: authEnabled)
-            let grpc = clientGRPCSettings(direct: direct, bridgeTo: inProcess.client, serving: services)
+            // The client port's calls that the direct path leaves, served by the same services.
+            let bridgeTransport = BridgeTransport()
+            let bridgeServer = GRPCServer(transport: bridgeTransport, services: services, interceptors: [requestMetrics, authInterceptor])
+            group.addTask { try await Self.serveUntilCancelled(bridgeServer) }
+            let grpc = clientGRPCSettings(direct: direct, bridgeTo: bridgeTransport, serving: services)
             for url in configuration.listenClientURLs {
                 var listener = try makeClientListener(url, endpoints: endpoints)
                 if !configuration.listenClientHTTPURLs.isEmpty { listener.serves = .grpc }
@@ -352,7 +356,7 @@ package final class Member: Sendable {
     /// What every client URL's gRPC shares: the hot path, the bridge to the services, and etcd's
     /// limits and keepalive.
     private func clientGRPCSettings(
-        direct: DirectKVCalls.Service, bridgeTo client: InProcessTransport.Client, serving services: [any RegistrableRPCService]
+        direct: DirectKVCalls.Service, bridgeTo transport: BridgeTransport, serving services: [any RegistrableRPCService]
     ) -> ClientListener.GRPCSettings {
         // etcd sizes the gRPC receive limit as --max-request-bytes plus 512 KiB of overhead, and
         // answers a larger request with a status; the request deserializers check etcd's limit,
@@ -362,7 +366,7 @@ package final class Member: Sendable {
         RequestDecoding.messageBytesMax = messageBytesMax
         return ClientListener.GRPCSettings(
             direct: direct,
-            bridge: BridgedCall.Bridge(client: client, messageBytesMax: 4 * messageBytesMax, serving: services),
+            bridge: BridgedCall.Bridge(transport: transport, messageBytesMax: 4 * messageBytesMax, serving: services),
             maxConcurrentStreams: configuration.maxConcurrentStreams,
             keepaliveInterval: .milliseconds(Int64(configuration.grpcKeepaliveIntervalMilliseconds)),
             keepaliveTimeout: .milliseconds(Int64(configuration.grpcKeepaliveTimeoutMilliseconds)))
