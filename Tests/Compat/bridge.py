@@ -75,10 +75,10 @@ def status_of(headers):
     return "http=%s" % headers.get(":status")
 
 
-def unary(port, path, body, headers=None):
+def unary(port, path, body, headers=None, end_stream=True):
     """The status a call ends with (or the HTTP status of a refusal without one)."""
     conn = Connection(port)
-    stream = conn.open(path, body, headers)
+    stream = conn.open(path, body, headers, end_stream)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         events = conn.read(1)
@@ -98,21 +98,8 @@ def unary(port, path, body, headers=None):
 
 
 def oversized(port, path, length):
-    """The answer to a message that announces `length` bytes, of which only the first window's worth is sent."""
-    conn = Connection(port)
-    stream = conn.open(path, b"\x00" + length.to_bytes(4, "big") + b"x" * 16000, end_stream=False)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        events = conn.read(1)
-        if events is None:
-            return "closed"
-        for event in events:
-            if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)) and event.stream_id == stream:
-                if "grpc-status" in dict(event.headers):
-                    return status_of(event.headers)
-            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
-                return "reset %s" % getattr(event.error_code, "name", event.error_code)
-    return "no answer"
+    """The answer to a message that announces `length` bytes, of which only the first frame's worth is sent."""
+    return unary(port, path, b"\x00" + length.to_bytes(4, "big") + b"x" * 16000, end_stream=False)
 
 
 def refusals(port):
