@@ -67,16 +67,12 @@ struct ClientListener: Sendable {
             }
             .bind(host: host, port: port).get()
         logger.info("ready to serve client requests", metadata: ["address": "\(host):\(port)", "tls": "\(tls != nil)"])
-        try await withTaskCancellationHandler {
-            try await channel.closeFuture.get()
-        } onCancel: {
-            channel.close(promise: nil)
-            connections.goAway(grace: .seconds(2))
-        }
+        try await channel.closedOrCancelled { connections.goAway(grace: .seconds(2)) }
     }
 
     /// The client connection's HTTP/2, after the sniffer (an HTTP/1.1 connection never reaches
-    /// it): each stream gets the hot path's handler and, behind it, the bridge to the services.
+    /// it): each stream gets the hot path's handler, which puts the bridge to the services behind
+    /// itself for a call it does not serve.
     private static func addHTTP2(to connection: any Channel, grpc: GRPCSettings, connections: ClientConnections) throws {
         // As grpc-swift's transport set them up: 64 KiB windows, 16 KiB frames.
         var settings = NIOHTTP2Handler.ConnectionConfiguration()
@@ -100,9 +96,8 @@ struct ClientListener: Sendable {
         ) { [manager = NIOLoopBound(manager, eventLoop: connection.eventLoop)] stream in
             stream.eventLoop.makeCompletedFuture {
                 manager.value.streamOpened(stream)
-                try stream.pipeline.syncOperations.addHandlers([
-                    DirectKVCalls(service: grpc.direct), BridgedCall(bridge: grpc.bridge, peer: peer, localPeer: localPeer),
-                ])
+                try stream.pipeline.syncOperations.addHandler(
+                    DirectKVCalls(service: grpc.direct, bridge: grpc.bridge, peer: peer, localPeer: localPeer))
             }
         }
         try connection.pipeline.syncOperations.addHandler(manager)

@@ -17,7 +17,8 @@ internal import SwiftProtobuf
 ///
 /// Only the plain case is served here: the four methods, an uncompressed request of exactly one
 /// message within etcd's size limit, authentication off and no credentials sent. Anything else is
-/// handed to `BridgedCall` behind this one, the frames held so far replayed to it unchanged, so
+/// handed to a `BridgedCall` put behind this one (only then: the hot path's streams have no use
+/// for it), the frames held so far replayed to it unchanged, so
 /// that every other call (and every refusal the services make) is as before. A deadline
 /// (`grpc-timeout`) is left to the client, as the services' handling of it cannot take back a
 /// proposal either.
@@ -71,10 +72,16 @@ final class DirectKVCalls: ChannelInboundHandler {
     }
 
     private let service: Service
+    private let bridge: BridgedCall.Bridge
+    private let peer: String
+    private let localPeer: String
     private var state = State.idle
 
-    init(service: Service) {
+    init(service: Service, bridge: BridgedCall.Bridge, peer: String, localPeer: String) {
         self.service = service
+        self.bridge = bridge
+        self.peer = peer
+        self.localPeer = localPeer
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -93,7 +100,7 @@ final class DirectKVCalls: ChannelInboundHandler {
                     context: context, handler: self)
             }
             guard case .headers(let headers) = payload, !headers.endStream, let method = Self.method(headers.headers, service) else {
-                state = .passing
+                pass(context: context)
                 return context.fireChannelRead(data)
             }
             state = .receiving(method, held: [payload], body: nil)
@@ -140,9 +147,19 @@ final class DirectKVCalls: ChannelInboundHandler {
 
     /// Hands the call to the bridge: every frame held, in order, as if this handler were not here.
     private func replay(_ held: [HTTP2Frame.FramePayload], context: ChannelHandlerContext) {
-        state = .passing
+        pass(context: context)
         for payload in held { context.fireChannelRead(wrapInboundOut(payload)) }
         context.fireChannelReadComplete()
+    }
+
+    /// Puts the bridge behind this handler, which from now on passes every frame to it.
+    private func pass(context: ChannelHandlerContext) {
+        state = .passing
+        do {
+            try context.pipeline.syncOperations.addHandler(BridgedCall(bridge: bridge, peer: peer, localPeer: localPeer), position: .after(self))
+        } catch {
+            context.close(promise: nil)  // the stream is closing already
+        }
     }
 
     /// Serves the call; false (having done nothing) when its body is not one plain message
@@ -228,9 +245,7 @@ final class DirectKVCalls: ChannelInboundHandler {
 
         /// A status alone, in one HEADERS frame (gRPC's trailers-only response).
         static func refuse(_ error: RPCError, context: ChannelHandlerContext, handler: DirectKVCalls) {
-            var trailers = responseHeaders
-            trailers.add(name: "grpc-status", value: String(error.code.rawValue))
-            if !error.message.isEmpty { trailers.add(name: "grpc-message", value: DirectKVCalls.percentEncoded(error.message)) }
+            let trailers = GRPCStatusHeaders.trailersOnly(error)
             context.writeAndFlush(handler.wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
         }
 
@@ -240,18 +255,5 @@ final class DirectKVCalls: ChannelInboundHandler {
 
         private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
         private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
-    }
-
-    /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX.
-    static func percentEncoded(_ message: String) -> String {
-        var out = ""
-        for byte in message.utf8 {
-            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                out.unicodeScalars.append(UnicodeScalar(byte))
-            } else {
-                out += (byte < 0x10 ? "%0" : "%") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 }

@@ -188,7 +188,7 @@ final class BridgedCall: ChannelDuplexHandler {
         state = .requestsEnded
         cancellation?.cancel()
         if writer?.headersWereSent == true { return context.close(promise: nil) }
-        let headers = ResponseWriter.trailers(Status(code: Status.Code(error.code), message: error.message), [:], trailersOnly: true)
+        let headers = GRPCStatusHeaders.trailersOnly(error)
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
     }
 
@@ -227,7 +227,7 @@ fileprivate final class ResponseWriter: ClosableRPCWriterProtocol {
         switch part {
         case .metadata(let metadata):
             var headers = HPACKHeaders([(":status", "200"), ("content-type", "application/grpc")])
-            Self.add(metadata, to: &headers)
+            GRPCStatusHeaders.add(metadata, to: &headers)
             payload = .headers(.init(headers: headers))
             progress.withLock { $0.headersSent = true }
         case .message(let bytes):
@@ -241,7 +241,7 @@ fileprivate final class ResponseWriter: ClosableRPCWriterProtocol {
                 progress.ended = true
                 return !progress.headersSent
             }
-            payload = .headers(.init(headers: Self.trailers(status, metadata, trailersOnly: trailersOnly), endStream: true))
+            payload = .headers(.init(headers: GRPCStatusHeaders.trailers(status, metadata, trailersOnly: trailersOnly), endStream: true))
         }
         let full = progress.withLock { progress in
             progress.writesUnderWay += 1
@@ -267,7 +267,12 @@ fileprivate final class ResponseWriter: ClosableRPCWriterProtocol {
     func resetUnlessEnded() {
         if !progress.withLock({ $0.ended }) { channel.close(promise: nil) }
     }
+}
 
+/// A gRPC response's status as HTTP/2 headers, for the direct calls and the bridge alike.
+enum GRPCStatusHeaders {
+    /// The trailers ending a call; with `trailersOnly` (nothing sent before them) also the
+    /// response headers, in the one HEADERS frame.
     static func trailers(_ status: Status, _ metadata: Metadata, trailersOnly: Bool) -> HPACKHeaders {
         var headers = HPACKHeaders()
         if trailersOnly {
@@ -276,19 +281,37 @@ fileprivate final class ResponseWriter: ClosableRPCWriterProtocol {
         }
         headers.add(name: "grpc-status", value: String(status.code.rawValue))
         if !status.message.isEmpty {
-            headers.add(name: "grpc-message", value: DirectKVCalls.percentEncoded(status.message))
+            headers.add(name: "grpc-message", value: percentEncoded(status.message))
         }
         add(metadata, to: &headers)
         return headers
     }
 
-    private static func add(_ metadata: Metadata, to headers: inout HPACKHeaders) {
+    /// A refusal: `error` as the whole response.
+    static func trailersOnly(_ error: RPCError) -> HPACKHeaders {
+        trailers(Status(code: Status.Code(error.code), message: error.message), [:], trailersOnly: true)
+    }
+
+    static func add(_ metadata: Metadata, to headers: inout HPACKHeaders) {
         for (key, value) in metadata {
             switch value {
             case .string(let string): headers.add(name: key, value: string)
             case .binary(let bytes): headers.add(name: key, value: Data(bytes).base64EncodedString())
             }
         }
+    }
+
+    /// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX.
+    static func percentEncoded(_ message: String) -> String {
+        var out = ""
+        for byte in message.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                out.unicodeScalars.append(UnicodeScalar(byte))
+            } else {
+                out += (byte < 0x10 ? "%0" : "%") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 }
 

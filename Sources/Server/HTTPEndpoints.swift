@@ -114,12 +114,14 @@ struct HTTPEndpoints: Sendable {
 }
 
 extension Channel {
-    /// A listener's life: it serves until it closes, and cancelling the task that waits closes it.
-    func closedOrCancelled() async throws {
+    /// A listener's life: it serves until it closes, and cancelling the task that waits closes it
+    /// (after `onCancel`, which may end what the listener accepted).
+    func closedOrCancelled(onCancel: @escaping @Sendable () -> Void = {}) async throws {
         try await withTaskCancellationHandler {
             try await closeFuture.get()
         } onCancel: {
             close(promise: nil)
+            onCancel()
         }
     }
 }
