@@ -37,6 +37,8 @@ package final class MVCCStore: @unchecked Sendable {
         /// The compaction point whose history is removed (etcd's finished compaction): while it
         /// lags `compacted`, entries only reads below `compacted` could see are still stored.
         var historyRemoved: Revision
+        /// The live keys at `current`, for counts (`liveKeys` has their revisions).
+        var liveKeySet = LiveKeySet()
     }
 
     /// Where the removal of compacted history stands (writer-only): the compaction point it
@@ -68,20 +70,23 @@ package final class MVCCStore: @unchecked Sendable {
         keyIndex = database.columnFamily("key_index")
         meta = database.columnFamily("meta")
         lease = database.columnFamily("lease")
-        let stored = try Self.readRevisions(database, meta)
+        var stored = try Self.readRevisions(database, meta)
         writer = stored
         published = Mutex(stored)
         try reloadLeases()
-        liveKeys = try readLiveKeys()
+        (liveKeys, stored.liveKeySet) = try readLiveKeys()
+        writer = stored
+        published.withLock { $0 = stored }
     }
 
     /// Every live key's newest revision, from one pass over `key_index` (a member restarted on
-    /// 300,000 keys was healthy as fast as before; the index costs it about 100 bytes a key).
-    private func readLiveKeys() throws(MVCCError) -> [[UInt8]: RevisionKey] {
+    /// 300,000 keys was healthy as fast as before; the index costs it about 100 bytes a key),
+    /// and the same keys in order.
+    private func readLiveKeys() throws(MVCCError) -> ([[UInt8]: RevisionKey], LiveKeySet) {
         let (keys, _) = try mapStorage {
             try KeySpaceReader(store: self, view: nil).liveRevisions(in: .from([]), at: writer.current, limit: 0)
         }
-        return Dictionary(uniqueKeysWithValues: keys)
+        return (Dictionary(uniqueKeysWithValues: keys), LiveKeySet(sortedKeys: keys.lazy.map(\.0)))
     }
 
     /// The newest revision of `key` if it is live, as the writer sees it (writer-only).
@@ -124,12 +129,13 @@ package final class MVCCStore: @unchecked Sendable {
     /// Re-reads the revisions after the caller replaced the state underneath (a snapshot install).
     /// Writer-only, like `apply`.
     package func reload() throws(MVCCError) {
-        let stored = try Self.readRevisions(database, meta)
+        var stored = try Self.readRevisions(database, meta)
         writer = stored
         removal = nil
-        published.withLock { $0 = stored }
         try reloadLeases()
-        liveKeys = try readLiveKeys()
+        (liveKeys, stored.liveKeySet) = try readLiveKeys()
+        writer = stored
+        published.withLock { $0 = stored }
     }
 
     /// The marker stored with the last applied request, if any.
@@ -154,7 +160,7 @@ package final class MVCCStore: @unchecked Sendable {
         let revisions = published.withLock { $0 }
         return ReadView(
             store: self, view: database.makeConsistentView(), current: revisions.current, compacted: revisions.compacted,
-            historyRemoved: revisions.historyRemoved)
+            historyRemoved: revisions.historyRemoved, liveKeys: revisions.liveKeySet)
     }
 
     /// Applies `requests` in order, each atomically; a failed request changes nothing. The round
@@ -316,7 +322,13 @@ package final class MVCCStore: @unchecked Sendable {
             writer.current = txn.revision
         }
         // Only now, with the request known to succeed: a rejected one changes nothing.
-        for (key, revision) in txn.written { liveKeys[key] = revision }
+        for (key, revision) in txn.written {
+            if let revision {
+                if liveKeys.updateValue(revision, forKey: key) == nil { writer.liveKeySet.insert(key) }
+            } else if liveKeys.removeValue(forKey: key) != nil {
+                writer.liveKeySet.remove(key)
+            }
+        }
         let events = txn.events
         leases.withLock { table in
             if let grant { table.records[grant.id] = grant }

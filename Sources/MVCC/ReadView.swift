@@ -12,6 +12,8 @@ package struct ReadView: @unchecked Sendable {
     package let compacted: Revision
     /// The compaction point whose history the view no longer holds (see `MVCCStore.historyRemovedRevision`).
     package let historyRemoved: Revision
+    /// The live keys at `current`: a count at `current` is taken from them, not by a scan.
+    let liveKeys: LiveKeySet
     /// The view holds history below its compaction point that a removal has not reached yet.
     package var removingHistory: Bool { historyRemoved < compacted }
     /// The storage view this one reads, for state kept beside the key space (membership, auth).
@@ -23,7 +25,13 @@ package struct ReadView: @unchecked Sendable {
         let reader = KeySpaceReader(store: store, view: view)
         return try mapStorage {
             try RangeExecution.run(request, headerRevision: current) { range, revision, limit in
-                try reader.range(range, at: revision, limit: limit)
+                if case .key = range { return try reader.range(range, at: revision, limit: limit) }
+                guard revision == current, limit != 0 else { return try reader.range(range, at: revision, limit: limit) }
+                // A page (or a count) of the latest revision: only the page is read.
+                let count = liveKeys.count(in: range)
+                guard limit > 0 else { return ([], count) }
+                let (keys, _) = try reader.liveRevisions(in: range, at: revision, limit: limit, stopsAtLimit: true)
+                return (try keys.map { try reader.change(at: $0.1).keyValue }, count)
             }
         }
     }
@@ -45,6 +53,7 @@ package struct ReadView: @unchecked Sendable {
     /// The number of live keys of `range` at `revision`.
     package func count(_ range: KeyRange, at revision: Revision) throws(MVCCError) -> Int {
         try checkReadable(revision)
+        if revision == current { return liveKeys.count(in: range) }
         let reader = KeySpaceReader(store: store, view: view)
         return try mapStorage { try reader.liveRevisions(in: range, at: revision, limit: -1).count }
     }

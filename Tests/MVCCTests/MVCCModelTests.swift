@@ -215,12 +215,20 @@ func checkReads(_ store: MVCCStore, _ model: Model, _ rng: inout SeededGenerator
         let revision = Int64.random(in: 0...(model.current + 1), using: &rng)
         var request = RangeRequest(range: range)
         request.revision = Revision(revision)
+        // Pages and counts: at the latest revision the count comes from the live key set.
+        request.limit = Int64.random(in: 0...3, using: &rng)
+        request.countOnly = Int.random(in: 0..<6, using: &rng) == 0
         do {
             let result = try view.range(request)
-            let expected = model.range(range, at: revision == 0 ? model.current : revision)
+            let all = model.range(range, at: revision == 0 ? model.current : revision)
+            let limit = Int(request.limit)
+            let expected = request.countOnly ? [] : limit > 0 ? Array(all.prefix(limit)) : all
+            let more = !request.countOnly && limit > 0 && all.count > limit
             guard revision <= model.current, revision == 0 || revision >= model.compacted,
-                  result.keyValues == expected, result.count == Int64(expected.count) else {
-                throw ModelMismatch(seed: seed, step: step, detail: "range \(range) @\(revision): \(result.keyValues) vs \(expected)")
+                  result.keyValues == expected, result.count == Int64(all.count), result.more == more else {
+                throw ModelMismatch(
+                    seed: seed, step: step,
+                    detail: "range \(range) @\(revision) limit \(limit) countOnly \(request.countOnly): \(result) vs \(expected) of \(all.count)")
             }
         } catch let error as MVCCError {
             let expectedError: MVCCError = revision > model.current ? .futureRevision : .compacted
