@@ -31,7 +31,7 @@ package struct ReadView: @unchecked Sendable {
                 let count = liveKeys.count(in: range)
                 guard limit > 0 else { return ([], count) }
                 let (keys, _) = try reader.liveRevisions(in: range, at: revision, limit: limit, stopsAtLimit: true)
-                return (try keys.map { try reader.change(at: $0.1).keyValue }, count)
+                return (try reader.keyValues(at: keys.map(\.1)), count)
             }
         }
     }
@@ -46,7 +46,7 @@ package struct ReadView: @unchecked Sendable {
         let reader = KeySpaceReader(store: store, view: view)
         return try mapStorage {
             let (keys, count) = try reader.liveRevisions(in: range, at: revision, limit: limit, stopsAtLimit: true)
-            return (try keys.map { try reader.change(at: $0.1).keyValue }, count > limit)
+            return (try reader.keyValues(at: keys.map(\.1)), count > limit)
         }
     }
 

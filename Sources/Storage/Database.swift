@@ -165,6 +165,55 @@ package final class Database: @unchecked Sendable {
         return [UInt8](UnsafeRawBufferPointer(start: value, count: length))
     }
 
+    /// The values stored under `keys` (nil where absent), in the order of `keys`, read as one
+    /// batch: RocksDB looks the keys up level by level and block by block together, where one
+    /// `get` per key searched every level's index for each (most of a 10,000-key page's time).
+    /// `keys` must be in ascending byte order.
+    package func get(_ family: ColumnFamily, sortedKeys keys: [[UInt8]], in view: ConsistentView? = nil) throws -> [[UInt8]?] {
+        guard !keys.isEmpty else { return [] }
+        precondition(zip(keys, keys.dropFirst()).allSatisfy { !$1.lexicographicallyPrecedes($0) }, "keys out of order")
+        let readOptions = view?.readOptions ?? defaultRead
+        var slices = [OpaquePointer?](repeating: nil, count: keys.count)
+        var errors = [UnsafeMutablePointer<CChar>?](repeating: nil, count: keys.count)
+        var sizes = keys.map(\.count)
+        // The keys' storage, pinned for the call: one buffer, each key at its offset.
+        var bytes = [CChar]()
+        bytes.reserveCapacity(sizes.reduce(0, +))
+        for key in keys { bytes.append(contentsOf: key.lazy.map { CChar(bitPattern: $0) }) }
+        bytes.withUnsafeBufferPointer { buffer in
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(keys.count)
+            var offset = 0
+            for size in sizes {
+                pointers.append(buffer.baseAddress.map { $0 + offset })
+                offset += size
+            }
+            pointers.withUnsafeBufferPointer { keyPointers in
+                sizes.withUnsafeMutableBufferPointer { sizePointers in
+                    slices.withUnsafeMutableBufferPointer { slicePointers in
+                        errors.withUnsafeMutableBufferPointer { errorPointers in
+                            rocksdb_batched_multi_get_cf(
+                                db, readOptions, family.handle, keys.count, keyPointers.baseAddress, sizePointers.baseAddress,
+                                slicePointers.baseAddress, errorPointers.baseAddress, true)
+                        }
+                    }
+                }
+            }
+        }
+        defer { for slice in slices { if let slice { rocksdb_pinnableslice_destroy(slice) } } }
+        var failure: String?
+        for case let error? in errors {
+            if failure == nil { failure = takeMessage(error) } else { rocksdb_free(error) }
+        }
+        if let failure { throw StorageError(failure) }
+        return slices.map { slice in
+            guard let slice else { return nil }
+            var length = 0
+            guard let value = rocksdb_pinnableslice_value(slice, &length) else { return [] }
+            return [UInt8](UnsafeRawBufferPointer(start: value, count: length))
+        }
+    }
+
     /// An iterator over `family` restricted to `[lowerBound, upperBound)` (nil means unbounded).
     package func makeIterator(
         _ family: ColumnFamily,

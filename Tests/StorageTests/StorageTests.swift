@@ -44,6 +44,29 @@ func bytes(_ string: String) -> [UInt8] { Array(string.utf8) }
         #expect(try db.get(db.columnFamily("a"), bytes("x")) == bytes("1"))
     }
 
+    @Test func batchedGetsAnswerAsSingleGets() throws {
+        let db = try Database(path: temporaryDirectory(), columnFamilies: ["a"])
+        let family = db.columnFamily("a")
+        let batch = WriteBatch()
+        for n in stride(from: 0, to: 3_000, by: 3) { batch.put(family, bytes(String(format: "%05d", n)), bytes("v\(n)")) }
+        batch.put(family, bytes("empty"), [])
+        try db.write(batch, sync: false)
+        let later = WriteBatch()
+        later.put(family, bytes("01500"), bytes("newer"))
+        try db.write(later, sync: false)
+        let view = db.makeConsistentView()
+        let afterView = WriteBatch()
+        afterView.put(family, bytes("01503"), bytes("after the view"))
+        try db.write(afterView, sync: false)
+        let keys = (0..<1_000).map { bytes(String(format: "%05d", $0 * 2)) } + [bytes("empty"), bytes("zz")]
+        let batched = try db.get(family, sortedKeys: keys, in: view)
+        let single = try keys.map { try db.get(family, $0, in: view) }
+        #expect(batched == single)
+        #expect(batched[750] == bytes("newer") && batched[1] == nil && batched[1_000] == [] && batched[1_001] == nil)
+        #expect(try db.get(family, sortedKeys: [bytes("01503")], in: view) == [bytes("v1503")])
+        #expect(try db.get(family, sortedKeys: []).isEmpty)
+    }
+
     @Test func deletesAndRangeDeletes() throws {
         let db = try Database(path: temporaryDirectory(), columnFamilies: ["a"])
         let family = db.columnFamily("a")
