@@ -50,6 +50,11 @@ package struct ReadView: @unchecked Sendable {
         }
     }
 
+    /// Counts one range in etcd's mvcc metrics, for a range read in chunks.
+    package func recordRange() {
+        store.operations.record(ranges: 1, puts: 0, deletes: 0)
+    }
+
     /// The number of live keys of `range` at `revision`.
     package func count(_ range: KeyRange, at revision: Revision) throws(MVCCError) -> Int {
         try checkReadable(revision)

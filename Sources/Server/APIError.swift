@@ -39,6 +39,8 @@ package enum APIError: Error, Equatable, Sendable {
     case corrupt
     case auth(AuthError)
     case storage(String)
+    /// A response larger than gRPC lets a server send (grpc-go's limit, math.MaxInt32 bytes).
+    case responseTooLarge(bytes: Int)
 
     package var rpcError: RPCError {
         switch self {
@@ -80,6 +82,8 @@ package enum APIError: Error, Equatable, Sendable {
         case .corrupt: RPCError(code: .dataLoss, message: "etcdserver: corrupt cluster")
         case .auth(let error): error.rpcError
         case .storage(let message): RPCError(code: .internalError, message: "etcdserver: \(message)")
+        case .responseTooLarge(let bytes):
+            RPCError(code: .resourceExhausted, message: "grpc: trying to send message larger than max (\(bytes) vs. \(Int32.max))")
         }
     }
 

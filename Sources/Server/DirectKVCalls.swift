@@ -7,7 +7,8 @@ internal import Prometheus
 internal import SwiftProtobuf
 
 /// The client port's hot path: the KV service's writes (Put, DeleteRange, a Txn that writes) and
-/// single-key Ranges, answered from the HTTP/2 stream on its connection's event loop.
+/// single-key Ranges, answered from the HTTP/2 stream on its connection's event loop; and the
+/// Ranges over more keys that `LargeRange` serves in bounded memory from NIO's blocking pool.
 ///
 /// Why: grpc-swift serves each call as a task on Swift's pool, fed through `NIOAsyncChannel`'s
 /// async sequences: that machinery, the hand-offs between the pool and the event loops, and the
@@ -175,9 +176,15 @@ final class DirectKVCalls: ChannelInboundHandler {
         let kv = service.kv
         switch method {
         case .range:
-            guard let request: Etcdserverpb_RangeRequest = Self.decode(body), request.rangeEnd.isEmpty else { return false }
-            started(method)
-            kv.range(request, on: eventLoop, completion: answer.send)
+            guard let request: Etcdserverpb_RangeRequest = Self.decode(body) else { return false }
+            if request.rangeEnd.isEmpty {
+                started(method)
+                kv.range(request, on: eventLoop, completion: answer.send)
+            } else {
+                guard LargeRange.serves(request) else { return false }
+                started(method)
+                kv.largeRange(request, on: eventLoop, stream: context.channel, completion: answer.send)
+            }
         case .put:
             guard let request: Etcdserverpb_PutRequest = Self.decode(body) else { return false }
             started(method)
@@ -236,6 +243,15 @@ final class DirectKVCalls: ChannelInboundHandler {
             write(.headers(.init(headers: Self.okTrailers, endStream: true)))
             context.flush()
             counters.handledOK.increment()
+        }
+
+        /// A large range's answer: built (written here) or already written to the stream.
+        func send(_ result: Result<LargeRange.Answer, APIError>) {
+            switch result {
+            case .success(.whole(let response)): send(Result<Etcdserverpb_RangeResponse, APIError>.success(response))
+            case .success(.streamed): counters.handledOK.increment()
+            case .failure(let error): send(Result<Etcdserverpb_RangeResponse, APIError>.failure(error))
+            }
         }
 
         private func fail(_ error: RPCError) {

@@ -321,7 +321,7 @@ func mvcc<T>(_ body: () throws -> T) throws(APIError) -> T {
 
 extension KeyRange {
     /// The part of the range after `key` (a key it holds, not the last one).
-    fileprivate func resumed(after key: [UInt8]) -> KeyRange {
+    func resumed(after key: [UInt8]) -> KeyRange {
         switch self {
         case .key: preconditionFailure("a single key has nothing after it")
         case .from: .from(key + [0])

@@ -92,6 +92,8 @@ call("range linearizable", "Range", rpc_pb2.RangeRequest(key=b"k1"))
 call("range serializable", "Range", rpc_pb2.RangeRequest(key=b"k1", serializable=True))
 call("range missing key", "Range", rpc_pb2.RangeRequest(key=b"nope"))
 call("range of a prefix", "Range", rpc_pb2.RangeRequest(key=b"k", range_end=b"l"))
+call("range of a prefix sorted by value", "Range", rpc_pb2.RangeRequest(
+    key=b"k", range_end=b"l", sort_order=rpc_pb2.RangeRequest.DESCEND, sort_target=rpc_pb2.RangeRequest.VALUE))
 call("range empty key", "Range", rpc_pb2.RangeRequest(key=b""))
 call("range future revision", "Range", rpc_pb2.RangeRequest(key=b"k1", revision=1000))
 call("put empty key", "Put", put(b"", b"x"))

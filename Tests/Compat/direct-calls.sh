@@ -28,7 +28,7 @@ expect_same_calls "$COMPAT_TMP/ref.out" "$COMPAT_TMP/tgt.out"
 # Which path served each call (kvd only).
 if [[ $TARGET == kvd ]]; then
     declare -A expected=(
-        ["range of a prefix"]="not direct" ["put beyond the gRPC receive limit"]="not direct"
+        ["range of a prefix sorted by value"]="not direct" ["put beyond the gRPC receive limit"]="not direct"
         ["read-only txn"]="not direct" ["compact"]="not direct" ["put compressed"]="not direct"
         ["put with a token while auth is off"]="not direct" ["range with a token while auth is off"]="not direct"
         ["txn with a token while auth is off"]="not direct"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests/Compat/run-all.sh: runs the compatibility suites in order and totals them:
-#   differential.sh, bad-requests.sh, python-clients.sh, range-stream.sh, direct-calls.sh, bridge.sh, etcdctl-kvd.sh, kvctl-vs-etcdctl.sh, durability.sh,
+#   differential.sh, bad-requests.sh, python-clients.sh, range-stream.sh, large-ranges.sh, direct-calls.sh, bridge.sh, etcdctl-kvd.sh, kvctl-vs-etcdctl.sh, durability.sh,
 #   shutdown.sh
 # Each suite's failures go to stderr; its result line is printed here, then
 #   compat: N passed, M failed
@@ -18,7 +18,7 @@ total_pass=0
 total_fail=0
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-for suite in differential bad-requests python-clients range-stream direct-calls bridge etcdctl-kvd kvctl-vs-etcdctl durability shutdown; do
+for suite in differential bad-requests python-clients range-stream large-ranges direct-calls bridge etcdctl-kvd kvctl-vs-etcdctl durability shutdown; do
     rc=0
     "$here/$suite.sh" >"$tmp" || rc=$?
     line=$(grep -E "^$suite: [0-9]+ passed, [0-9]+ failed$" "$tmp" | tail -n 1)
