@@ -13,18 +13,11 @@ import etcd3  # noqa: F401  (puts etcd3.etcdrpc on the import path)
 import grpc
 from etcd3.etcdrpc import rpc_pb2
 
+import checks
+from checks import check
+
 etcd_port, kvd_port = sys.argv[1], sys.argv[2]
 kvd_pid = os.environ.get("KVD_PID")
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    if ok:
-        print("ok: " + name)
-    else:
-        failures += 1
-        print("FAIL: " + name + (": " + detail if detail else ""), flush=True)
 
 
 def calls(port):
@@ -111,4 +104,4 @@ if kvd_pid:
     growth = min(growths)
     check("a get of every key (%d KiB) grows the member's peak by less than half of it (%s KiB)"
           % (size // 1024, ", ".join(map(str, growths))), growth < size // 2048, "%d KiB" % growth)
-sys.exit(failures)
+sys.exit(checks.failures)

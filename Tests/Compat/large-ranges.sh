@@ -16,11 +16,5 @@ KVD_PID=${SERVER_PID[tgt]} timeout 600 /usr/bin/python3 "$COMPAT_DIR/large-range
 status=$?
 server_stop tgt
 server_stop ref
-while IFS= read -r line; do
-    case $line in
-    ok:*) pass "${line#ok: }" ;;
-    FAIL:*) fail "${line#FAIL: }" ;;
-    esac
-done <"$COMPAT_TMP/out"
-((status == 0)) || fail "large-ranges.py exited $status: $(grep -v '^ok:' "$COMPAT_TMP/out" | tail -n 5)"
+report_checks "$COMPAT_TMP/out" "$status" large-ranges.py
 summary large-ranges

@@ -246,6 +246,19 @@ expect_eq() {
     fi
 }
 
+# report_checks FILE STATUS SCRIPT: every "ok: ..." and "FAIL: ..." line a checker script wrote to
+# FILE counts as a check; a non-zero exit STATUS of SCRIPT fails one more.
+report_checks() {
+    local file=$1 status=$2 script=$3 line
+    while IFS= read -r line; do
+        case $line in
+        ok:*) pass "${line#ok: }" ;;
+        FAIL:*) fail "${line#FAIL: }" ;;
+        esac
+    done <"$file"
+    ((status == 0)) || fail "$script exited $status: $(grep -v '^ok:' "$file" | tail -n 5)"
+}
+
 # summary LABEL: print "LABEL: N passed, M failed" and return non-zero if any failed.
 # expect_same_calls REF_OUTPUT TGT_OUTPUT: the "CALL name|answer" lines two runs printed, one by one.
 expect_same_calls() {

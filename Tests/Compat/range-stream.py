@@ -9,6 +9,9 @@ import etcd3  # noqa: F401  (puts etcd3.etcdrpc on the import path)
 import grpc
 from etcd3.etcdrpc import rpc_pb2
 
+import checks
+from checks import check
+
 port = sys.argv[1]
 channel = grpc.insecure_channel("127.0.0.1:" + port)
 range_call = channel.unary_unary(
@@ -47,16 +50,6 @@ stream_call = channel.unary_stream(
     request_serializer=rpc_pb2.RangeRequest.SerializeToString,
     response_deserializer=chunk_of)
 
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    if ok:
-        print("ok: " + name)
-    else:
-        failures += 1
-        print("FAIL: " + name + (": " + detail if detail else ""))
 
 
 def without_volatile(response):
@@ -127,4 +120,4 @@ for name, (request, code, message) in refusals.items():
     except grpc.RpcError as error:
         check(name + " is refused with %s %r" % (code.name, message),
               error.code() == code and error.details() == message, "%s %r" % (error.code().name, error.details()))
-sys.exit(failures)
+sys.exit(checks.failures)

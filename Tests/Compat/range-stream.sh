@@ -13,11 +13,5 @@ server_start tgt kvd plain
 timeout 300 /usr/bin/python3 "$COMPAT_DIR/range-stream.py" "${SERVER_CPORT[tgt]}" >"$COMPAT_TMP/out" 2>&1
 status=$?
 server_stop tgt
-while IFS= read -r line; do
-    case $line in
-    ok:*) pass "${line#ok: }" ;;
-    FAIL:*) fail "${line#FAIL: }" ;;
-    esac
-done <"$COMPAT_TMP/out"
-((status == 0)) || fail "range-stream.py exited $status: $(grep -v '^ok:' "$COMPAT_TMP/out" | tail -n 5)"
+report_checks "$COMPAT_TMP/out" "$status" range-stream.py
 summary range-stream
