@@ -1,5 +1,4 @@
 internal import EtcdAPI
-internal import Foundation
 internal import MVCC
 internal import NIOCore
 internal import NIOHPACK

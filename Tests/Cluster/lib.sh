@@ -34,6 +34,7 @@ ET_MS=${ET_MS:-1000}
 CLUSTER_TOKEN=kvd-cluster-test
 PKI=""
 declare -A NODE_ARGS=()   # the full kvd argument list of each member (for restarts), %q-quoted
+declare -A NODE_ENV=()    # VAR=value words put in a member's environment (e.g. LD_PRELOAD), if any
 FAST=(--dial-timeout=2s --command-timeout=3s)
 
 cluster_init() {
@@ -110,8 +111,10 @@ node_start() {
 _node_exec() {
     local name=$1 args
     eval "args=(${NODE_ARGS[$name]})"
-    echo "=== $(date -u +%T.%N) start: ${SERVER_BIN[$name]} ${args[*]}" >>"${SERVER_LOG[$name]}"
-    setsid "${SERVER_BIN[$name]}" "${args[@]}" >>"${SERVER_LOG[$name]}" 2>&1 </dev/null &
+    local environment=()
+    read -r -a environment <<<"${NODE_ENV[$name]:-}"
+    echo "=== $(date -u +%T.%N) start: ${environment[*]} ${SERVER_BIN[$name]} ${args[*]}" >>"${SERVER_LOG[$name]}"
+    setsid env "${environment[@]}" "${SERVER_BIN[$name]}" "${args[@]}" >>"${SERVER_LOG[$name]}" 2>&1 </dev/null &
     SERVER_PID[$name]=$!
     vlog "started $name pid ${SERVER_PID[$name]}"
 }
@@ -167,6 +170,7 @@ member_id() { status_line "$1" | awk -F', ' '{print $2}'; }
 is_leader() { [[ $(status_line "$1" | awk -F', ' '{print $5}') == true ]]; }
 applied_index() { status_line "$1" | awk -F', ' '{print $9}'; }
 raft_index() { status_line "$1" | awk -F', ' '{print $8}'; }
+raft_term() { status_line "$1" | awk -F', ' '{print $7}'; }
 
 # leaders NAME...: the names (among those given) that report being leader.
 leaders() {

@@ -19,6 +19,8 @@
 #   reconfig   refused membership changes (etcd's errors, strict reconfig check), requests via followers
 #   rogue      (g) a member with a rogue-CA peer certificate cannot join
 #   durability (h) no acknowledged put lost across kill -9 of a minority and of all three
+#   disk-faults syncs slowed to 300 ms on a follower and the leader (no election), a failed sync on the
+#              leader (it stops at once, loudly; the others go on; it catches up on a healthy disk)
 #   kvctl      kvctl's endpoint, member and move-leader commands print what etcdctl 3.4 prints
 #   kvctl-watch kvctl's watch, lease, snapshot, alarm and defrag beside etcdctl 3.4 (watches side by side)
 #   etcdctl    Debian etcdctl against kvd, differential against a three-member etcd 3.4
@@ -47,7 +49,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability disk-faults etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
