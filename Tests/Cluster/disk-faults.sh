@@ -42,15 +42,13 @@ if nctl "$leader" "${FAST[@]}" put b/1 v1 >/dev/null 2>&1; then
 else
     pass "the put the leader was syncing when its sync failed is not acknowledged by it"
 fi
-pid=${SERVER_PID[$leader]}
-for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then
+if ! wait_exit "$leader" 10; then
     fail "the leader still runs 10 s after its sync failed"
     node_stop "$leader"
+elif ((EXIT_STATUS != 0)); then
+    pass "the leader stopped by itself (status $EXIT_STATUS)"
 else
-    rc=0; wait "$pid" 2>/dev/null || rc=$?
-    unset "SERVER_PID[$leader]"
-    ((rc != 0)) && pass "the leader stopped by itself (status $rc)" || fail "the leader exited 0 after a failed sync"
+    fail "the leader exited 0 after a failed sync"
 fi
 expect_eq "syncs that failed before the member stopped (it never syncs again after a failure)" 1 \
     "$(grep -c 'diskfault: .* -> EIO' "${SERVER_LOG[$leader]}")"

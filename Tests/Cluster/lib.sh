@@ -279,20 +279,29 @@ check_keys() {
 # followers_of LEADER NAME...: the names other than LEADER.
 others() { local l=$1 n; shift; for n in "$@"; do [[ $n == "$l" ]] || printf '%s ' "$n"; done; }
 
+# wait_exit NAME SECONDS: waits for member NAME to stop by itself; then sets EXIT_STATUS to its
+# exit status and forgets it. Returns 1, leaving it running, if it has not stopped in time.
+wait_exit() {
+    local name=$1 pid=${SERVER_PID[$1]} i
+    for ((i = 0; i < $2 * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && return 1
+    EXIT_STATUS=0
+    wait "$pid" 2>/dev/null || EXIT_STATUS=$?
+    unset "SERVER_PID[$name]"
+    echo "=== $(date -u +%T.%N) exited with status $EXIT_STATUS" >>"${SERVER_LOG[$name]}"
+}
+
 # expect_removed_exit NAME: a member removed from the cluster stops by itself (as etcd's
 # does) within 10 s, without crashing (exit status < 128, no Swift "Fatal error" in its log).
 expect_removed_exit() {
-    local name=$1 pid=${SERVER_PID[$1]:-} i rc
-    [[ -n $pid ]] || { fail "removed member $name: not started by us"; return; }
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    local name=$1 rc
+    [[ -n ${SERVER_PID[$1]:-} ]] || { fail "removed member $name: not started by us"; return; }
+    if ! wait_exit "$name" 10; then
         fail "removed member $name still running 10 s after its removal (etcd's stops)"
         node_stop "$name"
         return
     fi
-    rc=0; wait "$pid" 2>/dev/null || rc=$?
-    unset "SERVER_PID[$name]"
-    echo "=== $(date -u +%T.%N) exited with status $rc" >>"${SERVER_LOG[$name]}"
+    rc=$EXIT_STATUS
     if ((rc >= 128)) || grep -q "Fatal error" "${SERVER_LOG[$name]}"; then
         fail "removed member $name crashed on exit (status $rc): $(grep -m1 -E 'Fatal error|removed from the cluster' "${SERVER_LOG[$name]}")"
     else
