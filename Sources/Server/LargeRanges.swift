@@ -5,6 +5,7 @@ internal import NIOHPACK
 internal import NIOHTTP2
 internal import NIOPosix
 internal import SwiftProtobuf
+internal import Synchronization
 
 /// A Range over more than one key, answered on the client port's direct path in bounded memory.
 ///
@@ -14,9 +15,9 @@ internal import SwiftProtobuf
 /// the result is read from one view in chunks of `chunkKeys`. A result that ends within
 /// `wholeBytesMax` is answered as before, one built message. A larger one is read twice: once to
 /// size the message (gRPC writes its length first), once to encode it and write it out as it
-/// goes, each write waiting while `writesAhead` are under way (HTTP/2's flow control holds them
-/// until the client has room). The member then holds a few chunks, whatever the size. Both
-/// passes read the same view, so they see the same keys.
+/// goes (`RangeStreamer`), the next piece encoded only while fewer than `writesAhead` writes are
+/// under way (HTTP/2's flow control holds them until the client has room). The member then holds
+/// a few chunks, whatever the size. Both passes read the same view, so they see the same keys.
 ///
 /// Served here: key order (as stored) and no revision filters, RangeStream's restrictions, and
 /// not count-only; anything else is left to the bridge.
@@ -74,15 +75,20 @@ enum LargeRange {
 
 extension KVService {
     /// A Range `LargeRange.serves`, from the direct path: read on NIO's blocking pool (after the
-    /// read index for a linearizable one) and either handed back whole or written to `stream`.
+    /// read index for a linearizable one), then handed back built or written to `stream`.
     func largeRange(
         _ request: Etcdserverpb_RangeRequest, on eventLoop: any EventLoop, stream: any Channel,
         completion: @escaping Completion<LargeRange.Answer>
     ) {
         let read: @Sendable () -> Void = {
             NIOThreadPool.singleton.submit { state in
-                let answer = state == .active ? Result { () throws(APIError) in try largeRangeAnswer(request, stream: stream) } : .failure(.stopped)
-                eventLoop.execute { completion(answer) }
+                guard state == .active else { return eventLoop.execute { completion(.failure(.stopped)) } }
+                switch Result(catching: { () throws(APIError) in try largeRangeAnswer(request, stream: stream) }) {
+                case .success(.built(let response)): eventLoop.execute { completion(.success(.whole(response))) }
+                case .success(.streaming(let streamer)):
+                    streamer.start { result in eventLoop.execute { completion(result.map { .streamed }) } }
+                case .failure(let error): eventLoop.execute { completion(.failure(error)) }
+                }
             }
         }
         do throws(APIError) {
@@ -100,41 +106,33 @@ extension KVService {
         }
     }
 
-    /// Reads the range; writes it to `stream` when it is too large to build (blocking this thread
-    /// on the client), or returns it built.
-    private func largeRangeAnswer(_ request: Etcdserverpb_RangeRequest, stream: any Channel) throws(APIError) -> LargeRange.Answer {
+    private enum LargeRangeRead {
+        case built(Etcdserverpb_RangeResponse)
+        case streaming(RangeStreamer)
+    }
+
+    /// Reads the range once: returns it built when it is small, or else a streamer that reads it
+    /// again to write it out.
+    private func largeRangeAnswer(_ request: Etcdserverpb_RangeRequest, stream: any Channel) throws(APIError) -> LargeRangeRead {
         let view = store.readView()
         view.recordRange()
         let query = RangeRequest(request)
-        let revision = query.revision.value > 0 ? query.revision : view.current
-        let total = query.limit > 0 ? Int(query.limit) : Int.max
-
-        /// Calls `body` with each chunk of the result in order; returns the response's `more`
-        /// and `count`.
-        func forEachChunk(_ body: ([KeyValue]) throws(APIError) -> Void) throws(APIError) -> (more: Bool, count: Int64) {
-            var range = query.range, sent = 0
-            while true {
-                let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: min(LargeRange.chunkKeys, total - sent)) }
-                sent += chunk.keyValues.count
-                try body(chunk.keyValues)
-                guard chunk.more, let last = chunk.keyValues.last?.key else { return (false, Int64(sent)) }
-                range = range.resumed(after: last)
-                if sent == total { return (true, Int64(sent + (try mvcc { try view.count(range, at: revision) }))) }
-            }
-        }
-
         var header = Etcdserverpb_ResponseHeader(revision: view.current)
         self.header().fill(&header, currentRevision: view.current)
+
         // First pass: kept while small, only sized once it is not.
+        var chunks = RangeChunks(view: view, query: query)
         var held: [KeyValue]? = []
         var kvsBytes = 0
-        let (more, count) = try forEachChunk { keyValues throws(APIError) in
+        while let keyValues = try chunks.next() {
             for keyValue in keyValues {
                 let size = LargeRange.encodedSize(keyValue, keysOnly: query.keysOnly)
                 kvsBytes += 1 + LargeRange.varintSize(UInt64(size)) + size
             }
             if kvsBytes <= LargeRange.wholeBytesMax { held?.append(contentsOf: keyValues) } else { held = nil }
         }
+        let more = chunks.more
+        let count = try chunks.count()
         if let held {
             var response = Etcdserverpb_RangeResponse()
             response.header = header
@@ -145,10 +143,10 @@ extension KVService {
                 if query.keysOnly { keyValue.value = [] }
                 return Mvccpb_KeyValue(keyValue)
             }
-            return .whole(response)
+            return .built(response)
         }
 
-        // Second pass: the message's fields in etcd's order (header, kvs, more, count).
+        // The message's fields in etcd's order: header, kvs, more, count.
         let headerBytes: [UInt8]
         do { headerBytes = try header.serializedBytes() } catch { throw .storage("cannot encode a response header: \(error)") }
         var tail = ByteBuffer()
@@ -159,86 +157,182 @@ extension KVService {
         }
         let messageBytes = 1 + LargeRange.varintSize(UInt64(headerBytes.count)) + headerBytes.count + kvsBytes + tail.readableBytes
         guard messageBytes <= LargeRange.messageBytesMax else { throw .responseTooLarge(bytes: messageBytes) }
-        let writer = StreamedMessageWriter(stream: stream)
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(messageBytes))
-        buffer.writeInteger(UInt8(0x0A))
-        LargeRange.appendVarint(UInt64(headerBytes.count), to: &buffer)
-        buffer.writeBytes(headerBytes)
-        var written = 0
-        do throws(APIError) {
-            try writer.start()
-            _ = try forEachChunk { keyValues throws(APIError) in
-                for keyValue in keyValues {
-                    var keyValue = keyValue
-                    if query.keysOnly { keyValue.value = [] }
-                    let bytes: [UInt8]
-                    do { bytes = try Mvccpb_KeyValue(keyValue).serializedBytes() } catch { throw .storage("cannot encode a key-value: \(error)") }
-                    buffer.writeInteger(UInt8(0x12))
-                    LargeRange.appendVarint(UInt64(bytes.count), to: &buffer)
-                    buffer.writeBytes(bytes)
-                    written += 1 + LargeRange.varintSize(UInt64(bytes.count)) + bytes.count
-                }
-                if buffer.readableBytes >= LargeRange.writeBytes {
-                    try writer.write(buffer)
-                    buffer = ByteBuffer()
-                }
-            }
-            // The view is the same, so the second pass reads what the first sized; anything else
-            // would send a corrupt message.
-            guard written == kvsBytes else { throw APIError.storage("a range read \(written) bytes of key-values, sized \(kvsBytes)") }
-            buffer.writeBuffer(&tail)
-            try writer.write(buffer)
-            try writer.finish()
-        } catch {
-            writer.reset()
-            throw error
-        }
-        return .streamed
+        var first = ByteBuffer()
+        first.writeInteger(UInt8(0))
+        first.writeInteger(UInt32(messageBytes))
+        first.writeInteger(UInt8(0x0A))
+        LargeRange.appendVarint(UInt64(headerBytes.count), to: &first)
+        first.writeBytes(headerBytes)
+        return .streaming(
+            RangeStreamer(
+                stream: stream, chunks: RangeChunks(view: view, query: query), keysOnly: query.keysOnly, first: first,
+                tail: tail, kvsBytes: kvsBytes))
     }
 }
 
-/// Writes one response's frames to its HTTP/2 stream from a thread of NIO's blocking pool,
-/// waiting while `LargeRange.writesAhead` writes are under way.
-private final class StreamedMessageWriter {
-    let stream: any Channel
-    private var underWay: [EventLoopFuture<Void>] = []
+/// The chunks of one range's result, in key order, read from one view.
+private struct RangeChunks {
+    let view: ReadView
+    let revision: Revision
+    /// The request's limit (no limit: `Int.max`).
+    let total: Int
+    /// What is left to read.
+    private var range: KeyRange
+    private(set) var sent = 0
+    /// Whether the range holds keys past `total` (known once `isFinished`).
+    private(set) var more = false
+    private(set) var isFinished = false
 
-    init(stream: any Channel) {
+    init(view: ReadView, query: RangeRequest) {
+        self.view = view
+        revision = query.revision.value > 0 ? query.revision : view.current
+        total = query.limit > 0 ? Int(query.limit) : Int.max
+        range = query.range
+    }
+
+    /// The next chunk; nil once the result is read.
+    mutating func next() throws(APIError) -> [KeyValue]? {
+        guard !isFinished else { return nil }
+        let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: min(LargeRange.chunkKeys, total - sent)) }
+        sent += chunk.keyValues.count
+        if chunk.more, let last = chunk.keyValues.last?.key {
+            range = range.resumed(after: last)
+            if sent == total { (isFinished, more) = (true, true) }
+        } else {
+            isFinished = true
+        }
+        return chunk.keyValues
+    }
+
+    /// The response's count, once finished: the keys read, and those past `total`.
+    func count() throws(APIError) -> Int64 {
+        Int64(sent) + (more ? Int64(try mvcc { try view.count(range, at: revision) }) : 0)
+    }
+}
+
+/// Writes a large range's message to its HTTP/2 stream, encoding it chunk by chunk on NIO's
+/// blocking pool without ever waiting there for the client: once `LargeRange.writesAhead` writes
+/// are under way, the next piece is encoded when one of them completes (a client that stops
+/// reading holds memory for those writes, not a thread that other reads need).
+private final class RangeStreamer: @unchecked Sendable {
+    // @unchecked: the encoding state (`chunks`, `pending`, `tail`, `written`, `headersSent`) is
+    // used by one `pump` at a time: a pump runs again only after the last one stopped, started by
+    // a write's completion that saw it stop (under `progress`'s lock). `completion` is set before
+    // the first pump.
+    private let stream: any Channel
+    private var chunks: RangeChunks
+    private let keysOnly: Bool
+    /// Encoded and not yet written.
+    private var pending: ByteBuffer
+    /// `more` and `count`, written after the last key-value; nil once written.
+    private var tail: ByteBuffer?
+    /// The key-values' bytes the first pass sized, and those encoded so far.
+    private let kvsBytes: Int
+    private var written = 0
+    private var headersSent = false
+    private var completion: (@Sendable (Result<Void, APIError>) -> Void)?
+
+    private struct Progress {
+        var underWay = 0
+        /// The pump stopped for room: the next completion starts it again.
+        var waiting = false
+        var ended = false
+    }
+    private let progress = Mutex(Progress())
+
+    init(stream: any Channel, chunks: RangeChunks, keysOnly: Bool, first: ByteBuffer, tail: ByteBuffer, kvsBytes: Int) {
         self.stream = stream
+        self.chunks = chunks
+        self.keysOnly = keysOnly
+        self.pending = first
+        self.tail = tail
+        self.kvsBytes = kvsBytes
     }
 
-    func start() throws(APIError) {
-        try send(.headers(.init(headers: [":status": "200", "content-type": "application/grpc"])))
+    /// Starts writing; `completion` runs once, when the message is out or the stream failed.
+    func start(completion: @escaping @Sendable (Result<Void, APIError>) -> Void) {
+        self.completion = completion
+        pump()
     }
 
-    func write(_ bytes: ByteBuffer) throws(APIError) {
-        try send(.data(.init(data: .byteBuffer(bytes))))
-    }
-
-    func finish() throws(APIError) {
-        try send(.headers(.init(headers: ["grpc-status": "0"], endStream: true)))
-        try wait(until: 0)
-    }
-
-    /// The client went away, or the result could not be read to its end: the stream is reset.
-    func reset() {
-        stream.close(promise: nil)
-    }
-
-    private func send(_ payload: HTTP2Frame.FramePayload) throws(APIError) {
-        try wait(until: LargeRange.writesAhead - 1)
-        underWay.append(stream.writeAndFlush(payload))
-    }
-
-    private func wait(until count: Int) throws(APIError) {
-        while underWay.count > count {
-            do {
-                try underWay.removeFirst().wait()
+    private func pump() {
+        while true {
+            let proceed = progress.withLock { progress -> Bool in
+                if progress.ended { return false }
+                if progress.underWay >= LargeRange.writesAhead {
+                    progress.waiting = true
+                    return false
+                }
+                progress.underWay += 1
+                return true
+            }
+            guard proceed else { return }
+            let next: (payload: HTTP2Frame.FramePayload, last: Bool)
+            do throws(APIError) {
+                next = try nextFrame()
             } catch {
-                throw .stopped  // the stream closed under the write
+                return end(.failure(error))
+            }
+            stream.writeAndFlush(next.payload).whenComplete { result in self.wrote(result, last: next.last) }
+            if next.last { return }
+        }
+    }
+
+    /// A write completed (on the stream's event loop).
+    private func wrote(_ result: Result<Void, any Error>, last: Bool) {
+        let resume = progress.withLock { progress -> Bool in
+            progress.underWay -= 1
+            defer { progress.waiting = false }
+            return progress.waiting && !progress.ended
+        }
+        switch result {
+        case .failure: end(.failure(.stopped))  // the client went away
+        case .success where last: end(.success(()))
+        case .success:
+            guard resume else { return }
+            NIOThreadPool.singleton.submit { state in state == .active ? self.pump() : self.end(.failure(.stopped)) }
+        }
+    }
+
+    /// Reports the first end only; a failed one resets the stream.
+    private func end(_ result: Result<Void, APIError>) {
+        let first = progress.withLock { progress -> Bool in
+            defer { progress.ended = true }
+            return !progress.ended
+        }
+        guard first else { return }
+        if case .failure = result { stream.close(promise: nil) }
+        completion?(result)
+    }
+
+    /// The response headers, then pieces of the message of about `LargeRange.writeBytes`, then
+    /// the trailers (`last`).
+    private func nextFrame() throws(APIError) -> (payload: HTTP2Frame.FramePayload, last: Bool) {
+        if !headersSent {
+            headersSent = true
+            return (.headers(.init(headers: [":status": "200", "content-type": "application/grpc"])), false)
+        }
+        guard var tail else { return (.headers(.init(headers: ["grpc-status": "0"], endStream: true)), true) }
+        while pending.readableBytes < LargeRange.writeBytes, let keyValues = try chunks.next() {
+            for keyValue in keyValues {
+                var keyValue = keyValue
+                if keysOnly { keyValue.value = [] }
+                let bytes: [UInt8]
+                do { bytes = try Mvccpb_KeyValue(keyValue).serializedBytes() } catch { throw .storage("cannot encode a key-value: \(error)") }
+                pending.writeInteger(UInt8(0x12))
+                LargeRange.appendVarint(UInt64(bytes.count), to: &pending)
+                pending.writeBytes(bytes)
+                written += 1 + LargeRange.varintSize(UInt64(bytes.count)) + bytes.count
             }
         }
+        if chunks.isFinished {
+            // The same view, so this pass reads what the first sized; anything else would send a
+            // corrupt message.
+            guard written == kvsBytes else { throw .storage("a range read \(written) bytes of key-values, sized \(kvsBytes)") }
+            pending.writeBuffer(&tail)
+            self.tail = nil
+        }
+        defer { pending = ByteBuffer() }
+        return (.data(.init(data: .byteBuffer(pending))), false)
     }
 }

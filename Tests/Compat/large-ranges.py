@@ -3,11 +3,12 @@
 and python3-etcd3's etcdserverpb classes): the same writes to both, then each Range's key-values,
 count and more must be equal (the headers' member and cluster IDs differ), in both response
 encodings' bytes apart from the header; a call cancelled by its deadline mid-answer leaves the
-member serving. With KVD_PID, the member's peak resident memory during a get of every key
+member serving, and so do four readers that stop reading mid-answer. With KVD_PID, the member's peak resident memory during a get of every key
 (~9.5 MB of answer) must grow by less than half the answer: a built answer grows it by several
 times the answer. Prints "ok: ..." or "FAIL: ..." per check; exits with the number of failures."""
 import os
 import sys
+import time
 
 import etcd3  # noqa: F401  (puts etcd3.etcdrpc on the import path)
 import grpc
@@ -83,6 +84,28 @@ except grpc.RpcError as error:
           str(error.code()))
 after = rpc_pb2.RangeResponse.FromString(range_call(rpc_pb2.RangeRequest(key=b"\0", range_end=b"\0"), timeout=60))
 check("the member answers the next get of every key in full", after.count == len(after.kvs) > 29000, str(after.count))
+
+# Readers that stop reading (their HTTP/2 windows full) must not hold the threads other reads
+# need: with four of them stalled mid-answer, a prefix Range still answers at once.
+from bridge import Connection, message  # noqa: E402  (python3-h2, beside this file)
+
+stalled = []
+for _ in range(4):
+    connection = Connection(int(kvd_port))
+    connection.open("/etcdserverpb.KV/Range", message(rpc_pb2.RangeRequest(key=b"\0", range_end=b"\0").SerializeToString()))
+    stalled.append(connection)
+for connection in stalled:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and connection.read(0.5):
+        pass  # until nothing more arrives: the window is full
+started = time.monotonic()
+try:
+    small = rpc_pb2.RangeResponse.FromString(range_call(rpc_pb2.RangeRequest(key=b"big/000100", range_end=b"big/000120"), timeout=10))
+    check("with four readers stalled mid-answer, a prefix Range answers (%.2f s)" % (time.monotonic() - started), len(small.kvs) == 20)
+except grpc.RpcError as error:
+    check("with four readers stalled mid-answer, a prefix Range answers", False, str(error.code()))
+for connection in stalled:
+    connection.sock.close()
 
 if kvd_pid:
     def peak_kib():

@@ -2,8 +2,9 @@
 # Tests/Compat/large-ranges.sh: Ranges too large for kvd to build whole (LargeRange streams them in
 # bounded memory) beside etcd 3.4, driven by large-ranges.py (Python gRPC): the same writes to a
 # fresh etcd and a fresh kvd, then each Range's key-values, count and more are etcd's, encoded as
-# etcd encodes them; a get cut short by its deadline leaves the member serving; a get of every key
-# grows kvd's peak resident memory by less than half the answer.
+# etcd encodes them; a get cut short by its deadline, and four readers that stop reading mid-answer,
+# leave the member serving; a get of every key grows kvd's peak resident memory by less than half the
+# answer.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 compat_init large-ranges
