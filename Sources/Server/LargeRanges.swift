@@ -19,8 +19,8 @@ internal import Synchronization
 /// under way (HTTP/2's flow control holds them until the client has room). The member then holds
 /// a few chunks, whatever the size. Both passes read the same view, so they see the same keys.
 ///
-/// Served here: key order (as stored) and no revision filters, RangeStream's restrictions, and
-/// not count-only; anything else is left to the bridge.
+/// Served here: results in key order as stored (no sort, or ascending by key), without revision
+/// filters, not count-only; anything else is left to the bridge.
 enum LargeRange {
     static let chunkKeys = 1_000
     static let wholeBytesMax = 4 << 20
