@@ -80,7 +80,8 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     ) async throws {
         try await edge {
             try RequestChecks.check(request)
-            let defaultOrder = request.sortOrder == .none || request.sortTarget == .key && request.sortOrder == .ascend
+            // No order with another target than the key sorts ascending by it (etcd's applier).
+            let defaultOrder = request.sortTarget == .key && (request.sortOrder == .none || request.sortOrder == .ascend)
             guard defaultOrder else {
                 throw RPCError(code: .unimplemented, message: "RangeStream does not support custom sort orders")
             }

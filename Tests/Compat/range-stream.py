@@ -103,6 +103,10 @@ for name, request in cases.items():
 refusals = {
     "a custom sort order": (rpc_pb2.RangeRequest(key=b"s/", range_end=b"s0", sort_order=rpc_pb2.RangeRequest.DESCEND),
                             grpc.StatusCode.UNIMPLEMENTED, "RangeStream does not support custom sort orders"),
+    # No order with another target sorts ascending by it (etcd's applier): a custom order too.
+    "a sort target without an order": (
+        rpc_pb2.RangeRequest(key=b"s/", range_end=b"s0", sort_target=rpc_pb2.RangeRequest.MOD),
+        grpc.StatusCode.UNIMPLEMENTED, "RangeStream does not support custom sort orders"),
     "a revision filter": (rpc_pb2.RangeRequest(key=b"s/", range_end=b"s0", min_mod_revision=2),
                           grpc.StatusCode.UNIMPLEMENTED, "RangeStream does not support revision filters"),
     "no key": (rpc_pb2.RangeRequest(), grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: key is not provided"),
