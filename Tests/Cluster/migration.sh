@@ -35,24 +35,32 @@ COMPACTED="exit 1: Error: etcdserver: mvcc: required revision has been compacted
 # 100 KB values, 49-148 the bulk txns.
 make_history() {
     local n=$1 i r=1 bad=0
+    # write ARGS...: one etcdctl write through NAME; a failure is counted and logged with its output.
+    write() {
+        local out
+        out=$(nctl "$n" "$@" 2>&1) && return
+        bad=$((bad + 1))
+        log "$n: write failed: ${*:0:4}: ${out:0:300}"
+    }
     for i in $(seq 30) 1 2 3 4 5 1; do
         r=$((r + 1))
-        nctl "$n" put "mig/k$i" "v$i@$r" >/dev/null || bad=$((bad + 1))
+        write put "mig/k$i" "v$i@$r"
     done
-    nctl "$n" del mig/k6 >/dev/null || bad=$((bad + 1))
-    nctl "$n" del mig/k10 mig/k13 >/dev/null || bad=$((bad + 1))
+    write del mig/k6
+    write del mig/k10 mig/k13
     LEASE=$(nctl "$n" lease grant 3600 | awk '{print $2}')
-    nctl "$n" put mig/leased v --lease="$LEASE" >/dev/null || bad=$((bad + 1))
-    printf 'value("mig/k2") = "v2@33"\n\nput mig/txn yes\ndel mig/k7\n\nput mig/txn no\n\n' |
-        nctl "$n" txn | grep -q '^SUCCESS$' || bad=$((bad + 1))
-    nctl "$n" compaction --physical "$COMPACT_REV" >/dev/null || bad=$((bad + 1))
-    for i in 6 31 32 33; do nctl "$n" put "mig/k$i" "v$i@new" >/dev/null || bad=$((bad + 1)); done
+    write put mig/leased v --lease="$LEASE"
+    local txn
+    txn=$(printf 'value("mig/k2") = "v2@33"\n\nput mig/txn yes\ndel mig/k7\n\nput mig/txn no\n\n' | nctl "$n" txn 2>&1)
+    [[ $txn == SUCCESS* ]] || { bad=$((bad + 1)); log "$n: the txn did not succeed: ${txn:0:300}"; }
+    write compaction --physical "$COMPACT_REV"
+    for i in 6 31 32 33; do write put "mig/k$i" "v$i@new"; done
     # Values bigger than a page (bbolt overflow pages), then 12,800 keys in 100 txns: enough leaves
     # for branch pages above branch pages.
-    for i in 1 2 3; do nctl "$n" put "mig/big$i" "$(head -c 75000 /dev/zero | tr '\0' "$i" | base64 -w0)" >/dev/null || bad=$((bad + 1)); done
+    for i in 1 2 3; do write put "mig/big$i" "$(head -c 75000 /dev/zero | tr '\0' "$i" | base64 -w0)"; done
     for i in $(seq 100); do
-        { echo; for j in $(seq 128); do echo "put bulk/$i/$j value-$i-$j"; done; echo; echo; } |
-            nctl "$n" txn >/dev/null || bad=$((bad + 1))
+        txn=$({ echo; for j in $(seq 128); do echo "put bulk/$i/$j value-$i-$j"; done; echo; echo; } | nctl "$n" txn 2>&1)
+        [[ $txn == SUCCESS* ]] || { bad=$((bad + 1)); log "$n: bulk txn $i did not succeed: ${txn:0:300}"; }
     done
     if ((bad == 0)) && [[ -n $LEASE ]]; then pass "$n: history written"; else fail "$n: $bad writes failed (lease '$LEASE')"; fi
 }
