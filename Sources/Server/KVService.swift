@@ -108,11 +108,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                     let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: chunkLimit) }
                     sent += chunk.keyValues.count
                     var out = Etcdserverpb_RangeResponse()
-                    out.kvs = chunk.keyValues.map { keyValue in
-                        var keyValue = keyValue
-                        if query.keysOnly { keyValue.value = [] }
-                        return Mvccpb_KeyValue(keyValue)
-                    }
+                    out.kvs = chunk.keyValues.map { Mvccpb_KeyValue($0, keysOnly: query.keysOnly) }
                     if !chunk.more || sent == total {
                         last = out
                         last.more = chunk.more
@@ -250,12 +246,28 @@ extension KVService {
 
     /// A single key's Range (a longer one may read for long: it stays on grpc-swift's tasks).
     func range(_ request: Etcdserverpb_RangeRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Etcdserverpb_RangeResponse>) {
+        whenReadable(request, on: eventLoop, completion: completion) {
+            let answer: @Sendable () -> Void = { completion(Result { () throws(APIError) in try rangeResponse(request) }) }
+            if eventLoop.inEventLoop { answer() } else { eventLoop.execute(answer) }
+        }
+    }
+
+    /// Checks `request` and calls `read` once it may read: at once for a serializable Range, after
+    /// the read index for a linearizable one (on whichever thread confirmed it). A refusal goes to
+    /// `completion` on `eventLoop`.
+    func whenReadable<Response>(
+        _ request: Etcdserverpb_RangeRequest, on eventLoop: any EventLoop, completion: @escaping Completion<Response>,
+        read: @escaping @Sendable () -> Void
+    ) {
         do throws(APIError) {
             try RequestChecks.check(request)
-            if request.serializable { return completion(Result { () throws(APIError) in try rangeResponse(request) }) }
+            if request.serializable { return read() }
             if isLearner() { throw .notSupportedForLearner }
-            reads.waitForReadIndex(waiter: .callback { read in
-                eventLoop.execute { completion(read.flatMap { Result { () throws(APIError) in try rangeResponse(request) } }) }
+            reads.waitForReadIndex(waiter: .callback { result in
+                switch result {
+                case .success: read()
+                case .failure(let error): eventLoop.execute { completion(.failure(error)) }
+                }
             })
         } catch {
             completion(.failure(error))

@@ -80,7 +80,7 @@ extension KVService {
         _ request: Etcdserverpb_RangeRequest, on eventLoop: any EventLoop, stream: any Channel,
         completion: @escaping Completion<LargeRange.Answer>
     ) {
-        let read: @Sendable () -> Void = {
+        whenReadable(request, on: eventLoop, completion: completion) {
             NIOThreadPool.singleton.submit { state in
                 guard state == .active else { return eventLoop.execute { completion(.failure(.stopped)) } }
                 switch Result(catching: { () throws(APIError) in try largeRangeAnswer(request, stream: stream) }) {
@@ -90,19 +90,6 @@ extension KVService {
                 case .failure(let error): eventLoop.execute { completion(.failure(error)) }
                 }
             }
-        }
-        do throws(APIError) {
-            try RequestChecks.check(request)
-            if request.serializable { return read() }
-            if isLearner() { throw .notSupportedForLearner }
-            reads.waitForReadIndex(waiter: .callback { result in
-                switch result {
-                case .success: read()
-                case .failure(let error): eventLoop.execute { completion(.failure(error)) }
-                }
-            })
-        } catch {
-            completion(.failure(error))
         }
     }
 
@@ -138,11 +125,7 @@ extension KVService {
             response.header = header
             response.more = more
             response.count = count
-            response.kvs = held.map { keyValue in
-                var keyValue = keyValue
-                if query.keysOnly { keyValue.value = [] }
-                return Mvccpb_KeyValue(keyValue)
-            }
+            response.kvs = held.map { Mvccpb_KeyValue($0, keysOnly: query.keysOnly) }
             return .built(response)
         }
 
@@ -315,10 +298,8 @@ private final class RangeStreamer: @unchecked Sendable {
         guard var tail else { return (.headers(.init(headers: ["grpc-status": "0"], endStream: true)), true) }
         while pending.readableBytes < LargeRange.writeBytes, let keyValues = try chunks.next() {
             for keyValue in keyValues {
-                var keyValue = keyValue
-                if keysOnly { keyValue.value = [] }
                 let bytes: [UInt8]
-                do { bytes = try Mvccpb_KeyValue(keyValue).serializedBytes() } catch { throw .storage("cannot encode a key-value: \(error)") }
+                do { bytes = try Mvccpb_KeyValue(keyValue, keysOnly: keysOnly).serializedBytes() } catch { throw .storage("cannot encode a key-value: \(error)") }
                 pending.writeInteger(UInt8(0x12))
                 LargeRange.appendVarint(UInt64(bytes.count), to: &pending)
                 pending.writeBytes(bytes)

@@ -91,13 +91,14 @@ extension Compare {
 }
 
 extension Mvccpb_KeyValue {
-    init(_ keyValue: KeyValue) {
+    /// `keysOnly` leaves the value out, as a Range with `keys_only` answers.
+    init(_ keyValue: KeyValue, keysOnly: Bool = false) {
         self.init()
         key = Data(keyValue.key)
         createRevision = keyValue.createRevision.value
         modRevision = keyValue.modRevision.value
         version = keyValue.version
-        value = Data(keyValue.value)
+        if !keysOnly { value = Data(keyValue.value) }
         lease = keyValue.lease.value
     }
 }
@@ -141,7 +142,7 @@ extension Etcdserverpb_DeleteRangeResponse {
         self.init()
         header = Etcdserverpb_ResponseHeader(revision: result.headerRevision)
         deleted = result.deleted
-        prevKvs = result.prevKVs.map(Mvccpb_KeyValue.init)
+        prevKvs = result.prevKVs.map { Mvccpb_KeyValue($0) }
     }
 }
 
