@@ -11,55 +11,9 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init durability
 nodes=(n1 n2 n3)
-writers=${WRITERS:-4}
 cluster_start "${nodes[@]}"
 wait_one_leader 10 "${nodes[@]}" >/dev/null || die "no single leader"
 EPS=$(running_eps)
-
-# writer PHASE W: put d/PHASE/W/i until the phase's stop file appears.
-writer() {
-    local p=$1 w=$2 i=0 acks=$COMPAT_TMP/ack.$1.$2
-    : >"$acks"
-    while [[ ! -e $COMPAT_TMP/stop.$p ]]; do
-        i=$((i + 1))
-        if CMD_TIMEOUT=4 ectl "$EPS" --dial-timeout=1s --command-timeout=2s put "d/$p/$w/$i" "v$p.$w.$i" >/dev/null 2>&1; then
-            echo "d/$p/$w/$i v$p.$w.$i" >>"$acks"
-        fi
-    done
-}
-WPIDS=()
-start_writers() {
-    local w
-    WPIDS=()
-    for ((w = 1; w <= writers; w++)); do writer "$1" "$w" & WPIDS+=($!); done
-}
-stop_writers() { touch "$COMPAT_TMP/stop.$1"; wait "${WPIDS[@]}" 2>/dev/null; WPIDS=(); }
-COMPAT_CLEANUP_HOOKS+=('touch "$COMPAT_TMP"/stop.1 "$COMPAT_TMP"/stop.2; [[ ${#WPIDS[@]} -eq 0 ]] || wait "${WPIDS[@]}" 2>/dev/null')
-acks_of() { cat "$COMPAT_TMP"/ack."$1".* 2>/dev/null | wc -l; }
-
-# verify LABEL PHASES...: every acked put of those phases readable through every member.
-verify() {
-    local label=$1 n p missing acked revs=""; shift
-    for p in "$@"; do cat "$COMPAT_TMP"/ack."$p".* 2>/dev/null; done | sort >"$COMPAT_TMP/acks.all"
-    acked=$(wc -l <"$COMPAT_TMP/acks.all")
-    ((acked > 0)) && pass "$label: $acked acknowledged puts" || fail "$label: no put was acknowledged"
-    for n in "${nodes[@]}"; do
-        if ! nctl "$n" get d/ --prefix >"$COMPAT_TMP/dump.$n" 2>"$COMPAT_TMP/dump.err"; then
-            fail "$label: reading back through $n failed: $(tail -n 1 "$COMPAT_TMP/dump.err")"; continue
-        fi
-        paste -d ' ' - - <"$COMPAT_TMP/dump.$n" | sort >"$COMPAT_TMP/got.$n"
-        missing=$(comm -23 "$COMPAT_TMP/acks.all" "$COMPAT_TMP/got.$n" | wc -l)
-        if ((missing == 0)); then pass "$label: every acknowledged put readable through $n"
-        else
-            fail "$label: $missing of $acked acknowledged puts missing through $n"
-            comm -23 "$COMPAT_TMP/acks.all" "$COMPAT_TMP/got.$n" | head -n 5 | sed 's/^/    missing: /' >&2
-        fi
-        revs+="$(nctl "$n" get d/ --prefix --limit 1 -w fields 2>/dev/null | awk -F' : ' '/^"Revision"/{print $2}') "
-    done
-    set -- $revs
-    if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "$label: same revision everywhere ($1)"
-    else fail "$label: revisions differ: $revs"; fi
-}
 
 if [[ ${QUICK:-0} != 1 ]]; then
     start_writers 1

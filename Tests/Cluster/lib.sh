@@ -276,6 +276,56 @@ check_keys() {
     comm -23 "$COMPAT_TMP/check.want" "$COMPAT_TMP/check.got" | wc -l
 }
 
+# Acknowledged writes under load (durability.sh, power-loss.sh). The caller sets EPS (the
+# endpoints to write through, e.g. $(running_eps)) and `nodes` (the members verify reads back).
+# writer PHASE W: put d/PHASE/W/i until the phase's stop file appears; a put is recorded as
+# acknowledged only when etcdctl exits 0.
+writer() {
+    local p=$1 w=$2 i=0 acks=$COMPAT_TMP/ack.$1.$2
+    : >"$acks"
+    while [[ ! -e $COMPAT_TMP/stop.$p && ! -e $COMPAT_TMP/stop.all ]]; do
+        i=$((i + 1))
+        if CMD_TIMEOUT=4 ectl "$EPS" --dial-timeout=1s --command-timeout=2s put "d/$p/$w/$i" "v$p.$w.$i" >/dev/null 2>&1; then
+            echo "d/$p/$w/$i v$p.$w.$i" >>"$acks"
+        fi
+    done
+}
+WPIDS=()
+# start_writers PHASE: WRITERS (default 4) writer loops.
+start_writers() {
+    local w
+    [[ -n ${WRITERS_HOOKED:-} ]] || COMPAT_CLEANUP_HOOKS+=('touch "$COMPAT_TMP/stop.all"; [[ ${#WPIDS[@]} -eq 0 ]] || wait "${WPIDS[@]}" 2>/dev/null')
+    WRITERS_HOOKED=1
+    WPIDS=()
+    for ((w = 1; w <= ${WRITERS:-4}; w++)); do writer "$1" "$w" & WPIDS+=($!); done
+}
+stop_writers() { touch "$COMPAT_TMP/stop.$1"; wait "${WPIDS[@]}" 2>/dev/null; WPIDS=(); }
+acks_of() { cat "$COMPAT_TMP"/ack."$1".* 2>/dev/null | wc -l; }
+
+# verify LABEL PHASES...: every acked put of those phases readable through every member.
+verify() {
+    local label=$1 n p missing acked revs=""; shift
+    for p in "$@"; do cat "$COMPAT_TMP"/ack."$p".* 2>/dev/null; done | sort >"$COMPAT_TMP/acks.all"
+    acked=$(wc -l <"$COMPAT_TMP/acks.all")
+    ((acked > 0)) && pass "$label: $acked acknowledged puts" || fail "$label: no put was acknowledged"
+    for n in "${nodes[@]}"; do
+        if ! nctl "$n" get d/ --prefix >"$COMPAT_TMP/dump.$n" 2>"$COMPAT_TMP/dump.err"; then
+            fail "$label: reading back through $n failed: $(tail -n 1 "$COMPAT_TMP/dump.err")"; continue
+        fi
+        paste -d ' ' - - <"$COMPAT_TMP/dump.$n" | sort >"$COMPAT_TMP/got.$n"
+        missing=$(comm -23 "$COMPAT_TMP/acks.all" "$COMPAT_TMP/got.$n" | wc -l)
+        if ((missing == 0)); then pass "$label: every acknowledged put readable through $n"
+        else
+            fail "$label: $missing of $acked acknowledged puts missing through $n"
+            comm -23 "$COMPAT_TMP/acks.all" "$COMPAT_TMP/got.$n" | head -n 5 | sed 's/^/    missing: /' >&2
+        fi
+        revs+="$(nctl "$n" get d/ --prefix --limit 1 -w fields 2>/dev/null | awk -F' : ' '/^"Revision"/{print $2}') "
+    done
+    set -- $revs
+    if [[ $# == 3 && $1 == "$2" && $2 == "$3" ]]; then pass "$label: same revision everywhere ($1)"
+    else fail "$label: revisions differ: $revs"; fi
+}
+
 # followers_of LEADER NAME...: the names other than LEADER.
 others() { local l=$1 n; shift; for n in "$@"; do [[ $n == "$l" ]] || printf '%s ' "$n"; done; }
 
