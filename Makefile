@@ -57,10 +57,12 @@ test-cluster:
 test-jepsen:
 	KVD_BIN=$(BIN)/kvd JEPSEN_DURATION=30 bash Tests/Jepsen/run-all.sh
 
-# Long partition runs: JEPSEN_DURATION=600 make jepsen
-JEPSEN_DURATION ?= 300
+# Long partition runs: JEPSEN_SEEDS runs of JEPSEN_DURATION seconds each, every nemesis fault
+# in the mix (about 35 minutes by default): JEPSEN_SEEDS=50 JEPSEN_DURATION=120 make jepsen
+JEPSEN_SEEDS ?= 20
+JEPSEN_DURATION ?= 60
 jepsen: build
-	KVD_BIN=$(BIN)/kvd JEPSEN_DURATION=$(JEPSEN_DURATION) bash Tests/Jepsen/run-all.sh
+	KVD_BIN=$(BIN)/kvd bash Tests/Jepsen/seeds.sh $(JEPSEN_SEEDS) $(JEPSEN_DURATION)
 
 # etcd 3.4.23's own e2e suite (built offline from Debian's source package) with kvd as its etcd,
 # once with Debian's etcdctl and once with kvctl as its etcdctl. Not part of `make test`: the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests/Cluster/disk-faults.sh: a disk that fails or slows down under a member, injected for real
-# (diskfault.c, an LD_PRELOAD library over fsync and fdatasync, driven per member by a control file).
+# (Tests/Faults/diskfault.c, an LD_PRELOAD library over fsync and fdatasync, driven per member by
+# a control file).
 #  1. A follower whose syncs take 300 ms, then the leader's (below the 1 s election timeout): every
 #     put is acknowledged and nobody starts an election (the term stays).
 #  2. The leader's next sync fails (EIO): it stops at once, loudly, without retrying the sync as
@@ -11,9 +12,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init disk-faults
 
-compiler=$(dirname "$(command -v swift 2>/dev/null || echo /usr/bin/swift)")/clang
-[[ -x $compiler ]] || compiler=cc
-"$compiler" -shared -fPIC -O2 -o "$COMPAT_TMP/diskfault.so" "$CLUSTER_DIR/diskfault.c" || die "cannot build diskfault.so"
+. "$CLUSTER_DIR/../Faults/faults.sh"
+build_fault_libraries "$COMPAT_TMP" || die "cannot build the fault libraries"
 for n in n1 n2 n3; do
     : >"$COMPAT_TMP/$n.fault"
     NODE_ENV[$n]="LD_PRELOAD=$COMPAT_TMP/diskfault.so DISKFAULT_CONTROL=$COMPAT_TMP/$n.fault"

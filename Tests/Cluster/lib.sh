@@ -326,6 +326,19 @@ verify() {
     else fail "$label: revisions differ: $revs"; fi
 }
 
+# same_hashkv LABEL: every running member reports one HashKV (asked up to three times: a member
+# that has just caught up may still be hashing a large store).
+same_hashkv() {
+    local label=$1 hashes try
+    for try in 1 2 3; do
+        hashes=$(CMD_TIMEOUT=30 cctl --command-timeout=25s endpoint hashkv 2>/dev/null | awk -F', ' '{print $2}' | sort -u)
+        [[ $(grep -c . <<<"$hashes") == 1 ]] && break
+        sleep 2
+    done
+    [[ $(grep -c . <<<"$hashes") == 1 ]] && pass "$label: one HashKV on every member ($hashes)" ||
+        fail "$label: HashKV differs or was not answered: $(tr '\n' ' ' <<<"$hashes")"
+}
+
 # followers_of LEADER NAME...: the names other than LEADER.
 others() { local l=$1 n; shift; for n in "$@"; do [[ $n == "$l" ]] || printf '%s ' "$n"; done; }
 

@@ -2,10 +2,10 @@
 # Tests/Cluster/power-loss.sh: no acknowledged write is lost to a power cut, and a member either
 # recovers from one or refuses to start, saying why (it never serves a forked log).
 #
-# A power cut, not a kill -9: every member runs under powerloss.c (LD_PRELOAD), which logs what
-# each fsync/fdatasync made durable; after the kill -9, powerloss.py cuts every file back to it
-# ("torn": keeping a random part of the unsynced tail, so the last record can end mid-way), as
-# the kernel's page cache would have been lost with the power. WRITERS loops put unique keys
+# A power cut, not a kill -9: every member runs under Tests/Faults/powerloss.c (LD_PRELOAD), which
+# logs what each fsync/fdatasync made durable; after the kill -9, powerloss.py cuts every file back
+# to it ("torn": keeping a random part of the unsynced tail, so the last record can end mid-way),
+# as the kernel's page cache would have been lost with the power. WRITERS loops put unique keys
 # through every member meanwhile; a put counts once etcdctl exits 0.
 #  1. The leader loses power under load, its files torn; restarted, it catches up.
 #  2. All three lose power at once under load (twice, torn and clean; QUICK=1: once, torn);
@@ -18,9 +18,8 @@ set -uo pipefail
 cluster_init power-loss
 nodes=(n1 n2 n3)
 
-compiler=$(dirname "$(command -v swift 2>/dev/null || echo /usr/bin/swift)")/clang
-[[ -x $compiler ]] || compiler=cc
-"$compiler" -shared -fPIC -O2 -o "$COMPAT_TMP/powerloss.so" "$CLUSTER_DIR/powerloss.c" -ldl || die "cannot build powerloss.so"
+. "$CLUSTER_DIR/../Faults/faults.sh"
+build_fault_libraries "$COMPAT_TMP" || die "cannot build the fault libraries"
 for n in "${nodes[@]}"; do
     NODE_ENV[$n]="LD_PRELOAD=$COMPAT_TMP/powerloss.so POWERLOSS_LOG=$COMPAT_TMP/$n.synclog POWERLOSS_DIR=$COMPAT_TMP/$n.data/"
 done
@@ -42,7 +41,7 @@ power_cut() {
     for n in "$@"; do
         server_kill9 "$n"
         seed=$((seed + 1))
-        out=$(python3 "$CLUSTER_DIR/powerloss.py" "$COMPAT_TMP/$n.synclog" "$mode" "$seed") || die "powerloss.py failed for $n"
+        out=$(power_cut_files "$COMPAT_TMP/$n.synclog" "$mode" "$seed") || die "powerloss.py failed for $n"
         log "$n: $out"
         echo "=== $out" >>"${SERVER_LOG[$n]}"
         dropped_total=$((dropped_total + $(sed -E 's/.*wal_bytes=([0-9]+).*/\1/' <<<"$out")))
@@ -60,12 +59,6 @@ recovered() {
     wait_one_leader 10 "${nodes[@]}" >/dev/null || fail "$label: no single leader"
 }
 
-same_hashkv() {
-    local label=$1 hashes
-    hashes=$(cctl endpoint hashkv 2>/dev/null | awk -F', ' '{print $2}' | sort -u)
-    [[ $(grep -c . <<<"$hashes") == 1 ]] && pass "$label: one HashKV on every member ($hashes)" ||
-        fail "$label: HashKV differs: $(tr '\n' ' ' <<<"$hashes")"
-}
 
 # 1. The leader alone.
 start_writers 1

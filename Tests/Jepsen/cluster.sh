@@ -8,6 +8,8 @@
 #   jc_ctl 2 put k v             # etcdctl (from the client namespace) against member 2
 #   jc_leader                    # index of the member that reports being leader (or nothing)
 #   jc_kill9 2; jc_restart 2; jc_pause 2; jc_resume 2
+#   jc_power_cut 2 torn SEED     # kill -9, then its unsynced bytes lost (Tests/Faults)
+#   jc_disk 2 "delay 300"; jc_disk 2 eio; jc_disk 2 ""   # its syncs slow, failing, healthy
 #   jc_converged 20              # same revision and hashkv on every member (prints them)
 #
 # Cleanup (EXIT trap): background jobs registered in JC_BG_PIDS, then the kvd members
@@ -18,6 +20,8 @@ JEPSEN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$JEPSEN_DIR/../.." && pwd)
 # shellcheck source=netns.sh
 . "$JEPSEN_DIR/netns.sh"
+# shellcheck source=../Faults/faults.sh
+. "$JEPSEN_DIR/../Faults/faults.sh"
 
 KVD_BIN=${KVD_BIN:-$REPO_ROOT/.build/debug/kvd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-/usr/bin/etcdctl}
@@ -56,6 +60,7 @@ jc_init() {
     [[ -x $KVD_BIN ]] || die "kvd binary '$KVD_BIN' not found (build it: swift build --product kvd)"
     [[ -x $ETCDCTL_BIN ]] || die "etcdctl '$ETCDCTL_BIN' not found (Debian package etcd-client)"
     netns_setup "$JC_N" || die "could not create network namespaces (prefix $NETNS_PREFIX)"
+    build_fault_libraries "$JC_TMP" || die "cannot build the fault libraries (Tests/Faults)"
     local i sans=()
     for ((i = 1; i <= JC_N; i++)); do sans+=("$(netns_ip "$i")"); done
     JC_PKI=$JC_TMP/pki
@@ -120,13 +125,17 @@ jc_args() {
 }
 JC_EXTRA_FLAGS=()
 
-# jc_node_start I: start member I in its namespace (no wait). ip netns exec execs kvd,
-# so the PID recorded is kvd's own.
+# jc_node_start I: start member I in its namespace (no wait). ip netns exec and env exec kvd,
+# so the PID recorded is kvd's own. Every member runs with the fault libraries (Tests/Faults):
+# its syncs slowed or failed through $JC_TMP/nI.fault (jc_disk), its sync log in nI.synclog
+# (jc_power_cut).
 jc_node_start() {
     local i=$1
     jc_args "$i"
     echo "=== $(date -u +%T.%N) start" >>"$JC_TMP/n$i.log"
-    ip netns exec "$(netns_name "$i")" "$KVD_BIN" "${JC_ARGS[@]}" >>"$JC_TMP/n$i.log" 2>&1 </dev/null &
+    ip netns exec "$(netns_name "$i")" env "LD_PRELOAD=$(fault_preload "$JC_TMP")" \
+        "DISKFAULT_CONTROL=$JC_TMP/n$i.fault" "POWERLOSS_LOG=$JC_TMP/n$i.synclog" "POWERLOSS_DIR=$JC_TMP/n$i.data/" \
+        "$KVD_BIN" "${JC_ARGS[@]}" >>"$JC_TMP/n$i.log" 2>&1 </dev/null &
     JC_PID[$i]=$!
     JC_PAUSED[$i]=0
 }
@@ -153,6 +162,15 @@ jc_kill9() {
     JC_PAUSED[$1]=0
     _net_log "kill9 $1"
 }
+# jc_power_cut I MODE SEED: kill -9 member I, then cut its files back to what its syncs made
+# durable (MODE torn or clean, Tests/Faults/powerloss.py); prints what was cut.
+jc_power_cut() {
+    jc_kill9 "$1"
+    echo "=== $(date -u +%T.%N) power cut ($2)" >>"$JC_TMP/n$1.log"
+    power_cut_files "$JC_TMP/n$1.synclog" "$2" "$3" | tee -a "$JC_TMP/n$1.log"
+}
+# jc_disk I FAULT: member I's syncs from now on: "" (as usual), "delay MS", or "eio".
+jc_disk() { echo "$2" >"$JC_TMP/n$1.fault"; _net_log "disk $1 ${2:-healthy}"; }
 jc_pause() {
     echo "=== $(date -u +%T.%N) SIGSTOP" >>"$JC_TMP/n$1.log"
     kill -STOP "${JC_PID[$1]}" && JC_PAUSED[$1]=1 && _net_log "pause $1"

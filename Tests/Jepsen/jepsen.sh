@@ -10,11 +10,16 @@
 #   kill9 / kill9-leader (kill -9, restart at the heal), kill-majority (kill -9 a majority:
 #   no quorum until the heal), kill-all (every member, restarted from disk at the heal), pause / pause-leader (SIGSTOP, SIGCONT at the heal),
 #   isolate+pause (two members faulty at once: no quorum), unplug (the member's switch
-#   port down: cut from the client too), move-leader (leader transfer under load), and, with tc netem in the kernel, delay/loss on a member's link.
+#   port down: cut from the client too), move-leader (leader transfer under load), with tc netem in
+#   the kernel delay/loss on a member's link, and the disk (Tests/Faults): power-cut /
+#   power-cut-leader / power-cut-all (kill -9, then every byte not yet synced lost, the last
+#   record torn; restarted at the heal), slow-disk / slow-disk-leader (syncs take 100 ms-1 s),
+#   disk-eio (a member's syncs fail: it must stop before acknowledging; restarted at the heal).
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
 # every member, with its value); every member has the same revision and endpoint hashkv.
+# JEPSEN_FAULTS (a list of the names above) limits the nemesis to those faults.
 # Prints "jepsen: N passed, N failed"; exit 1 on failure. A failure prints the seed;
 # the nemesis schedule is a function of the seed (the timing of the cluster is not).
 # Bounded: duration + about 40 s.
@@ -67,15 +72,35 @@ nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
 FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
-    isolate+pause unplug kill-all move-leader)
+    isolate+pause unplug kill-all move-leader power-cut power-cut-leader power-cut-all slow-disk slow-disk-leader
+    disk-eio)
 ((HAVE_NETEM)) && FAULTS+=(slow)
+# JEPSEN_FAULTS="power-cut disk-eio" runs only those.
+[[ -z ${JEPSEN_FAULTS:-} ]] || read -r -a FAULTS <<<"$JEPSEN_FAULTS"
 KILLED=()
+declare -A EIO_BEFORE=()   # disk-eio: the member's count of failed syncs when its disk failed
+eio_count() { grep -c 'diskfault: .* -> EIO' "$JC_TMP/n$1.log"; }
 
-# heal_all: network healed, paused members resumed, killed members restarted.
+# heal_all: network healed, paused members resumed, disks healthy, killed members restarted.
 heal_all() {
     local i
     net_heal
     for ((i = 1; i <= JC_N; i++)); do jc_resume "$i"; done
+    for ((i = 1; i <= JC_N; i++)); do [[ ! -s $JC_TMP/n$i.fault ]] || jc_disk "$i" ""; done
+    for i in "${!EIO_BEFORE[@]}"; do
+        # A member whose sync failed must stop; its crash report takes a few seconds to write.
+        (($(eio_count "$i") > EIO_BEFORE[$i])) || continue
+        local waited=0
+        while jc_running "$i" && ((waited < 100)); do sleep 0.1; waited=$((waited + 1)); done
+        if jc_running "$i"; then
+            fail "n$i still runs 10 s after a sync of its failed (seed $SEED)"
+            jc_kill9 "$i"
+        else
+            nem "n$i stopped after its sync failed"
+        fi
+        KILLED+=("$i")
+    done
+    EIO_BEFORE=()
     for i in "${KILLED[@]}"; do jc_restart "$i"; done
     KILLED=()
 }
@@ -153,15 +178,38 @@ fault() {
             pick "$JC_N"; a=$PICK; nem "unplug n$a (link down: cut from members and client)"; net_link_down "$a" ;;
         slow)
             pick "$JC_N"; a=$PICK; nem "netem on n$a: delay 50ms 20ms"; net_delay "$a" 50 20 ;;
+        power-cut | power-cut-leader)
+            a=""
+            [[ $f == power-cut-leader ]] && { a=$(jc_leader) || a=""; }
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            nem "power cut of n$a: $(jc_power_cut "$a" torn "$RANDOM")"; KILLED+=("$a") ;;
+        power-cut-all)
+            local mode=torn
+            ((RANDOM % 2)) && mode=clean
+            for ((i = 1; i <= JC_N; i++)); do
+                nem "power cut ($mode) of every member, n$i: $(jc_power_cut "$i" "$mode" "$RANDOM")"; KILLED+=("$i")
+            done ;;
+        slow-disk | slow-disk-leader)
+            a=""
+            [[ $f == slow-disk-leader ]] && { a=$(jc_leader) || a=""; }
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            b=$((100 + RANDOM % 901))
+            nem "slow disk on n$a: every sync takes $b ms"; jc_disk "$a" "delay $b" ;;
+        disk-eio)
+            # The member stops at its next sync; the heal gives it a healthy disk and restarts it.
+            pick "$JC_N"; a=$PICK; nem "disk of n$a fails its syncs (EIO)"
+            EIO_BEFORE[$a]=$(eio_count "$a"); jc_disk "$a" eio ;;
     esac
 }
 
 # The nemesis: fault for 2-5 s, heal, quiet for 1-3 s, until the workload ends.
 end=$((SECONDS + DURATION))
 nfaults=0
+FAULTS_RUN=()
 while ((SECONDS < end - 3)) && kill -0 "$CLIENT_PID" 2>/dev/null; do
     f=${FAULTS[RANDOM % ${#FAULTS[@]}]}
     fault "$f"
+    FAULTS_RUN+=("$f")
     nfaults=$((nfaults + 1))
     hold=$((2 + RANDOM % 4))
     sleep "$hold"
@@ -249,13 +297,21 @@ else
     fail "acknowledged puts lost (seed $SEED): $out"
 fi
 # The members' logs: no crash report, no dropped forwarded message (BUGS.md #1).
-crashes=$(grep -h -E 'Fatal error|Precondition failed|Assertion failed|panic' "$JC_TMP"/n*.log | head -3)
+# A member whose disk failed a sync (disk-eio) stops on purpose: its "IO error" stop is expected.
+crashes=$(for f in "$JC_TMP"/n*.log; do
+    if grep -q 'diskfault: .* -> EIO' "$f"; then
+        grep -E 'Fatal error|Precondition failed|Assertion failed|panic' "$f" | grep -v 'IO error'
+    else
+        grep -E 'Fatal error|Precondition failed|Assertion failed|panic' "$f"
+    fi
+done | head -3)
 [[ -z $crashes ]] && pass "no crash in the members' logs" || fail "crash in a member's log: $crashes"
 dropped=$(cat "$JC_TMP"/n*.log | grep -c 'does not match its stream')
 ((dropped == 0)) && pass "no forwarded Raft message dropped by a peer transport" ||
     fail "$dropped forwarded Raft messages dropped ('sender does not match its stream', BUGS.md #1): $(grep -h 'does not match its stream' "$JC_TMP"/n*.log | head -1)"
 echo "nemesis (seed $SEED):"
 sed 's/^/    /' "$NEMLOG"
+echo "faults: $(printf '%s\n' "${FAULTS_RUN[@]}" | sort | uniq -c | awk '{printf "%s%s x%d", (n++ ? ", " : ""), $2, $1}')"
 [[ $FAIL == 0 ]] || log "failed with seed $SEED: rerun with $0 --seed $SEED --duration $DURATION (KEEP_TMP=1 keeps the history)"
 if [[ $FAIL != 0 && -n ${JEPSEN_ARTIFACTS:-} ]]; then
     mkdir -p "$JEPSEN_ARTIFACTS" && cp -r "$hist"* "$NEMLOG" "$JC_TMP"/n*.log "$JEPSEN_ARTIFACTS"/ 2>/dev/null

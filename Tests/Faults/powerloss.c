@@ -1,7 +1,8 @@
 /*
- * Tests/Cluster/powerloss.c: an LD_PRELOAD library that records, for power-loss.sh, what a member
- * has made durable, so that after a kill -9 `powerloss.py` can take away what a power cut would
- * have: every byte written to a file since its last fsync/fdatasync.
+ * Tests/Faults/powerloss.c: an LD_PRELOAD library that records what a member has made durable, so
+ * that after a kill -9 `powerloss.py` can take away what a power cut would have: every byte
+ * written to a file since its last fsync/fdatasync. Used by Tests/Cluster/power-loss.sh and the
+ * Jepsen nemesis.
  *
  * kill -9 alone never loses a write: the kernel's page cache outlives the process. A power cut
  * loses whatever the disk was not told to keep. This library appends one line per event to

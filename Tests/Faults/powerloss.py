@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests/Cluster/powerloss.py: after a kill -9, takes from a member's files what a power cut would
+"""Tests/Faults/powerloss.py: after a kill -9, takes from a member's files what a power cut would
 have taken, from the log powerloss.c kept while it ran.
 
     powerloss.py LOG clean|torn SEED

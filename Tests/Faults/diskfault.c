@@ -1,7 +1,7 @@
 /*
- * Tests/Cluster/diskfault.c: an LD_PRELOAD library that makes fsync and fdatasync fail or slow down
- * on demand, for disk-faults.sh. DISKFAULT_CONTROL names a file read at every call; its first word
- * says what the call does:
+ * Tests/Faults/diskfault.c: an LD_PRELOAD library that makes fsync and fdatasync fail or slow down
+ * on demand, for Tests/Cluster/disk-faults.sh and the Jepsen nemesis. DISKFAULT_CONTROL names a
+ * file read at every call; its first word says what the call does:
  *   (absent, empty)  sync as usual
  *   eio              fail with EIO, without syncing (what a dying disk, or a lost write, reports)
  *   delay MS         wait MS milliseconds, then sync (a slow disk)
