@@ -7,4 +7,12 @@ enum FileSystem {
             atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
         )
     }
+
+    /// The bytes an unprivileged writer may still use on the filesystem that holds `path`, or nil
+    /// when it cannot be asked.
+    static func availableBytes(_ path: String) -> Int? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
 }

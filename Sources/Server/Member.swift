@@ -127,8 +127,21 @@ package final class Member: Sendable {
         }
         var options = options
         options.walDirectory = wanted
+        for directory in [member, wanted].compactMap({ $0 }) {
+            if let available = FileSystem.availableBytes(directory), available < startFreeBytesMin {
+                throw ConfigurationError.invalid(
+                    "no space left on device: \(available) bytes free for \"\(directory)\", and the member needs at least "
+                        + "\(startFreeBytesMin >> 20) MiB to open its database; free some space and start it again")
+            }
+        }
         return try Database(path: member + "/db", columnFamilies: columnFamilies, options: options)
     }
+
+    /// Free space below which a member refuses to start. Opening the database preallocates the
+    /// next log file (up to the log's bound, 64 MiB) and may flush what it recovers; on a disk
+    /// without that room Debian's RocksDB stops the process on an internal assertion that does
+    /// not name the cause. Refused here, the operator reads why.
+    static let startFreeBytesMin = 64 << 20
 
     /// The etcd version kvd's API reports (Status, /version, `kvd --version`).
     package static let etcdVersion = MaintenanceService.etcdVersion

@@ -21,6 +21,8 @@
 #   durability (h) no acknowledged put lost across kill -9 of a minority and of all three
 #   disk-faults syncs slowed to 300 ms on a follower and the leader (no election), a failed sync on the
 #              leader (it stops at once, loudly; the others go on; it catches up on a healthy disk)
+#   disk-full   a follower's, then the leader's disk fills under load (tmpfs): it stops, saying so; the
+#              others go on; it refuses to start on the full disk; with space back it catches up
 #   power-loss  power cuts (an LD_PRELOAD sync log, unsynced bytes cut after kill -9, last record torn) of
 #              the leader and of all three under load: no acknowledged put lost, one HashKV, all restart
 #   kvctl      kvctl's endpoint, member and move-leader commands print what etcdctl 3.4 prints
@@ -51,7 +53,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability disk-faults power-loss etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
