@@ -102,7 +102,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     /// Answers on the leader, or forwards to it.
     private func ask(_ id: LeaseID, renew: Bool) async throws(APIError) -> LeaseAnswer {
-        let local = loop.answerLease(id, renew: renew)
+        let local = try await loop.answerLease(id, renew: renew)
         if local.isLeader { return local }
         let (leader, membership) = loop.facts.withLock { ($0.leader, $0.membership) }
         guard leader != .none, let member = membership.member(MemberID(leader.rawValue)) else { throw .noLeader }

@@ -161,7 +161,18 @@ extension NodeLoop {
 
 extension NodeLoop {
     /// The leader's view of a lease (keep-alive when `renew`), for local and forwarded requests.
-    func answerLease(_ id: LeaseID, renew: Bool) -> LeaseAnswer {
+    ///
+    /// A renewal first confirms the leadership with a read index (etcd 3.5's ensureLeadership): a
+    /// leader cut off from the others keeps believing it leads until check-quorum demotes it, and
+    /// a keep-alive it answered meanwhile promised the client a TTL that the new leader, which
+    /// never saw it, does not keep.
+    func answerLease(_ id: LeaseID, renew: Bool) async throws(APIError) -> LeaseAnswer {
+        guard leases.isLeader else { return LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
+        if renew { try await waitForReadIndex() }
+        return answerLeaseNow(id, renew: renew)
+    }
+
+    private func answerLeaseNow(_ id: LeaseID, renew: Bool) -> LeaseAnswer {
         guard leases.isLeader else { return LeaseAnswer(isLeader: false, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
         guard let record = store.leaseRecord(id) else { return LeaseAnswer(isLeader: true, found: false, ttlSeconds: 0, grantedTTLSeconds: 0) }
         if renew {
@@ -199,8 +210,12 @@ struct NodeInbox: PeerInbox, PeerStatusSink {
         loop.submit(.unreachable(id))
     }
 
-    func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer {
-        loop.answerLease(LeaseID(id), renew: renew)
+    func queryLease(_ id: Int64, renew: Bool) async throws -> LeaseAnswer {
+        do {
+            return try await loop.answerLease(LeaseID(id), renew: renew)
+        } catch {
+            throw error.rpcError
+        }
     }
 
     func promoteMember(_ id: UInt64) async throws {

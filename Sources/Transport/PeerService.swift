@@ -78,7 +78,7 @@ struct PeerService: Kvdpb_Peer.SimpleServiceProtocol {
     }
 
     func leaseQuery(request: Kvdpb_LeaseQueryRequest, context: ServerContext) async throws -> Kvdpb_LeaseQueryResponse {
-        let answer = inbox.queryLease(request.id, renew: request.renew)
+        let answer = try await inbox.queryLease(request.id, renew: request.renew)
         var response = Kvdpb_LeaseQueryResponse()
         response.isLeader = answer.isLeader
         response.found = answer.found

@@ -67,7 +67,8 @@ package protocol PeerInbox: Sendable {
     /// The members and their peer URLs, for a member joining an existing cluster.
     func peerMembers() -> [PeerMemberInfo]
     /// A keep-alive or TTL query forwarded by a follower (only the leader tracks deadlines).
-    func queryLease(_ id: Int64, renew: Bool) -> LeaseAnswer
+    /// Refusals are thrown as etcd's gRPC errors.
+    func queryLease(_ id: Int64, renew: Bool) async throws -> LeaseAnswer
     /// A learner promotion forwarded by a follower (only the leader knows whether the learner
     /// has caught up). Refusals are thrown as the client should see them.
     func promoteMember(_ id: UInt64) async throws
