@@ -13,6 +13,7 @@ Modes:
   watchcheck  the live watchers saw ordered events, no duplicates, no gaps
   acks      check every acknowledged unique put of a history is present, with its value,
             on every endpoint (serializable reads of each member's own copy)
+  leases    leases kept alive through the faults never expire early (own check, no history)
 
 Outcomes: a put/cas that etcdctl reports as done is "ok"; a cas whose compare did not hold
 is "ok" with "succeeded": false; any error or timeout of a put/cas is "info" (indeterminate:
@@ -193,6 +194,99 @@ def register_worker(args, ctl, hist, w, eps):
             hist.event(process=w, type="invoke", f="write", key=key, value=value, endpoint=ep)
             typ, extra = do_put(ctl, ep, key, value)
             hist.event(process=w, type=typ, f="write", key=key, value=value, endpoint=ep, **extra)
+
+
+def lease_worker(args, ctl, w, eps):
+    """Leases kept alive through the faults. Grants a lease of args.ttl seconds, attaches a key to
+    it, then every half second either keeps it alive (keep-alive --once) or reads the key, each
+    through a random member, until the lease is gone; then starts over.
+
+    A lease renewed by a keep-alive that was sent at time t (and answered with TTL s) cannot
+    expire before t + s: the leader sets its expiry when the keep-alive reaches it, after t. So a
+    read that finds the key gone, or a keep-alive told the lease is not found, that completes
+    before the latest such t + s is an early expiry. Expiries after it are the lease's right (the
+    faults can keep keep-alives from arriving). Returns (granted, renewed, expired, early)."""
+    rng = random.Random(args.seed * 7919 + w)
+    deadline = time.monotonic() + args.duration
+    margin = 0.25  # the client's own timing, measured around etcdctl: conservative already
+    granted = renewed = expired = 0
+    early = []
+    n = 0
+    while not stop_requested(args, deadline):
+        n += 1
+        key = "lease/%d/%d" % (w, n)
+        ep = rng.choice(eps)
+        sent = time.monotonic()
+        rc, out, err = ctl.run(ep, ["lease", "grant", str(args.ttl), "-w", "json"])
+        if rc != 0:
+            time.sleep(0.3)
+            continue
+        try:
+            doc = json.loads(out)
+            lease, ttl = int(doc["ID"]), int(doc["TTL"])
+        except (ValueError, KeyError):
+            continue
+        granted += 1
+        alive_until = sent + ttl
+        rc, out, err = ctl.run(ep, ["put", "--lease=%x" % lease, key, "v%d" % n])
+        if rc != 0:
+            continue  # the key may or may not be there: this lease is not followed
+        while not stop_requested(args, deadline):
+            time.sleep(0.5)
+            ep = rng.choice(eps)
+            sent = time.monotonic()
+            if rng.random() < 0.5:
+                rc, out, err = ctl.run(ep, ["lease", "keep-alive", "--once", "%x" % lease, "-w", "json"])
+                done = time.monotonic()
+                if rc == 0:
+                    try:
+                        left = int(json.loads(out).get("TTL", 0))
+                    except ValueError:
+                        left = 0
+                    if left > 0:
+                        renewed += 1
+                        alive_until = max(alive_until, sent + left)
+                        continue
+                if rc is not None and "not found" in (err or "").lower():
+                    gone = "a keep-alive through %s was told it is not found" % ep
+                else:
+                    continue  # failed or timed out: no renewal, no news
+            else:
+                typ, value, extra = do_read(ctl, ep, key)
+                done = time.monotonic()
+                if typ != "ok" or value is not None:
+                    continue
+                gone = "a read through %s found %s gone (revision %s)" % (ep, key, extra.get("revision"))
+            expired += 1
+            if done < alive_until - margin:
+                early.append("lease %x: %s %.2f s before the TTL of its last renewal ran out" %
+                             (lease, gone, alive_until - done))
+            break
+    return granted, renewed, expired, early
+
+
+def check_leases(args):
+    ctl = Ctl(args)
+    eps = args.endpoints.split(",")
+    results = [None] * args.workers
+
+    def run(w):
+        results[w] = lease_worker(args, ctl, w, eps)
+
+    threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(args.workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    granted = sum(r[0] for r in results)
+    renewed = sum(r[1] for r in results)
+    expired = sum(r[2] for r in results)
+    early = [e for r in results for e in r[3]]
+    print("leases: %d granted, %d keep-alives renewed them, %d gone after their TTL, %d gone early" %
+          (granted, renewed, expired - len(early), len(early)))
+    for e in early:
+        print("  early expiry: " + e)
+    return 1 if early or granted == 0 else 0
 
 
 def run_workers(args, target):
@@ -449,7 +543,7 @@ def check_watches(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["load", "register", "final", "acks", "revisions", "watch", "watchcheck"])
+    ap.add_argument("mode", choices=["load", "register", "final", "acks", "revisions", "watch", "watchcheck", "leases"])
     ap.add_argument("--endpoints", default="")
     ap.add_argument("--history", required=True)
     ap.add_argument("--cacert", default="")
@@ -463,6 +557,7 @@ def main():
     ap.add_argument("--prefix", default="p")
     ap.add_argument("--pause", type=float, default=0.0)
     ap.add_argument("--command-timeout", type=float, default=2)
+    ap.add_argument("--ttl", type=int, default=4)
     args = ap.parse_args()
     if args.mode == "load":
         return run_workers(args, load_worker)
@@ -470,6 +565,8 @@ def main():
         return run_workers(args, register_worker)
     if args.mode == "watch":
         return watch(args)
+    if args.mode == "leases":
+        return check_leases(args)
     if args.mode == "watchcheck":
         return check_watches(args)
     if args.mode == "revisions":

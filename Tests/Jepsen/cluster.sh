@@ -10,6 +10,7 @@
 #   jc_kill9 2; jc_restart 2; jc_pause 2; jc_resume 2
 #   jc_power_cut 2 torn SEED     # kill -9, then its unsynced bytes lost (Tests/Faults)
 #   jc_disk 2 "delay 300"; jc_disk 2 eio; jc_disk 2 ""   # its syncs slow, failing, healthy
+#   jc_clock 2 +7200; jc_clock 2 +0                     # its wall clock 2 h ahead, then right
 #   jc_converged 20              # same revision and hashkv on every member (prints them)
 #
 # Cleanup (EXIT trap): background jobs registered in JC_BG_PIDS, then the kvd members
@@ -128,12 +129,13 @@ JC_EXTRA_FLAGS=()
 # jc_node_start I: start member I in its namespace (no wait). ip netns exec and env exec kvd,
 # so the PID recorded is kvd's own. Every member runs with the fault libraries (Tests/Faults):
 # its syncs slowed or failed through $JC_TMP/nI.fault (jc_disk), its sync log in nI.synclog
-# (jc_power_cut).
+# (jc_power_cut), its wall clock offset by nI.clock (jc_clock).
 jc_node_start() {
     local i=$1
     jc_args "$i"
     echo "=== $(date -u +%T.%N) start" >>"$JC_TMP/n$i.log"
-    ip netns exec "$(netns_name "$i")" env "LD_PRELOAD=$(fault_preload "$JC_TMP")" \
+    [[ -s $JC_TMP/n$i.clock ]] || echo "+0" >"$JC_TMP/n$i.clock"
+    ip netns exec "$(netns_name "$i")" env "LD_PRELOAD=$(fault_preload "$JC_TMP")" "CLOCKSHIFT_FILE=$JC_TMP/n$i.clock" \
         "DISKFAULT_CONTROL=$JC_TMP/n$i.fault" "POWERLOSS_LOG=$JC_TMP/n$i.synclog" "POWERLOSS_DIR=$JC_TMP/n$i.data/" \
         "$KVD_BIN" "${JC_ARGS[@]}" >>"$JC_TMP/n$i.log" 2>&1 </dev/null &
     JC_PID[$i]=$!
@@ -171,6 +173,9 @@ jc_power_cut() {
 }
 # jc_disk I FAULT: member I's syncs from now on: "" (as usual), "delay MS", or "eio".
 jc_disk() { echo "$2" >"$JC_TMP/n$1.fault"; _net_log "disk $1 ${2:-healthy}"; }
+# jc_clock I OFFSET: member I's wall clock from now on (within a second): OFFSET seconds
+# ("+7200", "-30") from the real one ("+0": the real one). Its monotonic clocks are left alone.
+jc_clock() { echo "$2" >"$JC_TMP/n$1.clock"; _net_log "clock $1 $2"; }
 jc_pause() {
     echo "=== $(date -u +%T.%N) SIGSTOP" >>"$JC_TMP/n$1.log"
     kill -STOP "${JC_PID[$1]}" && JC_PAUSED[$1]=1 && _net_log "pause $1"

@@ -14,11 +14,14 @@
 #   the kernel delay/loss on a member's link, and the disk (Tests/Faults): power-cut /
 #   power-cut-leader / power-cut-all (kill -9, then every byte not yet synced lost, the last
 #   record torn; restarted at the heal), slow-disk / slow-disk-leader (syncs take 100 ms-1 s),
-#   disk-eio (a member's syncs fail: it must stop before acknowledging; restarted at the heal).
+#   disk-eio (a member's syncs fail: it must stop before acknowledging; restarted at the heal),
+#   and the wall clock (Tests/Faults/clockshift.c): clock-jump (the leader's steps forward or back by 30 s
+#   to a day), clock-skew (every member's off by its own amount, up to 5 min either way).
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
-# every member, with its value); every member has the same revision and endpoint hashkv.
+# every member, with its value); every member has the same revision and endpoint hashkv;
+# leases kept alive (client.py leases, TTL 4 s) never expire before their TTL.
 # JEPSEN_FAULTS (a list of the names above) limits the nemesis to those faults.
 # Prints "jepsen: N passed, N failed"; exit 1 on failure. A failure prints the seed;
 # the nemesis schedule is a function of the seed (the timing of the cluster is not).
@@ -62,6 +65,9 @@ client() {
 client register --workers "$WORKERS" --duration "$DURATION" --seed "$SEED" --keys 3 >"$JC_TMP/client.out" 2>&1 &
 CLIENT_PID=$!
 JC_BG_PIDS+=("$CLIENT_PID")
+client leases --workers 2 --ttl 4 --duration "$DURATION" >"$JC_TMP/leases.out" 2>&1 &
+LEASES_PID=$!
+JC_BG_PIDS+=("$LEASES_PID")
 client watch --prefix r --duration $((DURATION + 60)) --stop-file "$JC_TMP/watch.stop" >"$JC_TMP/watch.out" 2>&1 &
 WATCH_PID=$!
 JC_BG_PIDS+=("$WATCH_PID")
@@ -73,7 +79,7 @@ HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
 FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
     isolate+pause unplug kill-all move-leader power-cut power-cut-leader power-cut-all slow-disk slow-disk-leader
-    disk-eio)
+    disk-eio clock-jump clock-skew)
 ((HAVE_NETEM)) && FAULTS+=(slow)
 # JEPSEN_FAULTS="power-cut disk-eio" runs only those.
 [[ -z ${JEPSEN_FAULTS:-} ]] || read -r -a FAULTS <<<"$JEPSEN_FAULTS"
@@ -87,6 +93,7 @@ heal_all() {
     net_heal
     for ((i = 1; i <= JC_N; i++)); do jc_resume "$i"; done
     for ((i = 1; i <= JC_N; i++)); do [[ ! -s $JC_TMP/n$i.fault ]] || jc_disk "$i" ""; done
+    for ((i = 1; i <= JC_N; i++)); do [[ ! -e $JC_TMP/n$i.clock || $(<"$JC_TMP/n$i.clock") == +0 ]] || jc_clock "$i" +0; done
     for i in "${!EIO_BEFORE[@]}"; do
         # A member whose sync failed must stop; its crash report takes a few seconds to write.
         (($(eio_count "$i") > EIO_BEFORE[$i])) || continue
@@ -195,6 +202,20 @@ fault() {
             [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
             b=$((100 + RANDOM % 901))
             nem "slow disk on n$a: every sync takes $b ms"; jc_disk "$a" "delay $b" ;;
+        clock-jump)
+            a=$(jc_leader) || a=""
+            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            local steps=(30 600 7200 86400)
+            b=${steps[RANDOM % ${#steps[@]}]}
+            ((RANDOM % 2)) && b="-$b" || b="+$b"
+            nem "clock of n$a steps ${b} s"; jc_clock "$a" "$b" ;;
+        clock-skew)
+            local skews=""
+            for ((i = 1; i <= JC_N; i++)); do
+                b=$((RANDOM % 601 - 300)); ((b >= 0)) && b="+$b"
+                jc_clock "$i" "$b"; skews+=" n$i ${b}s"
+            done
+            nem "clocks skewed:$skews" ;;
         disk-eio)
             # The member stops at its next sync; the heal gives it a healthy disk and restarts it.
             pick "$JC_N"; a=$PICK; nem "disk of n$a fails its syncs (EIO)"
@@ -297,6 +318,12 @@ else
     fail "acknowledged puts lost (seed $SEED): $out"
 fi
 # The members' logs: no crash report, no dropped forwarded message (BUGS.md #1).
+# Leases kept alive never expired early, whatever the faults and the clocks did.
+wait "$LEASES_PID" 2>/dev/null
+leases_rc=$?
+if ((leases_rc == 0)); then pass "$(head -1 "$JC_TMP/leases.out")"; else
+    fail "leases (seed $SEED): $(head -5 "$JC_TMP/leases.out" | paste -sd ' ')"
+fi
 # A member whose disk failed a sync (disk-eio) stops on purpose: its "IO error" stop is expected.
 crashes=$(for f in "$JC_TMP"/n*.log; do
     if grep -q 'diskfault: .* -> EIO' "$f"; then
