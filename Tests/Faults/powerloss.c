@@ -75,63 +75,36 @@ static void opened(int fd, const char *path, int flags) {
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) record("open", (long long)st.st_size, path, NULL);
 }
 
-static int open_common(const char *path, int flags, mode_t mode) {
+/* The mode argument of an open call: present only when the call may create a file. */
+#define MODE_ARGUMENT(flags, mode)                          \
+    do {                                                    \
+        if ((flags) & (O_CREAT | O_TMPFILE)) {              \
+            va_list args;                                   \
+            va_start(args, flags);                          \
+            (mode) = va_arg(args, mode_t);                  \
+            va_end(args);                                   \
+        }                                                   \
+    } while (0)
+
+int open(const char *path, int flags, ...) {
+    mode_t mode = 0;
+    MODE_ARGUMENT(flags, mode);
     setup();
     int fd = real_open(path, flags, mode);
     opened(fd, path, flags);
     return fd;
 }
-
-int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    return open_common(path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    return open_common(path, flags, mode);
-}
-
-static int openat_common(int dirfd, const char *path, int flags, mode_t mode) {
-    setup();
-    int fd = real_openat(dirfd, path, flags, mode);
-    opened(fd, path, flags);  /* absolute paths only: a relative one is not watched */
-    return fd;
-}
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 int openat(int dirfd, const char *path, int flags, ...) {
     mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    return openat_common(dirfd, path, flags, mode);
+    MODE_ARGUMENT(flags, mode);
+    setup();
+    int fd = real_openat(dirfd, path, flags, mode);
+    opened(fd, path, flags); /* absolute paths only: a relative one is not watched */
+    return fd;
 }
-
-int openat64(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list args;
-        va_start(args, flags);
-        mode = va_arg(args, mode_t);
-        va_end(args);
-    }
-    return openat_common(dirfd, path, flags, mode);
-}
+int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 static int synced(int fd, int (*real)(int)) {
     setup();
