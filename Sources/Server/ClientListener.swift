@@ -23,6 +23,8 @@ struct ClientListener: Sendable {
     let tls: NIOSSLContext?
     /// With `--client-cert-allowed-hostname`.
     let clientVerification: AllowedIdentity.Verification?
+    /// `--client-crl-file`.
+    let revocationList: String?
     let endpoints: HTTPEndpoints
     let identities: ClientIdentities
     let logger: Logger
@@ -121,7 +123,9 @@ struct ClientListener: Sendable {
     /// TLS (when the URL is https) and the protocol sniffer, first in an accepted connection's pipeline.
     private func addTLSAndSniffer(to connection: any Channel, serves: ClientProtocol.Serves) throws {
         let pipeline = connection.pipeline.syncOperations
-        if let tls { try pipeline.addHandler(ServerTLS.handler(tls, verification: clientVerification, connection: connection, logger: logger)) }
+        if let tls {
+            try ServerTLS.addHandlers(tls, verification: clientVerification, revocationList: revocationList, to: connection, logger: logger)
+        }
         try pipeline.addHandler(
             ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: serves))
     }

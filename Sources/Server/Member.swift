@@ -399,7 +399,8 @@ package final class Member: Sendable {
         }
         return ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
-            port: url.port, tls: tls, clientVerification: verification, endpoints: endpoints, identities: identities, logger: logger)
+            port: url.port, tls: tls, clientVerification: verification, revocationList: configuration.clientTLS?.crlFile,
+            endpoints: endpoints, identities: identities, logger: logger)
     }
 }
 

@@ -70,6 +70,8 @@ package struct TLSFiles: Sendable, Equatable {
     /// `--client-cert-allowed-hostname`, or on the peer port `--peer-cert-allowed-cn` /
     /// `--peer-cert-allowed-hostname`: whom a verified certificate must name.
     package var allowed: AllowedIdentity?
+    /// `--client-crl-file` / `--peer-crl-file`: certificates refused on the port (`RevocationList`).
+    package var crlFile: String?
 
     package init(certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy()) {
         self.certFile = certFile
@@ -85,7 +87,7 @@ extension TLSFiles {
     var peerTLS: PeerTLS {
         PeerTLS(
             certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile, clientCertAuth: clientCertAuth, policy: policy,
-            skipServerVerification: selfSignedHosts != nil, allowed: allowed)
+            skipServerVerification: selfSignedHosts != nil, allowed: allowed, crlFile: crlFile)
     }
 }
 

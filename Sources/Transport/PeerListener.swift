@@ -16,6 +16,8 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     let tls: NIOSSLContext?
     /// With `--peer-cert-allowed-cn` or `--peer-cert-allowed-hostname`.
     let clientVerification: AllowedIdentity.Verification?
+    /// `--peer-crl-file`.
+    let revocationList: String?
     let clusterID: UInt64
     let localID: NodeID
     let inbox: any PeerInbox
@@ -33,13 +35,16 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, verification = self.clientVerification, clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
+        let tls = self.tls, verification = self.clientVerification, revocationList = self.revocationList
+        let clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
             .bind(host: host, port: port) { connection in
                 connection.eventLoop.makeCompletedFuture {
-                    if let tls { try connection.pipeline.syncOperations.addHandler(ServerTLS.handler(tls, verification: verification, connection: connection, logger: logger)) }
+                    if let tls {
+                        try ServerTLS.addHandlers(tls, verification: verification, revocationList: revocationList, to: connection, logger: logger)
+                    }
                     try connection.pipeline.syncOperations.addHandler(ProtocolSniffer { _, seen in
                         switch (RaftStream.matches(seen), ProtocolSniffer.isHTTP2(seen)) {
                         case (true?, _):
@@ -93,9 +98,21 @@ package enum ServerTLS {
         return try allowed.verification(trustedCAFile: ca, side: .client)
     }
 
+    /// The TLS handler of one accepted connection, and after it, with etcd's `--client-crl-file`
+    /// or `--peer-crl-file` (`revocationList`), the check that closes a connection whose
+    /// certificate the list revokes.
+    package static func addHandlers(
+        _ context: NIOSSLContext, verification: AllowedIdentity.Verification?, revocationList: String?, to connection: any Channel,
+        logger: Logger
+    ) throws {
+        let pipeline = connection.pipeline.syncOperations
+        try pipeline.addHandler(handler(context, verification: verification, connection: connection, logger: logger))
+        if let revocationList { try pipeline.addHandler(RevocationCheck(path: revocationList, logger: logger)) }
+    }
+
     /// The TLS handler of one accepted connection. A certificate `verification` refuses is
     /// logged as etcd logs it ("rejected connection", "client certificate authentication failed").
-    package static func handler(
+    private static func handler(
         _ context: NIOSSLContext, verification: AllowedIdentity.Verification?, connection: any Channel, logger: Logger
     ) -> NIOSSLServerHandler {
         guard let verification else { return NIOSSLServerHandler(context: context) }

@@ -226,7 +226,8 @@ package final class PeerTransport: Sendable {
         }
         let listener = PeerListener(
             eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
-            clientVerification: verification, clusterID: clusterID, localID: localID, inbox: inbox, logger: logger)
+            clientVerification: verification, revocationList: tls?.crlFile, clusterID: clusterID, localID: localID, inbox: inbox,
+            logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }
 }

@@ -16,10 +16,12 @@ package struct PeerTLS: Sendable, Equatable {
     /// `--peer-cert-allowed-cn` / `--peer-cert-allowed-hostname`: whom the other members'
     /// certificates must name, both when they connect and when they are dialed.
     package var allowed: AllowedIdentity?
+    /// `--peer-crl-file`: certificates refused on the peer port (`RevocationList`).
+    package var crlFile: String?
 
     package init(
         certFile: String, keyFile: String, trustedCAFile: String?, clientCertAuth: Bool, policy: TLSPolicy = TLSPolicy(),
-        skipServerVerification: Bool = false, allowed: AllowedIdentity? = nil
+        skipServerVerification: Bool = false, allowed: AllowedIdentity? = nil, crlFile: String? = nil
     ) {
         self.certFile = certFile
         self.keyFile = keyFile
@@ -28,6 +30,7 @@ package struct PeerTLS: Sendable, Equatable {
         self.policy = policy
         self.skipServerVerification = skipServerVerification
         self.allowed = allowed
+        self.crlFile = crlFile
     }
 
     /// The name the dialed members' certificates must carry and the CA their chains must reach,

@@ -69,7 +69,6 @@ enum EtcdFlags {
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
         "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
-        "client-crl-file", "peer-crl-file",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.

@@ -162,6 +162,12 @@ struct KVD: AsyncParsableCommand {
     @Option(name: .customLong("client-cert-allowed-hostname"), help: "Allowed TLS hostname for client cert authentication.")
     var clientCertAllowedHostname = ""
 
+    @Option(name: .customLong("client-crl-file"), help: "Path to the client certificate revocation list file.")
+    var clientCRLFile = ""
+
+    @Option(name: .customLong("peer-crl-file"), help: "Path to the peer certificate revocation list file.")
+    var peerCRLFile = ""
+
     @Option(name: .customLong("cipher-suites"), help: "Comma-separated TLS 1.2 cipher suites, in Go's names (default: the library's).")
     var cipherSuites = ""
 

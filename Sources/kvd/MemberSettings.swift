@@ -52,6 +52,8 @@ struct MemberSettings {
     var peerCertAllowedCN = ""
     var peerCertAllowedHostname = ""
     var clientCertAllowedHostname = ""
+    var clientCRLFile = ""
+    var peerCRLFile = ""
     /// etcd settings of the config file accepted without effect (`EtcdFlags.acceptedWithNote`).
     var notes: [EtcdFlags.Note] = []
 
@@ -116,6 +118,8 @@ struct MemberSettings {
         peerCertAllowedCN = flags.peerCertAllowedCN
         peerCertAllowedHostname = flags.peerCertAllowedHostname
         clientCertAllowedHostname = flags.clientCertAllowedHostname
+        clientCRLFile = flags.clientCRLFile
+        peerCRLFile = flags.peerCRLFile
     }
 
     /// etcd's `--log-outputs`: whether the log goes to standard output rather than standard error.
@@ -281,6 +285,8 @@ struct MemberSettings {
             peer, urls: configuration.listenPeerURLs, flagPrefix: "peer-", selfSignedIn: configuration.dataDirectory + "/fixtures/peer")
         configuration.clientTLS?.policy = policy
         configuration.peerTLS?.policy = policy
+        if !clientCRLFile.isEmpty { configuration.clientTLS?.crlFile = clientCRLFile }
+        if !peerCRLFile.isEmpty { configuration.peerTLS?.crlFile = peerCRLFile }
         configuration.walDirectory = walDirectory.isEmpty ? nil : walDirectory
         configuration.forceNewCluster = forceNewCluster
         // etcd passes both to gRPC only when both are positive; gRPC's defaults apply otherwise.

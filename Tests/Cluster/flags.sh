@@ -11,7 +11,7 @@
 #     "enabled capabilities for version", then "published" in etcd's order; a restart logs them again;
 #   - --log-level debug logs debug lines and the default level does not;
 #   - --logger zap --log-outputs stdout writes etcd 3.5's JSON lines; --version prints etcd's four lines; an unknown --log-level, a flag kvd refuses, a JWT key that is missing, an unknown JWT method and a zero token TTL
-#     (--client-crl-file) stop it with a message.
+#     (--discovery) stop it with a message.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init flags
@@ -85,9 +85,9 @@ expect_eq "--version=true" 4 "$("$KVD_BIN" --version=true | grep -c .)"
 out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --log-level loud 2>&1); rc=$?
 expect_eq "--log-level loud exits non-zero" 1 "$((rc != 0))"
 expect_eq "--log-level loud says why" 1 "$(grep -c 'unknown log level "loud"' <<<"$out")"
-out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --client-crl-file /dev/null 2>&1); rc=$?
-expect_eq "--client-crl-file exits non-zero" 1 "$((rc != 0))"
-expect_eq "--client-crl-file says why" 1 "$(grep -c 'etcd flag --client-crl-file is not supported by kvd yet' <<<"$out")"
+out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --discovery https://discovery.example 2>&1); rc=$?
+expect_eq "--discovery exits non-zero" 1 "$((rc != 0))"
+expect_eq "--discovery says why" 1 "$(grep -c 'etcd flag --discovery is not supported by kvd yet' <<<"$out")"
 out=$("$KVD_BIN" --data-dir "$COMPAT_TMP/refused" --auth-token jwt,priv-key=/nonexistent,sign-method=RS256 2>&1); rc=$?
 expect_eq "--auth-token jwt without its key exits non-zero" 1 "$((rc != 0))"
 expect_eq "--auth-token jwt without its key says why" 1 "$(grep -c 'open /nonexistent: no such file or directory' <<<"$out")"
