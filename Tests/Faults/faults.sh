@@ -7,8 +7,9 @@
 #   fault_preload DIR            # the LD_PRELOAD value that loads all three
 #   power_cut_files LOG MODE SEED  # after a kill -9: cut the member's files back (powerloss.py's line)
 #
-# Both libraries wrap fsync and fdatasync; loaded together, diskfault.so comes first, so a delayed
-# or failed sync is decided before powerloss.so logs what a real one made durable.
+# diskfault.so and powerloss.so both wrap fsync and fdatasync; loaded together, diskfault.so comes
+# first, so a delayed or failed sync is decided before powerloss.so logs what a real one made
+# durable. clockshift.so wraps the wall clock alone.
 
 FAULTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 

@@ -15,8 +15,8 @@
 #   power-cut-leader / power-cut-all (kill -9, then every byte not yet synced lost, the last
 #   record torn; restarted at the heal), slow-disk / slow-disk-leader (syncs take 100 ms-1 s),
 #   disk-eio (a member's syncs fail: it must stop before acknowledging; restarted at the heal),
-#   and the wall clock (Tests/Faults/clockshift.c): clock-jump (the leader's steps forward or back by 30 s
-#   to a day), clock-skew (every member's off by its own amount, up to 5 min either way).
+#   and the wall clock (Tests/Faults/clockshift.c): clock-jump (the leader's steps forward or
+#   back by 30 s to a day), clock-skew (every member's off by its own amount, up to 5 min).
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
@@ -317,14 +317,14 @@ if out=$(client acks --prefix ack/ 2>&1); then
 else
     fail "acknowledged puts lost (seed $SEED): $out"
 fi
-# The members' logs: no crash report, no dropped forwarded message (BUGS.md #1).
 # Leases kept alive never expired early, whatever the faults and the clocks did.
 wait "$LEASES_PID" 2>/dev/null
 leases_rc=$?
 if ((leases_rc == 0)); then pass "$(head -1 "$JC_TMP/leases.out")"; else
     fail "leases (seed $SEED): $(head -5 "$JC_TMP/leases.out" | paste -sd ' ')"
 fi
-# A member whose disk failed a sync (disk-eio) stops on purpose: its "IO error" stop is expected.
+# The members' logs: no crash report, no dropped forwarded message (BUGS.md #1). A member whose
+# disk failed a sync (disk-eio) stops on purpose: its "IO error" stop is expected.
 crashes=$(for f in "$JC_TMP"/n*.log; do
     if grep -q 'diskfault: .* -> EIO' "$f"; then
         grep -E 'Fatal error|Precondition failed|Assertion failed|panic' "$f" | grep -v 'IO error'
