@@ -74,6 +74,8 @@ JC_BG_PIDS+=("$WATCH_PID")
 
 # pick N: sets PICK to a member index 1..N (not in $(...): a subshell would not advance RANDOM).
 pick() { PICK=$((RANDOM % $1 + 1)); }
+# pick_leader: sets PICK to the leader, or to a random member while none is known.
+pick_leader() { PICK=$(jc_leader) || PICK=""; [[ -n $PICK ]] || pick "$JC_N"; }
 nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
@@ -116,8 +118,7 @@ fault() {
     local f=$1 a b i minority majority
     case $f in
         isolate-leader)
-            a=$(jc_leader) || a=""
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            pick_leader; a=$PICK
             nem "isolate leader n$a"
             net_isolate "$a" ;;
         isolate-random)
@@ -138,8 +139,7 @@ fault() {
             nem "bridge: cut n$a <-> n$b only"
             net_cut "$a" "$b" ;;
         asym)
-            a=$(jc_leader) || a=""
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            pick_leader; a=$PICK
             if ((RANDOM % 2)); then
                 nem "asym: drop everything from leader n$a to the others"
                 for ((i = 1; i <= JC_N; i++)); do ((i == a)) || net_drop_oneway "$a" "$i"; done
@@ -150,8 +150,7 @@ fault() {
         kill9)
             pick "$JC_N"; a=$PICK; nem "kill -9 n$a"; jc_kill9 "$a"; KILLED+=("$a") ;;
         kill9-leader)
-            a=$(jc_leader) || a=""
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            pick_leader; a=$PICK
             nem "kill -9 leader n$a"; jc_kill9 "$a"; KILLED+=("$a") ;;
         kill-majority)
             # The cluster loses quorum; the restarted members must lose no acked write.
@@ -175,8 +174,7 @@ fault() {
         pause)
             pick "$JC_N"; a=$PICK; nem "SIGSTOP n$a"; jc_pause "$a" ;;
         pause-leader)
-            a=$(jc_leader) || a=""
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            pick_leader; a=$PICK
             nem "SIGSTOP leader n$a"; jc_pause "$a" ;;
         isolate+pause)
             pick "$JC_N"; a=$PICK; b=$(((a % JC_N) + 1))
@@ -186,9 +184,7 @@ fault() {
         slow)
             pick "$JC_N"; a=$PICK; nem "netem on n$a: delay 50ms 20ms"; net_delay "$a" 50 20 ;;
         power-cut | power-cut-leader)
-            a=""
-            [[ $f == power-cut-leader ]] && { a=$(jc_leader) || a=""; }
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            if [[ $f == power-cut-leader ]]; then pick_leader; else pick "$JC_N"; fi; a=$PICK
             nem "power cut of n$a: $(jc_power_cut "$a" torn "$RANDOM")"; KILLED+=("$a") ;;
         power-cut-all)
             local mode=torn
@@ -197,14 +193,11 @@ fault() {
                 nem "power cut ($mode) of every member, n$i: $(jc_power_cut "$i" "$mode" "$RANDOM")"; KILLED+=("$i")
             done ;;
         slow-disk | slow-disk-leader)
-            a=""
-            [[ $f == slow-disk-leader ]] && { a=$(jc_leader) || a=""; }
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            if [[ $f == slow-disk-leader ]]; then pick_leader; else pick "$JC_N"; fi; a=$PICK
             b=$((100 + RANDOM % 901))
             nem "slow disk on n$a: every sync takes $b ms"; jc_disk "$a" "delay $b" ;;
         clock-jump)
-            a=$(jc_leader) || a=""
-            [[ -n $a ]] || { pick "$JC_N"; a=$PICK; }
+            pick_leader; a=$PICK
             local steps=(30 600 7200 86400)
             b=${steps[RANDOM % ${#steps[@]}]}
             ((RANDOM % 2)) && b="-$b" || b="+$b"
