@@ -3,13 +3,14 @@ package import Logging
 package import NIOCore
 internal import NIOSSL
 internal import SwiftASN1
+internal import Synchronization
 internal import X509
 
 /// etcd's `--client-crl-file` and `--peer-crl-file`: a certificate revocation list (PEM or DER)
 /// whose serial numbers are refused on the client or peer port.
 ///
-/// As etcd does it: the list is read again for every connection (so a new list applies without a
-/// restart), only its serial numbers count (its signature is not checked), and the check runs
+/// As etcd does it: the list is looked at again for every connection (so a new list applies
+/// without a restart; it is parsed again only when the file changed), only its serial numbers count (its signature is not checked), and the check runs
 /// after the TLS handshake: a connection whose certificate is listed, or that comes while the
 /// list cannot be read, is closed with a "rejected connection" warning.
 package struct RevocationList: Sendable, Equatable {
@@ -72,6 +73,30 @@ package struct RevocationList: Sendable, Equatable {
         return try RevocationList(derEncoded: bytes)
     }
 
+    /// The list at `path` as `load` reads it, parsed again only when the file changed (another
+    /// inode, size or modification time): each connection asks, on its event loop.
+    package static func current(_ path: String) throws -> RevocationList {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return try load(path) }  // load names the error
+        let version = FileVersion(status)
+        if let cached = cache.withLock({ $0[path] }), cached.version == version { return cached.list }
+        let list = try load(path)
+        cache.withLock { $0[path] = (version, list) }
+        return list
+    }
+
+    private struct FileVersion: Equatable {
+        let inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int
+        init(_ status: stat) {
+            inode = UInt64(status.st_ino)
+            size = Int64(status.st_size)
+            seconds = status.st_mtim.tv_sec
+            nanoseconds = status.st_mtim.tv_nsec
+        }
+    }
+
+    private static let cache = Mutex<[String: (version: FileVersion, list: RevocationList)]>([:])
+
     package func revokes(serial: some Collection<UInt8>) -> Bool {
         serials.contains(Self.normalized(serial))
     }
@@ -115,7 +140,7 @@ package final class RevocationCheck: ChannelInboundHandler, RemovableChannelHand
     private func refusal(_ context: ChannelHandlerContext) -> String? {
         let list: RevocationList
         do {
-            list = try RevocationList.load(path)
+            list = try RevocationList.current(path)
         } catch {
             return "transport: cannot read the certificate revocation list \(path): \(error)"
         }
