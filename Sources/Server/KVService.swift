@@ -99,31 +99,22 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             if query.countOnly {
                 last.count = try mvcc { try view.range(query) }.count
             } else {
-                let revision = query.revision.value > 0 ? query.revision : view.current
-                let total = query.limit > 0 ? Int(query.limit) : Int.max
-                var range = query.range
-                var chunkLimit = min(10, total)
-                var sent = 0
-                while true {
-                    let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: chunkLimit) }
-                    sent += chunk.keyValues.count
+                var chunks = RangeChunks(view: view, query: query)
+                var chunkLimit = 10
+                while let keyValues = try chunks.next(limit: chunkLimit) {
                     var out = Etcdserverpb_RangeResponse()
-                    out.kvs = chunk.keyValues.map { Mvccpb_KeyValue($0, keysOnly: query.keysOnly) }
-                    if !chunk.more || sent == total {
+                    out.kvs = keyValues.map { Mvccpb_KeyValue($0, keysOnly: query.keysOnly) }
+                    if chunks.isFinished {
                         last = out
-                        last.more = chunk.more
-                        last.count = Int64(sent)
-                        if chunk.more, let key = chunk.keyValues.last?.key {
-                            let rest = range.resumed(after: key)
-                            last.count += Int64(try await blocking { () throws(APIError) in try mvcc { try view.count(rest, at: revision) } })
-                        }
                         break
                     }
                     try await response.write(.with { $0.rangeResponse = out })
-                    range = range.resumed(after: chunk.keyValues.last!.key)
-                    let bytes = chunk.keyValues.reduce(0) { $0 + $1.key.count + $1.value.count + 40 }
-                    chunkLimit = min(Self.nextChunkLimit(chunkLimit, lastBytes: bytes, targetBytes: limits.requestBytesMax), total - sent)
+                    let bytes = keyValues.reduce(0) { $0 + $1.key.count + $1.value.count + 40 }
+                    chunkLimit = Self.nextChunkLimit(chunkLimit, lastBytes: bytes, targetBytes: limits.requestBytesMax)
                 }
+                let finished = chunks
+                last.more = finished.more
+                last.count = try await blocking { () throws(APIError) in try finished.count() }
             }
             // The header's revision is the store's when the stream began, whatever was read.
             last.header.revision = view.current.value

@@ -153,8 +153,9 @@ extension KVService {
     }
 }
 
-/// The chunks of one range's result, in key order, read from one view.
-private struct RangeChunks {
+/// The chunks of one range's result, in key order, read from one view: what a large Range
+/// encodes piece by piece and what RangeStream sends message by message.
+struct RangeChunks: Sendable {
     let view: ReadView
     let revision: Revision
     /// The request's limit (no limit: `Int.max`).
@@ -173,10 +174,10 @@ private struct RangeChunks {
         range = query.range
     }
 
-    /// The next chunk; nil once the result is read.
-    mutating func next() throws(APIError) -> [KeyValue]? {
+    /// The next chunk of at most `limit` keys; nil once the result is read.
+    mutating func next(limit: Int = LargeRange.chunkKeys) throws(APIError) -> [KeyValue]? {
         guard !isFinished else { return nil }
-        let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: min(LargeRange.chunkKeys, total - sent)) }
+        let chunk = try mvcc { try view.rangeChunk(range, at: revision, limit: min(limit, total - sent)) }
         sent += chunk.keyValues.count
         if chunk.more, let last = chunk.keyValues.last?.key {
             range = range.resumed(after: last)
