@@ -88,7 +88,7 @@ struct HTTPEndpoints: Sendable {
             let view = store.readView()
             let keys = (try? view.count(.from([0]), at: view.current)) ?? 0
             let body = metrics.render(
-                facts: facts, databaseBytes: loop.database.approximateSizeBytes(), keys: Int64(keys), operations: store.operations.current)
+                facts: facts, databaseBytes: loop.database.approximateSizeBytes(of: NodeLoop.stateFamilies), keys: Int64(keys), operations: store.operations.current)
             return Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
         default:
             return Response(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("404 page not found\n".utf8))

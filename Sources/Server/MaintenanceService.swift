@@ -32,7 +32,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         var response = Etcdserverpb_StatusResponse()
         response.header = header(term: facts.term)
         response.version = Self.etcdVersion
-        response.dbSize = loop.database.approximateSizeBytes()
+        response.dbSize = loop.database.approximateSizeBytes(of: NodeLoop.stateFamilies)
         response.dbSizeInUse = response.dbSize
         response.leader = facts.leader.rawValue
         response.raftIndex = facts.commitIndex.rawValue
@@ -86,6 +86,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         try await Self.offPool {
             for family in NodeLoop.stateFamilies { database.compact(database.columnFamily(family)) }
         }
+        loop.refreshBackendBytes()  // a write refused for space may fit now
         var response = Etcdserverpb_DefragmentResponse()
         response.header = header(term: loop.facts.withLock { $0.term })
         return response

@@ -47,7 +47,8 @@ struct NodeSettings: Sendable {
     var requestTimeout: Duration
     /// Where snapshot images live.
     var snapshotDirectory: String
-    /// `--quota-backend-bytes`: above it this member raises the NOSPACE alarm; nil: no quota.
+    /// `--quota-backend-bytes`: a write that would take the backend to it is refused and this
+    /// member raises the NOSPACE alarm; nil: no quota.
     var quotaBytes: Int64? = nil
     /// `--max-request-bytes`: a larger encoded proposal is refused before it reaches Raft.
     var requestBytesMax = KVLimits().requestBytesMax
@@ -113,7 +114,7 @@ final class NodeLoop: @unchecked Sendable {
     private let logStore: RaftLogStore
     private var node: RawNode
     private var transport: PeerTransport?
-    private let logger: Logger
+    let logger: Logger
     private let inbox = Mutex(Inbox())
     /// The loop's own event loop. The Raft streams to and from the other members live on it too
     /// (`PeerTransport`), so the messages of a `Ready` are written to their sockets and the
@@ -135,6 +136,8 @@ final class NodeLoop: @unchecked Sendable {
     /// Whether authentication is on, as of the last applied change: read by every request, so
     /// an atomic rather than the facts' lock.
     let authEnabled = Atomic<Bool>(false)
+    /// See `refreshBackendBytes`.
+    let backendBytes = Atomic<Int64>(0)
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
     /// Key index entries one step of removing compacted history scans (about a millisecond of the
@@ -168,7 +171,6 @@ final class NodeLoop: @unchecked Sendable {
     private var incomingImages: [LogIndex: String] = [:]
     private var appliedIndex: LogIndex
     private var lastLeader = NodeID.none
-    private var spaceAlarmProposed = false
     /// When the oldest unanswered heartbeat to each peer was sent (peer round-trip metric).
     private var heartbeatsSent: [NodeID: ContinuousClock.Instant] = [:]
     private var leaderChanges = 0
@@ -225,6 +227,7 @@ final class NodeLoop: @unchecked Sendable {
         facts.term = logStore.hardState.term
         facts.commitIndex = logStore.hardState.commit
         self.facts = Mutex(facts)
+        refreshBackendBytes()
     }
 
     func attach(_ transport: PeerTransport) {
@@ -304,7 +307,7 @@ final class NodeLoop: @unchecked Sendable {
             node.tick()
             expireWaiters(now)
             proposeLeaseRevocations()
-            checkQuota()
+            refreshBackendBytes()
         }
         for input in inputs { handle(input, now: now) }
         proposeQueued()
@@ -501,31 +504,17 @@ final class NodeLoop: @unchecked Sendable {
         }
     }
 
-    /// etcd raises NOSPACE when a member's backend outgrows its quota; the alarm goes through
-    /// Raft so that every member caps writes at the same log index. Proposed once until applied.
-    private func checkQuota() {
-        guard let quota = settings.quotaBytes, !spaceAlarmProposed, lastLeader != .none else { return }
-        let me = settings.memberID
-        guard !membership.alarms.contains(ActiveAlarm(member: me, alarm: .nospace)) else { return }
-        let size = database.approximateSizeBytes()
-        guard size > quota else { return }
-        var alarm = Etcdserverpb_AlarmRequest()
-        alarm.action = .activate
-        alarm.memberID = me.value
-        alarm.alarm = .nospace
-        var request = Kvdpb_InternalRequest()
-        request.id = requestIDs.make()
-        request.alarm = alarm
-        guard let data = try? request.serializedBytes() as [UInt8] else { return }  // a built message always encodes
-        unproposed.append((request.id, data))
-        spaceAlarmProposed = true
-        logger.warning("database space exceeded; raising the NOSPACE alarm", metadata: ["size": "\(size)", "quota": "\(quota)"])
+    /// The size of this member's backend (the state families: what etcd's bbolt file holds, not
+    /// the Raft log), as `propose` checks the space quota against it. Refreshed every tick and
+    /// after a defragmentation, so a check costs an atomic load; etcd's backend size, which its
+    /// quota reads, likewise moves with each batch commit (every 100 ms).
+    func refreshBackendBytes() {
+        backendBytes.store(database.approximateSizeBytes(of: Self.stateFamilies), ordering: .relaxed)
     }
 
     private func noteLeader(_ soft: SoftState) {
         if soft.leader != lastLeader {
             if soft.leader != .none { leaderChanges += 1 }
-            spaceAlarmProposed = false  // a proposal in flight may have been lost with the old leader
             heartbeatsSent.removeAll()
             logger.info("leader changed", metadata: ["leader": "\(MemberID(soft.leader.rawValue))", "role": "\(soft.role)"])
             // Reads waiting on the old leader's confirmation can no longer be trusted (etcd
@@ -693,7 +682,6 @@ final class NodeLoop: @unchecked Sendable {
                 membership.alarms.remove(at: index)
                 logger.warning("alarm disarmed", metadata: ["alarm": "\(entry.alarm.goName)", "from": "\(entry.member)"])
             }
-            if entry.member == settings.memberID && entry.alarm == .nospace { spaceAlarmProposed = false }
         case .get, .UNRECOGNIZED:
             break
         }

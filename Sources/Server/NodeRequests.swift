@@ -1,5 +1,6 @@
 internal import EtcdAPI
 internal import Foundation
+internal import Logging
 internal import MVCC
 internal import Raft
 internal import SwiftProtobuf
@@ -44,6 +45,11 @@ extension NodeLoop: WriteProposer, ReadBarrier {
     }
 
     func propose(_ request: Kvdpb_InternalRequest, waiter: ProposalWaiter) {
+        if let quota = settings.quotaBytes, case let cost = Self.quotaCost(request), cost > 0,
+            backendBytes.load(ordering: .relaxed) + cost >= quota
+        {
+            return raiseSpaceAlarm(failing: waiter)
+        }
         var request = request
         request.id = requestIDs.make()
         let data: [UInt8]
@@ -58,6 +64,47 @@ extension NodeLoop: WriteProposer, ReadBarrier {
         if !submit(.propose(id: request.id, data: data, waiter: waiter, deadline: deadline)) {
             waiter.resume(returning: .failure(.tooManyRequests))
         }
+    }
+
+    /// etcd's estimate of what a write adds to the backend (its quota's `Cost`): a put's key and
+    /// value and 256 bytes of metadata, the larger branch of a txn's puts, 64 bytes per lease.
+    /// Nothing else is checked against the quota.
+    static func quotaCost(_ request: Kvdpb_InternalRequest) -> Int64 {
+        func put(_ put: Etcdserverpb_PutRequest) -> Int64 { 256 + Int64(put.key.count + put.value.count) }
+        func puts(_ ops: [Etcdserverpb_RequestOp]) -> Int64 {
+            ops.reduce(0) { total, op in
+                if case .requestPut(let request) = op.request { total + put(request) } else { total }
+            }
+        }
+        switch request.request {
+        case .put(let request): return put(request)
+        case .txn(let txn): return max(puts(txn.success), puts(txn.failure))
+        case .leaseGrant: return 64
+        default: return 0
+        }
+    }
+
+    /// A write the quota refuses: as etcd, this member raises its NOSPACE alarm through Raft (so
+    /// every member then refuses writes at the same index) and the write fails with "database
+    /// space exceeded" once the alarm is in.
+    private func raiseSpaceAlarm(failing waiter: ProposalWaiter) {
+        let me = settings.memberID
+        if facts.withLock({ $0.membership.alarms.contains(ActiveAlarm(member: me, alarm: .nospace)) }) {
+            return waiter.resume(returning: .failure(.noSpace))
+        }
+        logger.warning("database space exceeded; raising the NOSPACE alarm", metadata: [
+            "size": "\(backendBytes.load(ordering: .relaxed))", "quota": "\(settings.quotaBytes ?? 0)",
+        ])
+        var request = Kvdpb_InternalRequest()
+        request.alarm.action = .activate
+        request.alarm.memberID = me.value
+        request.alarm.alarm = .nospace
+        // With root's rights, as the member's own lease revocations: the client's were not asked for.
+        if authEnabled.load(ordering: .relaxed) {
+            request.authUser = AuthStore.rootUser
+            request.authRevision = .max
+        }
+        propose(request, waiter: .callback { _ in waiter.resume(returning: .failure(.noSpace)) })
     }
 
     func waitForReadIndex() async throws(APIError) {

@@ -5,7 +5,8 @@
 #   puts of 100 KB values until one fails with "database space exceeded"; `alarm list` shows
 #   NOSPACE; further puts and a txn that puts fail the same way through every member, while
 #   reads, deletes and compaction work; /health (metrics URL) is false; after deleting, compacting
-#   and `defrag --cluster`, `alarm disarm` clears the alarm and puts work again.
+#   and `defrag --cluster`, `alarm disarm` clears the alarm and puts work again. Then etcd's e2e
+#   alarm test on one member with a quota of 13 pages.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_init alarm
@@ -56,11 +57,44 @@ scenario() {
     for n in 1 2 3; do node_kill9 "$p$n"; done
 }
 
+# etcd's e2e TestCtlV3Alarm on one member: a quota of 13 pages (53,248 bytes), 4 KiB puts until
+# one is refused, then compaction, defragmentation and disarm make room, and a small put fits
+# again. The pause before it lets a tick pass: kvd once raised the alarm again by itself on the
+# next tick, its memtables counting as 1 MiB each, so the put failed whenever a tick came first.
+small_quota() {
+    local p=$1 bin=$2 i rev page
+    page=$(head -c 4096 /dev/zero | tr '\0' b)
+    node_ports "${p}1"
+    KVD_BIN=$bin node_start "${p}1" new "$(initial_cluster "${p}1")" --quota-backend-bytes 53248
+    wait_healthy "$START_TIMEOUT" "${p}1" || die "member ${p}1 did not become healthy"
+    nctl "${p}1" put 1st_test aaaa >/dev/null
+    for ((i = 1; i <= 300; i++)); do
+        nctl "${p}1" put 2nd_test "$page" >"$COMPAT_TMP/put.out" 2>&1 || break
+    done
+    {
+        echo "refused: $(grep -v '^{"level"' "$COMPAT_TMP/put.out" | tail -n 1)"
+        echo "alarm list: $(outcome nctl "${p}1" alarm list)"
+        rev=$(nctl "${p}1" get 1st_test -w json | grep -o '"revision":[0-9]*' | head -n 1 | cut -d: -f2)
+        echo "compaction: $(outcome nctl "${p}1" compaction --physical "$rev" | sed -E 's/[0-9]+$/<rev>/')"
+        echo "defrag: $(outcome nctl "${p}1" defrag | sed -E 's/127.0.0.1:[0-9]+/<ep>/g')"
+        echo "disarm: $(outcome nctl "${p}1" alarm disarm)"
+        sleep 0.5
+        echo "put after: $(outcome nctl "${p}1" put 4th_test aaaa)"
+        echo "alarm list after: $(outcome nctl "${p}1" alarm list)"
+    } >"$COMPAT_TMP/$p.small"
+    node_kill9 "${p}1"
+}
+
 scenario e "$ETCD_BIN"
 scenario k "$KVD_BIN"
+small_quota se "$ETCD_BIN"
+small_quota sk "$KVD_BIN"
 expect_eq "the refused put" "Error: etcdserver: mvcc: database space exceeded" "$(cat "$COMPAT_TMP/k.first")"
 expect_eq "etcd's refused put (harness check)" "Error: etcdserver: mvcc: database space exceeded" "$(cat "$COMPAT_TMP/e.first")"
 while IFS= read -r want && IFS= read -r got <&3; do
     if [[ $want == "$got" ]]; then pass "$got"; else fail "etcd: '$want', kvd: '$got'"; fi
 done <"$COMPAT_TMP/e.steps" 3<"$COMPAT_TMP/k.steps"
+while IFS= read -r want && IFS= read -r got <&3; do
+    if [[ $want == "$got" ]]; then pass "quota of 13 pages: $got"; else fail "quota of 13 pages: etcd: '$want', kvd: '$got'"; fi
+done <"$COMPAT_TMP/se.small" 3<"$COMPAT_TMP/sk.small"
 summary alarm
