@@ -10,11 +10,11 @@ internal import Transport
 internal import X509
 
 /// The client port as etcd serves it: gRPC and the HTTP endpoints (`/health`, `/metrics`, ...) on
-/// one listener. gRPC clients speak HTTP/2 from their first bytes (the connection preface);
-/// anything else is HTTP/1.1 and goes to `HTTPEndpoints`. With TLS the server prefers
-/// "http/1.1" in ALPN, so that curl and Prometheus (which offer both) speak HTTP/1.1 while gRPC
-/// clients, which offer only "h2", get HTTP/2. (etcd also answers HTTP/2 requests for
-/// /health; kvd's HTTP/2 connections are gRPC's alone.)
+/// one listener. A connection that opens with HTTP/2's preface is HTTP/2, anything else is
+/// HTTP/1.1 and goes to `HTTPEndpoints`. On HTTP/2 with TLS, as in etcd's handler, a stream whose
+/// content type is gRPC's is a call and any other goes to `HTTPEndpoints` too (without TLS, etcd's
+/// HTTP/2 connections are gRPC's alone, and so are kvd's). With TLS the server
+/// prefers "h2" in ALPN, as etcd's Go server does, so curl speaks HTTP/2 with both.
 struct ClientListener: Sendable {
     let eventLoopGroup: any EventLoopGroup
     let host: String
@@ -37,7 +37,7 @@ struct ClientListener: Sendable {
     static func makeTLSContext(_ tls: TLSFiles) throws -> NIOSSLContext {
         try ServerTLS.makeContext(
             certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
-            verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["http/1.1", "h2", "grpc-exp"])
+            verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["h2", "http/1.1"])
     }
 
     /// What the client port's gRPC needs besides its listener.
@@ -64,7 +64,10 @@ struct ClientListener: Sendable {
             .childChannelInitializer { connection in
                 connection.eventLoop.makeCompletedFuture {
                     try listener.addTLSAndSniffer(to: connection, serves: listener.serves)
-                    try Self.addHTTP2(to: connection, grpc: grpc, connections: connections)
+                    // Over TLS only: etcd's plaintext port hands every HTTP/2 connection to gRPC.
+                    let http = listener.serves == .grpcAndHTTP && listener.tls != nil
+                        ? DirectKVCalls.HTTPRoutes(endpoints: listener.endpoints, identities: listener.identities) : nil
+                    try Self.addHTTP2(to: connection, grpc: grpc, http: http, connections: connections)
                 }
             }
             .bind(host: host, port: port).get()
@@ -75,7 +78,9 @@ struct ClientListener: Sendable {
     /// The client connection's HTTP/2, after the sniffer (an HTTP/1.1 connection never reaches
     /// it): each stream gets the hot path's handler, which puts the bridge to the services behind
     /// itself for a call it does not serve.
-    private static func addHTTP2(to connection: any Channel, grpc: GRPCSettings, connections: ClientConnections) throws {
+    private static func addHTTP2(
+        to connection: any Channel, grpc: GRPCSettings, http: DirectKVCalls.HTTPRoutes?, connections: ClientConnections
+    ) throws {
         // As grpc-swift's transport set them up: 64 KiB windows, 16 KiB frames.
         var settings = NIOHTTP2Handler.ConnectionConfiguration()
         settings.targetWindowSize = 65535
@@ -99,7 +104,7 @@ struct ClientListener: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 manager.value.streamOpened(stream)
                 try stream.pipeline.syncOperations.addHandler(
-                    DirectKVCalls(service: grpc.direct, bridge: grpc.bridge, peer: peer, localPeer: localPeer))
+                    DirectKVCalls(service: grpc.direct, bridge: grpc.bridge, http: http, peer: peer, localPeer: localPeer))
             }
         }
         try connection.pipeline.syncOperations.addHandler(manager)

@@ -72,15 +72,25 @@ final class DirectKVCalls: ChannelInboundHandler {
         case passing
     }
 
+    /// The client port's HTTP endpoints (/health, /metrics, the JSON gateway...) for a stream
+    /// that is not a gRPC call, as etcd's handler routes an HTTP/2 request by its content type.
+    struct HTTPRoutes: Sendable {
+        let endpoints: HTTPEndpoints
+        /// Who is connected with which certificate (the gateway refuses a CN while auth is on).
+        let identities: ClientIdentities
+    }
+
     private let service: Service
     private let bridge: BridgedCall.Bridge
+    private let http: HTTPRoutes?
     private let peer: String
     private let localPeer: String
     private var state = State.idle
 
-    init(service: Service, bridge: BridgedCall.Bridge, peer: String, localPeer: String) {
+    init(service: Service, bridge: BridgedCall.Bridge, http: HTTPRoutes?, peer: String, localPeer: String) {
         self.service = service
         self.bridge = bridge
+        self.http = http
         self.peer = peer
         self.localPeer = localPeer
     }
@@ -93,6 +103,11 @@ final class DirectKVCalls: ChannelInboundHandler {
         case .serving:
             break  // nothing follows the request's end on a stream we serve but a reset
         case .idle:
+            if case .headers(let headers) = payload, let http,
+                headers.headers.first(name: "content-type")?.contains("application/grpc") != true
+            {
+                return passToHTTP(http, context: context, data: data)
+            }
             if case .headers(let headers) = payload, let encoding = Self.unsupportedEncoding(headers.headers) {
                 // grpc-go's refusal (etcd registers no decompressor), for every method.
                 state = .serving
@@ -161,6 +176,23 @@ final class DirectKVCalls: ChannelInboundHandler {
         } catch {
             context.close(promise: nil)  // the stream is closing already
         }
+    }
+
+    /// An HTTP request on an HTTP/2 stream: HTTP/1's view of the stream, then the same handler
+    /// as an HTTP/1.1 connection's.
+    private func passToHTTP(_ http: HTTPRoutes, context: ChannelHandlerContext, data: NIOAny) {
+        state = .passing
+        do {
+            try context.pipeline.syncOperations.addHandlers(
+                [
+                    HTTP2FramePayloadToHTTP1ServerCodec(),
+                    HTTPEndpointHandler(endpoints: http.endpoints, clientCommonName: http.identities.commonName(of: peer)),
+                ],
+                position: .after(self))
+        } catch {
+            return context.close(promise: nil)  // the stream is closing already
+        }
+        context.fireChannelRead(data)
     }
 
     /// Serves the call; false (having done nothing) when its body is not one plain message

@@ -248,12 +248,12 @@ final class HTTPEndpointHandler: ChannelDuplexHandler {
         if response.cors { JSONGateway.addCORSHeaders(&headers) }
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
-        if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        if request.closesConnection { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
         let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-        if !request.isKeepAlive {
+        if request.closesConnection {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
@@ -318,9 +318,15 @@ struct GatewayResponder: Sendable {
     func endStream() {
         eventLoop.execute { [context, request] in
             let written = context.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            if !request.value.isKeepAlive {
+            if request.value.closesConnection {
                 written.assumeIsolated().whenComplete { _ in context.value.close(promise: nil) }
             }
         }
     }
+}
+
+extension HTTPRequestHead {
+    /// Whether the answer ends the connection: an HTTP/1 request without keep-alive. (HTTP/2
+    /// requests are streams of a connection that stays; NIO calls them not keep-alive.)
+    var closesConnection: Bool { version.major == 1 && !isKeepAlive }
 }

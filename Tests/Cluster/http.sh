@@ -7,7 +7,8 @@
 #     path is 404 with Go's body; /version.
 #   - the client port answers /health, /version, /metrics and unknown paths as etcd's does
 #     (curl as Prometheus scrapes it, with the client certificate), while etcdctl uses the same
-#     port; without a client certificate the handshake fails on both.
+#     port; without a client certificate the handshake fails on both. Over HTTP/2 too: curl
+#     negotiates the same protocol with both, and /health, /metrics and the JSON gateway answer.
 #   - /metrics is Prometheus text and carries the metric names the issue lists, as etcd's does,
 #     with values that follow the cluster (has_leader 1, applied proposals growing), and etcd's
 #     identity gauges: etcd_server_version labelled with the version /version reports,
@@ -66,6 +67,14 @@ for side in e k; do
     GOT[$side.client_health]=$(https "${side}1" /health)
     GOT[$side.client_health_http11]=$(https "${side}2" /health --http1.1)
     GOT[$side.client_version]=$(https "${side}3" /version)
+    # HTTP/2 on the client port: what curl negotiates by itself (ALPN), and /health and the JSON
+    # gateway asked over HTTP/2 (etcd routes an HTTP/2 request by its content type).
+    GOT[$side.client_alpn]=$(curl -s -o /dev/null -w 'HTTP/%{http_version}' --max-time 5 --cacert "$PKI/etcd/ca.crt" \
+        --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" "${SERVER_EP[${side}1]}/health")
+    GOT[$side.client_health_http2]=$(https "${side}2" /health --http2)
+    GOT[$side.client_gateway_http2]=$(https "${side}3" /v3/kv/range --http2 -X POST -d '{"key":"Zm9v"}' |
+        sed -E 's/"header":\{[^}]*\},?//')
+    GOT[$side.client_metrics_http2]=$(https "${side}1" /metrics --http2 | awk '$1 == "etcd_server_has_leader" {print "has_leader", $2 + 0}')
     GOT[$side.client_missing]=$(https "${side}1" /nope)
     GOT[$side.client_no_cert]=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$PKI/etcd/ca.crt" "${SERVER_EP[${side}1]}/health")
     https "${side}2" /metrics >"$COMPAT_TMP/client-metrics.$side"
@@ -111,7 +120,7 @@ expect_eq "kvd /version (metrics URL; etcd 3.4 serves it on the client port only
 GOT[e.version]=${GOT[e.version]//3.4.23/3.6.0}; GOT[e.version]=${GOT[e.version]//3.4.0/3.6.0}
 GOT[e.client_version]=${GOT[e.client_version]//3.4.23/3.6.0}; GOT[e.client_version]=${GOT[e.client_version]//3.4.0/3.6.0}
 for check in health post missing has_leader lost lost_leader client_health client_health_http11 \
-    client_version client_missing client_no_cert client_metrics grpc_after_http mvcc_ops; do
+    client_alpn client_health_http2 client_gateway_http2 client_metrics_http2 client_version client_missing client_no_cert client_metrics grpc_after_http mvcc_ops; do
     if [[ ${GOT[e.$check]} == "${GOT[k.$check]}" ]]; then pass "$check: ${GOT[k.$check]//$'\n'/\\n}"
     else fail "$check: etcd '${GOT[e.$check]//$'\n'/\\n}', kvd '${GOT[k.$check]//$'\n'/\\n}'"; fi
 done
