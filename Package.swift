@@ -139,7 +139,7 @@ let package = Package(
             dependencies: [
                 "Transport", "Raft", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "LeaseTests", dependencies: ["Lease"], swiftSettings: strictSettings),

@@ -19,10 +19,8 @@ struct ClientListener: Sendable {
     let eventLoopGroup: any EventLoopGroup
     let host: String
     let port: Int
-    /// Nil for an http:// URL.
-    let tls: NIOSSLContext?
-    /// With `--client-cert-allowed-hostname`.
-    let clientVerification: AllowedIdentity.Verification?
+    /// Nil for an http:// URL. Carries the check for `--client-cert-allowed-hostname`.
+    let tls: ReloadingServerTLS?
     /// `--client-crl-file`.
     let revocationList: String?
     let endpoints: HTTPEndpoints
@@ -129,7 +127,7 @@ struct ClientListener: Sendable {
     private func addTLSAndSniffer(to connection: any Channel, serves: ClientProtocol.Serves) throws {
         let pipeline = connection.pipeline.syncOperations
         if let tls {
-            try ServerTLS.addHandlers(tls, verification: clientVerification, revocationList: revocationList, to: connection, logger: logger)
+            try ServerTLS.addHandlers(tls.current(), revocationList: revocationList, to: connection, logger: logger)
         }
         try pipeline.addHandler(
             ClientProtocol.sniffer(endpoints: endpoints, identities: identities, logger: logger, usesTLS: tls != nil, serves: serves))

@@ -387,19 +387,21 @@ package final class Member: Sendable {
 
     /// A listener on one client URL, with the client port's TLS when it is https.
     private func makeClientListener(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> ClientListener {
-        var tls: NIOSSLContext?
-        var verification: AllowedIdentity.Verification?
+        var tls: ReloadingServerTLS?
         if url.isTLS {
             guard let files = configuration.clientTLS else {
                 throw ConfigurationError.invalid("\(url) is https but --cert-file and --key-file are not set")
             }
-            tls = try ClientListener.makeTLSContext(files)
-            verification = try ServerTLS.clientVerification(
-                trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed)
+            tls = try ReloadingServerTLS(watching: files.files, logger: logger) {
+                ServerTLSSetup(
+                    context: try ClientListener.makeTLSContext(files),
+                    verification: try ServerTLS.clientVerification(
+                        trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed))
+            }
         }
         return ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
-            port: url.port, tls: tls, clientVerification: verification, revocationList: configuration.clientTLS?.crlFile,
+            port: url.port, tls: tls, revocationList: configuration.clientTLS?.crlFile,
             endpoints: endpoints, identities: identities, logger: logger)
     }
 }

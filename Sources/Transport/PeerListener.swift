@@ -12,10 +12,9 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     let eventLoopGroup: any EventLoopGroup
     let host: String
     let port: Int
-    /// Nil for an http:// URL.
-    let tls: NIOSSLContext?
-    /// With `--peer-cert-allowed-cn` or `--peer-cert-allowed-hostname`.
-    let clientVerification: AllowedIdentity.Verification?
+    /// Nil for an http:// URL. Carries the check for `--peer-cert-allowed-cn` or
+    /// `--peer-cert-allowed-hostname`.
+    let tls: ReloadingServerTLS?
     /// `--peer-crl-file`.
     let revocationList: String?
     let clusterID: UInt64
@@ -35,7 +34,7 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
         listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, verification = self.clientVerification, revocationList = self.revocationList
+        let tls = self.tls, revocationList = self.revocationList
         let clusterID = self.clusterID, localID = self.localID, inbox = self.inbox, logger = self.logger
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -43,7 +42,7 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
             .bind(host: host, port: port) { connection in
                 connection.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try ServerTLS.addHandlers(tls, verification: verification, revocationList: revocationList, to: connection, logger: logger)
+                        try ServerTLS.addHandlers(tls.current(), revocationList: revocationList, to: connection, logger: logger)
                     }
                     try connection.pipeline.syncOperations.addHandler(ProtocolSniffer { _, seen in
                         switch (RaftStream.matches(seen), ProtocolSniffer.isHTTP2(seen)) {
@@ -102,11 +101,10 @@ package enum ServerTLS {
     /// or `--peer-crl-file` (`revocationList`), the check that closes a connection whose
     /// certificate the list revokes.
     package static func addHandlers(
-        _ context: NIOSSLContext, verification: AllowedIdentity.Verification?, revocationList: String?, to connection: any Channel,
-        logger: Logger
+        _ setup: ServerTLSSetup, revocationList: String?, to connection: any Channel, logger: Logger
     ) throws {
         let pipeline = connection.pipeline.syncOperations
-        try pipeline.addHandler(handler(context, verification: verification, connection: connection, logger: logger))
+        try pipeline.addHandler(handler(setup.context, verification: setup.verification, connection: connection, logger: logger))
         if let revocationList { try pipeline.addHandler(RevocationCheck(path: revocationList, logger: logger)) }
     }
 

@@ -24,7 +24,8 @@ package final class PeerTransport: Sendable {
     /// Senders created after `run` started and not yet running.
     private let newSenders: AsyncStream<PeerSender>
     private let newSender: AsyncStream<PeerSender>.Continuation
-    private let forwardingClients = Mutex<[String: GRPCClient<HTTP2ClientTransport.Posix>]>([:])
+    /// Each with the versions of the TLS files it was made from.
+    private let forwardingClients = Mutex<[String: (client: GRPCClient<HTTP2ClientTransport.Posix>, files: [FileVersion?])]>([:])
     private let newForwardingClients: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>
     private let newForwardingClient: AsyncStream<GRPCClient<HTTP2ClientTransport.Posix>>.Continuation
 
@@ -194,17 +195,22 @@ package final class PeerTransport: Sendable {
 
     /// One long-lived client per peer address for requests forwarded to the leader (lease
     /// keep-alives arrive continuously on followers): a TLS handshake per request would cost
-    /// more than the request. Clients run until the transport's `runSenders` task ends.
+    /// more than the request. Clients run until the transport's `runSenders` task ends, or until
+    /// this member's TLS files change: the next request then gets a client made from the new
+    /// ones, and the old one ends once its calls have.
     private func forwardingClient(_ address: PeerAddress) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
-        if let client = forwardingClients.withLock({ $0[address.description] }) { return client }
-        let transport = try PeerSender.clientTransport(address, tls: tls)
-        let client = GRPCClient(transport: transport)
-        let (stored, isNew) = forwardingClients.withLock { clients in
-            if let existing = clients[address.description] { return (existing, false) }
-            clients[address.description] = client
-            return (client, true)
+        let files = address.isTLS ? (tls?.files ?? []).map(FileVersion.of) : []
+        let key = address.description
+        if let current = forwardingClients.withLock({ $0[key] }), current.files == files { return current.client }
+        let client = GRPCClient(transport: try PeerSender.clientTransport(address, tls: tls))
+        let (stored, replaced, isNew) = forwardingClients.withLock { clients in
+            let existing = clients[key]
+            if let existing, existing.files == files { return (existing.client, nil as GRPCClient<HTTP2ClientTransport.Posix>?, false) }
+            clients[key] = (client, files)
+            return (client, existing?.client, true)
         }
         if isNew { newForwardingClient.yield(stored) }
+        replaced?.beginGracefulShutdown()
         return stored
     }
 
@@ -214,19 +220,21 @@ package final class PeerTransport: Sendable {
         config.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: true)
         // No flush coalescing: forwarded lease keep-alives and promotions are answered at once.
         config.connection.flushCoalescing = nil
-        var sslContext: NIOSSLContext?
-        var verification: AllowedIdentity.Verification?
+        var serverTLS: ReloadingServerTLS?
         if address.isTLS {
             guard let tls else {
                 throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
             }
-            sslContext = try PeerListener.makeTLSContext(tls)
-            verification = try ServerTLS.clientVerification(
-                trustedCAFile: tls.trustedCAFile, verifyClients: tls.clientCertAuth, allowed: tls.allowed)
+            serverTLS = try ReloadingServerTLS(watching: tls.files, logger: logger) {
+                ServerTLSSetup(
+                    context: try PeerListener.makeTLSContext(tls),
+                    verification: try ServerTLS.clientVerification(
+                        trustedCAFile: tls.trustedCAFile, verifyClients: tls.clientCertAuth, allowed: tls.allowed))
+            }
         }
         let listener = PeerListener(
-            eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: sslContext,
-            clientVerification: verification, revocationList: tls?.crlFile, clusterID: clusterID, localID: localID, inbox: inbox,
+            eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: serverTLS,
+            revocationList: tls?.crlFile, clusterID: clusterID, localID: localID, inbox: inbox,
             logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
     }

@@ -76,23 +76,11 @@ package struct RevocationList: Sendable, Equatable {
     /// The list at `path` as `load` reads it, parsed again only when the file changed (another
     /// inode, size or modification time): each connection asks, on its event loop.
     package static func current(_ path: String) throws -> RevocationList {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return try load(path) }  // load names the error
-        let version = FileVersion(status)
+        guard let version = FileVersion.of(path) else { return try load(path) }  // load names the error
         if let cached = cache.withLock({ $0[path] }), cached.version == version { return cached.list }
         let list = try load(path)
         cache.withLock { $0[path] = (version, list) }
         return list
-    }
-
-    private struct FileVersion: Equatable {
-        let inode: UInt64, size: Int64, seconds: Int, nanoseconds: Int
-        init(_ status: stat) {
-            inode = UInt64(status.st_ino)
-            size = Int64(status.st_size)
-            seconds = status.st_mtim.tv_sec
-            nanoseconds = status.st_mtim.tv_nsec
-        }
     }
 
     private static let cache = Mutex<[String: (version: FileVersion, list: RevocationList)]>([:])

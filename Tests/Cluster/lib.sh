@@ -279,14 +279,16 @@ check_keys() {
 # Acknowledged writes under load (durability.sh, power-loss.sh). The caller sets EPS (the
 # endpoints to write through, e.g. $(running_eps)) and `nodes` (the members verify reads back).
 # writer PHASE W: put d/PHASE/W/i until the phase's stop file appears; a put is recorded as
-# acknowledged only when etcdctl exits 0.
+# acknowledged only when etcdctl exits 0 (ack.PHASE.W), a failed one with its error (fail.PHASE.W).
 writer() {
     local p=$1 w=$2 i=0 acks=$COMPAT_TMP/ack.$1.$2
     : >"$acks"
     while [[ ! -e $COMPAT_TMP/stop.$p && ! -e $COMPAT_TMP/stop.all ]]; do
         i=$((i + 1))
-        if CMD_TIMEOUT=4 ectl "$EPS" --dial-timeout=1s --command-timeout=2s put "d/$p/$w/$i" "v$p.$w.$i" >/dev/null 2>&1; then
+        if CMD_TIMEOUT=4 ectl "$EPS" --dial-timeout=1s --command-timeout=2s put "d/$p/$w/$i" "v$p.$w.$i" >/dev/null 2>"$COMPAT_TMP/err.$1.$2"; then
             echo "d/$p/$w/$i v$p.$w.$i" >>"$acks"
+        else
+            echo "d/$p/$w/$i $(tail -n 1 "$COMPAT_TMP/err.$1.$2")" >>"$COMPAT_TMP/fail.$1.$2"
         fi
     done
 }
