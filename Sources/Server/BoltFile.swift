@@ -302,7 +302,11 @@ struct BoltReader {
     }
 
     private func walk(page id: UInt64, depth: Int, _ body: (_ key: [UInt8], _ value: [UInt8], _ isBucket: Bool) throws -> Void) throws {
-        guard id < highWater, id >= 2 else { throw BoltFormatError("page \(id): out of bounds: \(highWater)") }
+        // Within the file too, before the page number becomes an offset: a damaged meta may name
+        // any 64-bit number as the high water mark.
+        guard id < highWater, id >= 2, id < UInt64(data.count / pageSize) else {
+            throw BoltFormatError("page \(id): out of bounds: \(highWater)")
+        }
         let start = Int(id) * pageSize
         let header = try bytes(start, BoltLayout.headerSize)
         let overflow = Int(littleEndian(header, 12, as: UInt32.self))

@@ -100,6 +100,58 @@ import Testing
         #expect(throws: BoltFormatError.self) { try BoltReader(path: path) }
     }
 
+    /// `file` with both metas naming `root` and `highWater`, their checksums made right again
+    /// (bbolt's FNV-1a over the meta's first 56 bytes), so that the damage gets past them.
+    private func withMetas(_ file: [UInt8], root: UInt64, highWater: UInt64) -> [UInt8] {
+        var bytes = file
+        func put(_ value: UInt64, at offset: Int) {
+            for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+        }
+        for page in [0, BoltLayout.pageSize] {
+            let meta = page + BoltLayout.headerSize
+            put(root, at: meta + 16)
+            put(highWater, at: meta + 40)
+            let checksum = bytes[meta..<(meta + BoltLayout.metaChecksummed)].reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
+                ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3
+            }
+            put(checksum, at: meta + BoltLayout.metaChecksummed)
+        }
+        return bytes
+    }
+
+    // Found by fuzzing (scripts/fuzz.sh, snapshot-files): a page number past the end of any
+    // file trapped converting it to an offset, killing `kvctl snapshot restore`.
+    @Test("metas naming pages beyond the file are refused with an error", arguments: [
+        (UInt64(1) << 63 + 7, UInt64.max), (UInt64(Int.max) / 4096 + 2, UInt64.max), (UInt64(1) << 40, UInt64(1) << 41),
+    ])
+    func pagesBeyondTheFile(root: UInt64, highWater: UInt64) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("db").path
+        _ = try write(randomBuckets(seed: 1).filter { $0.name != Array("key".utf8) }, to: path)
+        let damaged = withMetas(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))), root: root, highWater: highWater)
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        #expect(throws: BoltFormatError.self) { try readAll(path) }
+    }
+
+    @Test("a tree whose branch page points back at itself is refused, not walked without end")
+    func cyclicTree() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("db").path
+        let pages = try write(randomBuckets(seed: 2).filter { $0.name != Array("key".utf8) }, to: path) / UInt64(BoltLayout.pageSize)
+        // One more page: a branch of 64 elements, each a child pointer to the page itself.
+        var branch = BoltWriter.pageHeader(id: pages, flags: BoltLayout.branchPage, count: 64, overflow: 0)
+        for _ in 0..<64 {
+            branch += [UInt8](repeating: 0, count: 8)  // pos, ksize
+            for index in 0..<8 { branch.append(UInt8(truncatingIfNeeded: pages >> (8 * index))) }
+        }
+        branch += [UInt8](repeating: 0, count: BoltLayout.pageSize - branch.count)
+        let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) + branch
+        try Data(withMetas(file, root: pages, highWater: pages + 1)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: BoltFormatError.self) { try readAll(path) }
+    }
+
     @Test("a key space written as etcd's backend restores with the same reads, HashKV, leases, compaction point and users")
     func backupRestoresTheKeySpace() throws {
         let directory = try temporaryDirectory()
