@@ -12,7 +12,7 @@ APT_PACKAGES := librocksdb-dev libjemalloc-dev pkg-config etcd-server etcd-clien
 CLIENT_PORT ?= 2379
 DATA ?= ./data
 
-.PHONY: all deps build release test test-unit test-compat test-cluster test-jepsen test-e2e run soak jepsen bench clean
+.PHONY: all deps build release test test-unit test-compat test-cluster test-jepsen test-e2e run soak jepsen fuzz bench clean
 
 all: build
 
@@ -82,9 +82,15 @@ SEEDS ?= 20000
 soak: build
 	RAFT_SEEDS=$(SEEDS) MVCC_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter "Simulation|MVCCModelTests"
 
+# Coverage-guided fuzzing (libFuzzer) of every decoder that reads outside bytes, each target
+# FUZZ_SECONDS long, from the committed corpus in Fuzz/corpus (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # Write-path benchmarks (release build, package-benchmark).
 bench: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark
 
 clean:
-	rm -rf .build $(DATA)
+	rm -rf .build .build-fuzz $(DATA)

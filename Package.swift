@@ -200,3 +200,25 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (`make fuzz`): libFuzzer entry points, built only when KVD_FUZZ is set and then
+// with `--sanitize=fuzzer` (libFuzzer supplies `main`), so an ordinary build never sees them.
+if Context.environment["KVD_FUZZ"] != nil {
+    let fuzzSettings = strictSettings + [.unsafeFlags(["-parse-as-library"])]
+    let fuzzTargets: [(name: String, path: String, dependencies: [Target.Dependency])] = [
+        ("fuzz-raft-codec", "Fuzz/RaftCodec", ["Raft"]),
+        ("fuzz-peer-stream", "Fuzz/PeerStream", [
+            "Transport", "Raft", .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        ("fuzz-client-requests", "Fuzz/ClientRequests", [
+            "Server", "EtcdAPI", "MVCC", "Storage", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        ("fuzz-snapshot-files", "Fuzz/SnapshotFiles", ["Server", "Storage"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(
+            .executableTarget(name: target.name, dependencies: target.dependencies, path: target.path, swiftSettings: fuzzSettings))
+        package.products.append(.executable(name: target.name, targets: [target.name]))
+    }
+}
