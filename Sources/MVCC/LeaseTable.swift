@@ -16,7 +16,9 @@ struct LeaseTable {
 
     static func key(_ id: LeaseID) -> [UInt8] { Revision(id.value).bytesBigEndian }
 
-    static func load(store: MVCCStore) throws -> LeaseTable {
+    /// The table as of `revision`: the store's state being loaded, which is not yet the one it
+    /// publishes while it reloads.
+    static func load(store: MVCCStore, at revision: Revision) throws -> LeaseTable {
         var table = LeaseTable()
         let iterator = store.database.makeIterator(store.lease)
         iterator.seekToFirst()
@@ -29,7 +31,7 @@ struct LeaseTable {
         try iterator.checkError()
         guard !table.records.isEmpty else { return table }
         let reader = KeySpaceReader(store: store, view: nil)
-        for keyValue in try reader.range(.from([0]), at: store.currentRevision, limit: 0).keyValues where keyValue.lease != .none {
+        for keyValue in try reader.range(.from([0]), at: revision, limit: 0).keyValues where keyValue.lease != .none {
             table.records[keyValue.lease]?.keys.insert(keyValue.key)
         }
         return table

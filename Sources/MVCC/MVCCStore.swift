@@ -95,8 +95,9 @@ package final class MVCCStore: @unchecked Sendable {
     /// The writer's index of live keys, for tests that compare it with one rebuilt from storage.
     package var liveKeyRevisions: [[UInt8]: RevisionKey] { liveKeys }
 
+    /// The lease table as of the writer's revision (what is being loaded).
     private func reloadLeases() throws(MVCCError) {
-        let table = try mapStorage { try LeaseTable.load(store: self) }
+        let table = try mapStorage { try LeaseTable.load(store: self, at: writer.current) }
         leases.withLock { $0 = table }
     }
 

@@ -418,3 +418,42 @@ extension MVCCStore {
         #expect(store.compactedRevision == Revision(-1))
     }
 }
+
+/// A store whose families are replaced underneath it and then reloaded, as a follower installs
+/// a snapshot from the leader.
+@Suite struct MVCCReloadTests {
+    // Found by the partition suite's member-replace nemesis: a member that joined by snapshot
+    // rebuilt its lease attachments at its old (empty) store's revision, so it knew of no key
+    // attached to any lease, and a later lease revocation deleted nothing there while the other
+    // members deleted the keys: the members' key spaces diverged.
+    @Test("a reload after the families were replaced attaches keys to leases as of the new state")
+    func reloadAfterReplacedFamilies() throws {
+        let (leader, leaderDatabase) = try openStoreWithDatabase()
+        leader.write(.leaseGrant(LeaseID(7), ttlSeconds: 60))
+        var attached = PutRequest(key: b("leased"), value: b("v"))
+        attached.lease = LeaseID(7)
+        leader.write(.put(attached))
+        leader.put("other", "x")
+
+        let (follower, followerDatabase) = try openStoreWithDatabase()
+        let batch = WriteBatch()
+        for family in MVCCStore.columnFamilies {
+            let iterator = leaderDatabase.makeIterator(leaderDatabase.columnFamily(family))
+            iterator.seekToFirst()
+            while iterator.isValid {
+                batch.put(followerDatabase.columnFamily(family), iterator.key, iterator.value)
+                iterator.next()
+            }
+        }
+        try followerDatabase.write(batch, sync: false)
+        try follower.reload()
+
+        #expect(follower.currentRevision == leader.currentRevision)
+        #expect(follower.leaseRecord(LeaseID(7))?.keys == [b("leased")])
+        // And so a revocation deletes the same keys on both.
+        let revoked = follower.write(.leaseRevoke(LeaseID(7)))
+        #expect(leader.write(.leaseRevoke(LeaseID(7))) == revoked)
+        #expect(try follower.keys(.from(b(""))) == ["other"])
+        #expect(follower.currentRevision == leader.currentRevision)
+    }
+}
