@@ -3,7 +3,7 @@
 # than 300 writes happen restarts and catches up through a snapshot (its log must say
 # "installed snapshot"; the leader's "recorded snapshot"/"sent snapshot" are reported),
 # then holds every key and the user and role added while it was down, and keeps following
-# new writes from the log afterwards. (f) Stopped again while the log is compacted past it, it
+# new writes from the log afterwards; a lease revoked then deletes its key there as elsewhere. (f) Stopped again while the log is compacted past it, it
 # still catches up after both other members restarted: images are written when a follower
 # needs one, so a restarted leader must make one (it used to have none until the next
 # --snapshot-count entries). (g) With --experimental-snapshot-catchup-entries 1000 it catches up
@@ -22,6 +22,10 @@ node_stop "$f1"
 # Users and roles are part of the snapshot too.
 { nctl "$leader" user add snapuser:pw && nctl "$leader" role add snaprole &&
     nctl "$leader" user grant-role snapuser snaprole; } >/dev/null || fail "user and role changes while $f1 is down"
+# A key attached to a lease: the snapshot must carry the attachment (a member that joined by
+# snapshot once kept such a key when the lease was revoked, and its key space diverged).
+lease=$(nctl "$leader" lease grant 600 | awk '{print $2}')
+nctl "$leader" put snaplease/k v --lease="$lease" >/dev/null || fail "put with a lease while $f1 is down"
 put_many "$leader" snap/a/ 200 4 || fail "puts through the leader while $f1 is down"
 put_many "$f2" snap/b/ 120 4 || fail "puts through follower $f2 while $f1 is down"
 if grep -qE "$LOG_SNAPSHOT_RECORDED" "${SERVER_LOG[$leader]}"; then pass "leader recorded a snapshot"; else fail "leader $leader logged no 'recorded snapshot' after 340 writes with --snapshot-count 50"; fi
@@ -34,9 +38,11 @@ expect_eq "follower $f1 holds every snap/b key" 0 "$(check_keys "$f1" snap/b/ 12
 expect_eq "follower $f1 holds every pre key" 0 "$(check_keys "$f1" pre/ 20)"
 expect_eq "follower $f1 holds the user added while it was down" "User: snapuser Roles: snaprole" \
     "$(nctl "$f1" user get snapuser 2>&1 | paste -sd ' ')"
-# After the snapshot it follows the log again.
+# After the snapshot it follows the log again, and a lease revoked now takes its keys there too.
+nctl "$leader" lease revoke "$lease" >/dev/null || fail "revoking the lease after the catch-up"
 put_many "$leader" post/ 30 2 || fail "puts after the catch-up"
 if wait_caught_up 10 "$f1" post/ 30; then pass "follower $f1 follows new writes"; else fail "follower $f1 does not follow new writes"; fi
+expect_eq "the revoked lease's key is gone on follower $f1 too" 0 "$(count_keys "$f1" snaplease/ serializable)"
 # Same revision everywhere.
 sleep 0.3
 revs=""

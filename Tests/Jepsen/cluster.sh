@@ -115,7 +115,7 @@ jc_args() {
         --name "n$i" --data-dir "$JC_TMP/n$i.data"
         --listen-client-urls "https://$ip:2379" --advertise-client-urls "https://$ip:2379"
         --listen-peer-urls "https://$ip:2380" --initial-advertise-peer-urls "https://$ip:2380"
-        --initial-cluster "$(jc_initial_cluster)" --initial-cluster-state new --initial-cluster-token "$JC_TOKEN"
+        --initial-cluster "$(jc_initial_cluster)" --initial-cluster-state "${JC_STATE[$i]:-new}" --initial-cluster-token "$JC_TOKEN"
         --cert-file "$JC_PKI/etcd/server.crt" --key-file "$JC_PKI/etcd/server.key"
         --trusted-ca-file "$JC_PKI/etcd/ca.crt" --client-cert-auth
         --peer-cert-file "$JC_PKI/etcd/peer.crt" --peer-key-file "$JC_PKI/etcd/peer.key"
@@ -125,6 +125,7 @@ jc_args() {
     )
 }
 JC_EXTRA_FLAGS=()
+declare -A JC_STATE=()   # "existing" for a member added to the running cluster (jc_args)
 
 # jc_node_start I: start member I in its namespace (no wait). ip netns exec and env exec kvd,
 # so the PID recorded is kvd's own. Every member runs with the fault libraries (Tests/Faults):

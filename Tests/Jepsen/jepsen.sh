@@ -16,7 +16,9 @@
 #   record torn; restarted at the heal), slow-disk / slow-disk-leader (syncs take 100 ms-1 s),
 #   disk-eio (a member's syncs fail: it must stop before acknowledging; restarted at the heal),
 #   and the wall clock (Tests/Faults/clockshift.c): clock-jump (the leader's steps forward or
-#   back by 30 s to a day), clock-skew (every member's off by its own amount, up to 5 min).
+#   back by 30 s to a day), clock-skew (every member's off by its own amount, up to 5 min), and
+#   membership: member-replace (a member removed, its data wiped, added back as a learner with a
+#   new ID and promoted at the heal; with leader transfers, move-leader).
 # At the end: heal everything, wait for one leader and convergence, read every key through
 # every member, then check: the history is linearizable (linearizability.py, per key);
 # revisions never go back in real time; no acknowledged put is lost (every ack/ key on
@@ -81,7 +83,7 @@ HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
 FAULTS=(isolate-leader isolate-random split bridge asym kill9 kill9-leader kill-majority pause pause-leader
     isolate+pause unplug kill-all move-leader power-cut power-cut-leader power-cut-all slow-disk slow-disk-leader
-    disk-eio clock-jump clock-skew)
+    disk-eio clock-jump clock-skew member-replace)
 ((HAVE_NETEM)) && FAULTS+=(slow)
 # JEPSEN_FAULTS="power-cut disk-eio" runs only those.
 [[ -z ${JEPSEN_FAULTS:-} ]] || read -r -a FAULTS <<<"$JEPSEN_FAULTS"
@@ -89,7 +91,36 @@ KILLED=()
 declare -A EIO_BEFORE=()   # disk-eio: the member's count of failed syncs when its disk failed
 eio_count() { grep -c 'diskfault: .* -> EIO' "$JC_TMP/n$1.log"; }
 
-# heal_all: network healed, paused members resumed, disks healthy, killed members restarted.
+declare -A REPLACED=()   # member-replace: "removed", then the new member ID once added back
+
+# member_add I: member I (removed, its data wiped) added back as a learner through another member
+# and started to join; REPLACED[I] becomes its new ID. Returns 1 if the add was refused.
+member_add() {
+    local a=$1 b out id
+    b=$(((a % JC_N) + 1))
+    out=$(CMD_TIMEOUT=8 jc_ctl "$b" --command-timeout=5s member add "n$a" --learner --peer-urls="https://$(netns_ip "$a"):2380" 2>&1)
+    id=$(grep -oE '^Member [0-9a-f]+ added' <<<"$out" | awk '{print $2}')
+    nem "member add n$a as a learner through n$b: ${id:+added $id}$(grep -m 1 Error <<<"$out")"
+    [[ -n $id ]] || return 1
+    REPLACED[$a]=$id
+    JC_STATE[$a]=existing
+    jc_node_start "$a"
+}
+
+# member_promote I: the learner I promoted, retried until it has caught up (10 s at most).
+member_promote() {
+    local a=$1 out try
+    for ((try = 0; try < 20; try++)); do
+        out=$(CMD_TIMEOUT=8 jc_ctl "$(((a % JC_N) + 1))" --command-timeout=5s member promote "${REPLACED[$a]}" 2>&1 | tail -n 1)
+        grep -q 'promoted' <<<"$out" && { nem "member promote n$a: $out"; return 0; }
+        sleep 0.5
+    done
+    nem "member promote n$a failed: $out"
+    return 1
+}
+
+# heal_all: network healed, paused members resumed, disks healthy, killed members restarted,
+# replaced members added back and promoted.
 heal_all() {
     local i
     net_heal
@@ -112,6 +143,15 @@ heal_all() {
     EIO_BEFORE=()
     for i in "${KILLED[@]}"; do jc_restart "$i"; done
     KILLED=()
+    for i in "${!REPLACED[@]}"; do
+        if [[ ${REPLACED[$i]} == removed ]]; then
+            local try
+            for ((try = 0; try < 10; try++)); do member_add "$i" && break; sleep 0.5; done
+            [[ ${REPLACED[$i]} != removed ]] || { fail "n$i could not be added back (seed $SEED)"; continue; }
+        fi
+        member_promote "$i" || fail "learner n$i was not promoted within 10 s (seed $SEED)"
+        unset "REPLACED[$i]"
+    done
 }
 
 fault() {
@@ -160,6 +200,21 @@ fault() {
                 b=$((((a + i - 1) % JC_N) + 1)); minority+=" n$b"; jc_kill9 "$b"; KILLED+=("$b")
             done
             nem "kill -9 a majority:$minority" ;;
+        member-replace)
+            # Membership changes under load: a member removed (through another), its data wiped,
+            # added back as a learner with a new member ID; the heal promotes it.
+            pick "$JC_N"; a=$PICK; b=$(((a % JC_N) + 1))
+            local id out
+            id=$(jc_status "$a") && id=${id%% *} || id=""
+            if [[ -z $id ]]; then nem "member-replace n$a: no status, skipped"; return; fi
+            out=$(CMD_TIMEOUT=8 jc_ctl "$b" --command-timeout=5s member remove "$id" 2>&1 | tail -n 1)
+            nem "member remove n$a ($id) through n$b: $out"
+            grep -q 'removed from cluster' <<<"$out" || return
+            jc_kill9 "$a"
+            rm -rf "$JC_TMP/n$a.data"
+            : >"$JC_TMP/n$a.synclog"
+            REPLACED[$a]=removed
+            member_add "$a" ;;
         move-leader)
             # Leader transfer under load (MoveLeader, sent to the leader as etcdctl requires).
             a=$(jc_leader) || a=""
