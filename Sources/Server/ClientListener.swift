@@ -27,15 +27,20 @@ struct ClientListener: Sendable {
     let identities: ClientIdentities
     let logger: Logger
     /// Which protocols this listener serves (gRPC only with `--listen-client-http-urls`).
-    var serves = ClientProtocol.Serves.grpcAndHTTP
+    let serves: ClientProtocol.Serves
 
     /// The TLS settings of an https client URL: etcd's `--cert-file`, `--key-file`, and with
     /// `--client-cert-auth` a client certificate signed by `--trusted-ca-file` (clients are
     /// identified by their certificate, not by a host name).
-    static func makeTLSContext(_ tls: TLSFiles) throws -> NIOSSLContext {
+    /// ALPN as the listener serves: h2 first where HTTP/2 carries both gRPC and HTTP (etcd's Go
+    /// server prefers it); where one protocol is served alone (`--listen-client-http-urls`),
+    /// HTTP/1.1 first, so that curl speaks HTTP/1.1: served on the HTTP URLs, closed on the
+    /// gRPC-only ones, whose HTTP/2 is gRPC's.
+    static func makeTLSContext(_ tls: TLSFiles, serves: ClientProtocol.Serves) throws -> NIOSSLContext {
         try ServerTLS.makeContext(
             certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
-            verifyClients: tls.clientCertAuth, policy: tls.policy, applicationProtocols: ["h2", "http/1.1"])
+            verifyClients: tls.clientCertAuth, policy: tls.policy,
+            applicationProtocols: serves == .grpcAndHTTP ? ["h2", "http/1.1"] : ["http/1.1", "h2"])
     }
 
     /// What the client port's gRPC needs besides its listener.

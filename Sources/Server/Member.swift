@@ -254,8 +254,8 @@ package final class Member: Sendable {
             group.addTask { try await Self.serveUntilCancelled(bridgeServer) }
             let grpc = clientGRPCSettings(direct: direct, bridgeTo: bridgeTransport, serving: services)
             for url in configuration.listenClientURLs {
-                var listener = try makeClientListener(url, endpoints: endpoints)
-                if !configuration.listenClientHTTPURLs.isEmpty { listener.serves = .grpc }
+                let listener = try makeClientListener(
+                    url, endpoints: endpoints, serves: configuration.listenClientHTTPURLs.isEmpty ? .grpcAndHTTP : .grpc)
                 group.addTask { [listener] in try await listener.serve(grpc: grpc) }
             }
             group.addTask { await self.publishAttributes() }
@@ -264,7 +264,7 @@ package final class Member: Sendable {
                 group.addTask { await self.runAutoCompaction(mode) }
             }
             for url in configuration.listenClientHTTPURLs {
-                let listener = try makeClientListener(url, endpoints: endpoints)
+                let listener = try makeClientListener(url, endpoints: endpoints, serves: .http)
                 group.addTask { try await listener.serveHTTPOnly() }
             }
             for url in configuration.listenMetricsURLs {
@@ -386,7 +386,7 @@ package final class Member: Sendable {
     }
 
     /// A listener on one client URL, with the client port's TLS when it is https.
-    private func makeClientListener(_ url: MemberURL, endpoints: HTTPEndpoints) throws -> ClientListener {
+    private func makeClientListener(_ url: MemberURL, endpoints: HTTPEndpoints, serves: ClientProtocol.Serves) throws -> ClientListener {
         var tls: ReloadingServerTLS?
         if url.isTLS {
             guard let files = configuration.clientTLS else {
@@ -394,7 +394,7 @@ package final class Member: Sendable {
             }
             tls = try ReloadingServerTLS(watching: files.files, logger: logger) {
                 ServerTLSSetup(
-                    context: try ClientListener.makeTLSContext(files),
+                    context: try ClientListener.makeTLSContext(files, serves: serves),
                     verification: try ServerTLS.clientVerification(
                         trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed))
             }
@@ -402,7 +402,7 @@ package final class Member: Sendable {
         return ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,
             port: url.port, tls: tls, revocationList: configuration.clientTLS?.crlFile,
-            endpoints: endpoints, identities: identities, logger: logger)
+            endpoints: endpoints, identities: identities, logger: logger, serves: serves)
     }
 }
 

@@ -138,6 +138,8 @@ final class NodeLoop: @unchecked Sendable {
     let authEnabled = Atomic<Bool>(false)
     /// See `refreshBackendBytes`.
     let backendBytes = Atomic<Int64>(0)
+    /// A NOSPACE alarm of this member is being proposed (`raiseSpaceAlarm`).
+    let spaceAlarmInFlight = Atomic<Bool>(false)
     /// Inputs queued at most; beyond it proposals fail with "too many requests".
     static let inboxMax = 65_536
     /// Key index entries one step of removing compacted history scans (about a millisecond of the
@@ -509,6 +511,7 @@ final class NodeLoop: @unchecked Sendable {
     /// after a defragmentation, so a check costs an atomic load; etcd's backend size, which its
     /// quota reads, likewise moves with each batch commit (every 100 ms).
     func refreshBackendBytes() {
+        guard settings.quotaBytes != nil else { return }
         backendBytes.store(database.approximateSizeBytes(of: Self.stateFamilies), ordering: .relaxed)
     }
 

@@ -89,7 +89,10 @@ extension NodeLoop: WriteProposer, ReadBarrier {
     /// space exceeded" once the alarm is in.
     private func raiseSpaceAlarm(failing waiter: ProposalWaiter) {
         let me = settings.memberID
-        if facts.withLock({ $0.membership.alarms.contains(ActiveAlarm(member: me, alarm: .nospace)) }) {
+        // Once: the writes refused while the alarm is on its way through Raft only wait for it.
+        if facts.withLock({ $0.membership.alarms.contains(ActiveAlarm(member: me, alarm: .nospace)) })
+            || spaceAlarmInFlight.exchange(true, ordering: .relaxed)
+        {
             return waiter.resume(returning: .failure(.noSpace))
         }
         logger.warning("database space exceeded; raising the NOSPACE alarm", metadata: [
@@ -104,7 +107,10 @@ extension NodeLoop: WriteProposer, ReadBarrier {
             request.authUser = AuthStore.rootUser
             request.authRevision = .max
         }
-        propose(request, waiter: .callback { _ in waiter.resume(returning: .failure(.noSpace)) })
+        propose(request, waiter: .callback { [self] _ in
+            spaceAlarmInFlight.store(false, ordering: .relaxed)
+            waiter.resume(returning: .failure(.noSpace))
+        })
     }
 
     func waitForReadIndex() async throws(APIError) {

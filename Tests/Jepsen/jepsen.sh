@@ -76,8 +76,14 @@ JC_BG_PIDS+=("$WATCH_PID")
 
 # pick N: sets PICK to a member index 1..N (not in $(...): a subshell would not advance RANDOM).
 pick() { PICK=$((RANDOM % $1 + 1)); }
-# pick_leader: sets PICK to the leader, or to a random member while none is known.
-pick_leader() { PICK=$(jc_leader) || PICK=""; [[ -n $PICK ]] || pick "$JC_N"; }
+# pick_leader: sets PICK to the leader, or to a random member while none is known. RANDOM is
+# drawn either way, so that whether a leader was found does not shift the seed's later draws.
+pick_leader() {
+    local leader
+    pick "$JC_N"
+    leader=$(jc_leader) && [[ -n $leader ]] && PICK=$leader
+    return 0
+}
 nem() { echo "$(date -u +%T.%3N) $*" >>"$NEMLOG"; log "nemesis: $*"; }
 HAVE_NETEM=0
 net_has_netem && HAVE_NETEM=1
@@ -94,20 +100,27 @@ eio_count() { grep -c 'diskfault: .* -> EIO' "$JC_TMP/n$1.log"; }
 declare -A REPLACED=()   # member-replace: "removed", then the new member ID once added back
 
 # member_add I: member I (removed, its data wiped) added back as a learner through another member
-# and started to join; REPLACED[I] becomes its new ID. Returns 1 if the add was refused.
+# and started to join; REPLACED[I] becomes its new ID. Returns 1 if the add was refused. An add
+# whose answer was lost may still have been committed: the member list is asked first.
 member_add() {
-    local a=$1 b out id
+    local a=$1 b out id url
     b=$(((a % JC_N) + 1))
-    out=$(CMD_TIMEOUT=8 jc_ctl "$b" --command-timeout=5s member add "n$a" --learner --peer-urls="https://$(netns_ip "$a"):2380" 2>&1)
-    id=$(grep -oE '^Member [0-9a-f]+ added' <<<"$out" | awk '{print $2}')
-    nem "member add n$a as a learner through n$b: ${id:+added $id}$(grep -m 1 Error <<<"$out")"
+    url="https://$(netns_ip "$a"):2380"
+    id=$(CMD_TIMEOUT=8 jc_ctl "$b" --command-timeout=5s member list 2>/dev/null | awk -F', ' -v u="$url" '$4 == u {print $1}')
+    if [[ -n $id ]]; then
+        nem "member add n$a: already added as $id"
+    else
+        out=$(CMD_TIMEOUT=8 jc_ctl "$b" --command-timeout=5s member add "n$a" --learner --peer-urls="$url" 2>&1)
+        id=$(grep -oE '^Member [0-9a-f]+ added' <<<"$out" | awk '{print $2}')
+        nem "member add n$a as a learner through n$b: ${id:+added $id}$(grep -m 1 Error <<<"$out")"
+    fi
     [[ -n $id ]] || return 1
     REPLACED[$a]=$id
     JC_STATE[$a]=existing
     jc_node_start "$a"
 }
 
-# member_promote I: the learner I promoted, retried until it has caught up (10 s at most).
+# member_promote I: the learner I promoted, retried until it has caught up (20 tries, 0.5 s apart).
 member_promote() {
     local a=$1 out try
     for ((try = 0; try < 20; try++)); do

@@ -422,7 +422,7 @@ extension MVCCStore {
 /// A store whose families are replaced underneath it and then reloaded, as a follower installs
 /// a snapshot from the leader.
 @Suite struct MVCCReloadTests {
-    // Found by the partition suite's member-replace nemesis: a member that joined by snapshot
+    // Found by the member-replace nemesis of Tests/Jepsen/jepsen.sh: a member that joined by snapshot
     // rebuilt its lease attachments at its old (empty) store's revision, so it knew of no key
     // attached to any lease, and a later lease revocation deleted nothing there while the other
     // members deleted the keys: the members' key spaces diverged.
