@@ -392,12 +392,10 @@ package final class Member: Sendable {
             guard let files = configuration.clientTLS else {
                 throw ConfigurationError.invalid("\(url) is https but --cert-file and --key-file are not set")
             }
-            tls = try ReloadingServerTLS(watching: files.files, logger: logger) {
-                ServerTLSSetup(
-                    context: try ClientListener.makeTLSContext(files, serves: serves),
-                    verification: try ServerTLS.clientVerification(
-                        trustedCAFile: files.trustedCAFile, verifyClients: files.clientCertAuth, allowed: files.allowed))
-            }
+            tls = try ReloadingServerTLS(
+                certFile: files.certFile, keyFile: files.keyFile, trustedCAFile: files.trustedCAFile,
+                verifyClients: files.clientCertAuth, allowed: files.allowed, logger: logger
+            ) { try ClientListener.makeTLSContext(files, serves: serves) }
         }
         return ClientListener(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, host: url.host == "localhost" ? "127.0.0.1" : url.host,

@@ -67,8 +67,6 @@ package struct TLSFiles: Sendable, Equatable {
     /// when missing), and this member's peer clients do not verify the other members' certificates,
     /// as etcd's do not with a self-signed pair.
     package var selfSignedHosts: [String]?
-    /// The files a running member reads again when they change.
-    var files: [String] { [certFile, keyFile] + (trustedCAFile.map { [$0] } ?? []) }
     /// `--client-cert-allowed-hostname`, or on the peer port `--peer-cert-allowed-cn` /
     /// `--peer-cert-allowed-hostname`: whom a verified certificate must name.
     package var allowed: AllowedIdentity?

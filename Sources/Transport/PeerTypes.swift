@@ -33,9 +33,6 @@ package struct PeerTLS: Sendable, Equatable {
         self.crlFile = crlFile
     }
 
-    /// The files a running member reads again when they change (`ReloadingServerTLS`).
-    package var files: [String] { [certFile, keyFile] + (trustedCAFile.map { [$0] } ?? []) }
-
     /// The name the dialed members' certificates must carry and the CA their chains must reach,
     /// when this member checks them itself (not with `--peer-auto-tls`, whose peers nobody vouches for).
     var identityCheck: (allowed: AllowedIdentity, trustedCAFile: String)? {

@@ -40,7 +40,9 @@ package final class ReloadingServerTLS: Sendable {
     private let files: [String]
     private let make: @Sendable () throws -> ServerTLSSetup
     private let logger: Logger
-    private let state: Mutex<(versions: [FileVersion?], setup: ServerTLSSetup)>
+    /// `building`: one connection is loading changed files; the others keep the previous setup
+    /// meanwhile, so a slow or failing load never replaces a newer one.
+    private let state: Mutex<(versions: [FileVersion?], setup: ServerTLSSetup, building: Bool)>
 
     /// Builds the first setup now: files that cannot be loaded at start fail the start.
     package init(watching files: [String], logger: Logger, make: @escaping @Sendable () throws -> ServerTLSSetup) throws {
@@ -48,20 +50,45 @@ package final class ReloadingServerTLS: Sendable {
         self.make = make
         self.logger = logger
         let versions = files.map(FileVersion.of)
-        state = Mutex((versions, try make()))
+        state = Mutex((versions, try make(), false))
+    }
+
+    /// A port's TLS from its key pair and trusted CA (the files watched); `context` builds the
+    /// port's own context from them, and client certificates must name `allowed` when set.
+    package convenience init(
+        certFile: String, keyFile: String, trustedCAFile: String?, verifyClients: Bool, allowed: AllowedIdentity?,
+        logger: Logger, context: @escaping @Sendable () throws -> NIOSSLContext
+    ) throws {
+        try self.init(watching: Self.files(certFile: certFile, keyFile: keyFile, trustedCAFile: trustedCAFile), logger: logger) {
+            ServerTLSSetup(
+                context: try context(),
+                verification: try ServerTLS.clientVerification(trustedCAFile: trustedCAFile, verifyClients: verifyClients, allowed: allowed))
+        }
+    }
+
+    /// The files whose change makes a port's TLS be loaded again.
+    package static func files(certFile: String, keyFile: String, trustedCAFile: String?) -> [String] {
+        [certFile, keyFile] + (trustedCAFile.map { [$0] } ?? [])
     }
 
     package func current() -> ServerTLSSetup {
         let versions = files.map(FileVersion.of)
-        let (known, setup) = state.withLock { ($0.versions, $0.setup) }
-        guard versions != known else { return setup }
+        let (setup, mustBuild) = state.withLock { state -> (ServerTLSSetup, Bool) in
+            guard versions != state.versions, !state.building else { return (state.setup, false) }
+            state.building = true
+            return (state.setup, true)
+        }
+        guard mustBuild else { return setup }
         do {
             let fresh = try make()
-            state.withLock { $0 = (versions, fresh) }
+            state.withLock { $0 = (versions, fresh, false) }
             logger.info("reloaded TLS certificate files; new connections use them", metadata: ["files": "\(files)"])
             return fresh
         } catch {
-            state.withLock { $0.versions = versions }
+            state.withLock {
+                $0.versions = versions
+                $0.building = false
+            }
             logger.warning("TLS certificate files changed but cannot be loaded; new connections keep the previous ones", metadata: [
                 "files": "\(files)", "error": "\(error)",
             ])

@@ -44,6 +44,40 @@ internal import Testing
         #expect(builds.count.load(ordering: .relaxed) == 2)
     }
 
+    @Test func connectionsArrivingDuringAReloadKeepThePreviousSetupAndOnlyOneBuilds() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "first".write(toFile: path, atomically: true, encoding: .utf8)
+        let builds = Builds()
+        let connections = 6
+        let handedOutFirst = Atomic(0)
+        let tls = try ReloadingServerTLS(watching: [path], logger: Logger(label: "test")) {
+            // A build after the first lasts until the other connections were served (or 5 s).
+            if builds.count.add(1, ordering: .relaxed).newValue > 1 {
+                let deadline = Date().addingTimeInterval(5)
+                while handedOutFirst.load(ordering: .relaxed) < connections - 1, Date() < deadline {
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
+            return ServerTLSSetup(context: try NIOSSLContext(configuration: .makeClientConfiguration()), verification: nil)
+        }
+        let first = tls.current().context
+        try "second".write(toFile: path, atomically: true, encoding: .utf8)
+        let done = DispatchGroup()
+        for _ in 0..<connections {
+            done.enter()
+            Thread.detachNewThread {
+                if tls.current().context === first { handedOutFirst.add(1, ordering: .relaxed) }
+                done.leave()
+            }
+        }
+        done.wait()
+        #expect(builds.count.load(ordering: .relaxed) == 2)
+        #expect(handedOutFirst.load(ordering: .relaxed) == connections - 1)
+        #expect(tls.current().context !== first)
+        #expect(builds.count.load(ordering: .relaxed) == 2)
+    }
+
     @Test func filesThatCannotBeLoadedAtStartFailTheStart() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString).pem").path
         defer { try? FileManager.default.removeItem(atPath: path) }
