@@ -179,7 +179,7 @@ package final class PeerTransport: Sendable {
         var request = Kvdpb_LeaseQueryRequest()
         request.id = id
         request.renew = renew
-        let response = try await Kvdpb_Peer.Client(wrapping: try forwardingClient(address)).leaseQuery(request, options: options)
+        let response = try await withForwardingClient(address) { try await $0.leaseQuery(request, options: options) }
         return LeaseAnswer(isLeader: response.isLeader, found: response.found, ttlSeconds: response.ttl, grantedTTLSeconds: response.grantedTtl)
     }
 
@@ -190,7 +190,23 @@ package final class PeerTransport: Sendable {
         options.timeout = timeout
         var request = Kvdpb_MemberPromoteRequest()
         request.id = id
-        _ = try await Kvdpb_Peer.Client(wrapping: try forwardingClient(address)).memberPromote(request, options: options)
+        _ = try await withForwardingClient(address) { try await $0.memberPromote(request, options: options) }
+    }
+
+    /// Runs `call` on the forwarding client for `address`, and once more on a fresh one when the
+    /// client taken was shut down (replaced after a TLS file change) before the call could start:
+    /// such a call never left this member, so making it again is safe.
+    private func withForwardingClient<Answer: Sendable>(
+        _ address: PeerAddress, _ call: (Kvdpb_Peer.Client<HTTP2ClientTransport.Posix>) async throws -> Answer
+    ) async throws -> Answer {
+        let client = try forwardingClient(address)
+        do {
+            return try await call(Kvdpb_Peer.Client(wrapping: client))
+        } catch let error as RuntimeError where error.code == .clientIsStopped {
+            let fresh = try forwardingClient(address)
+            guard fresh !== client else { throw error }
+            return try await call(Kvdpb_Peer.Client(wrapping: fresh))
+        }
     }
 
     /// One long-lived client per peer address for requests forwarded to the leader (lease
@@ -199,7 +215,10 @@ package final class PeerTransport: Sendable {
     /// this member's TLS files change: the next request then gets a client made from the new
     /// ones, and the old one ends once its calls have.
     private func forwardingClient(_ address: PeerAddress) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
-        let files = address.isTLS ? (tls?.files ?? []).map(FileVersion.of) : []
+        var files: [FileVersion?] = []
+        if address.isTLS, let tls {
+            files = ReloadingServerTLS.files(certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile).map(FileVersion.of)
+        }
         let key = address.description
         if let current = forwardingClients.withLock({ $0[key] }), current.files == files { return current.client }
         let client = GRPCClient(transport: try PeerSender.clientTransport(address, tls: tls))
@@ -225,12 +244,10 @@ package final class PeerTransport: Sendable {
             guard let tls else {
                 throw RPCError(code: .failedPrecondition, message: "kvd: \(address) is https but --peer-cert-file and --peer-key-file are not set")
             }
-            serverTLS = try ReloadingServerTLS(watching: tls.files, logger: logger) {
-                ServerTLSSetup(
-                    context: try PeerListener.makeTLSContext(tls),
-                    verification: try ServerTLS.clientVerification(
-                        trustedCAFile: tls.trustedCAFile, verifyClients: tls.clientCertAuth, allowed: tls.allowed))
-            }
+            serverTLS = try ReloadingServerTLS(
+                certFile: tls.certFile, keyFile: tls.keyFile, trustedCAFile: tls.trustedCAFile,
+                verifyClients: tls.clientCertAuth, allowed: tls.allowed, logger: logger
+            ) { try PeerListener.makeTLSContext(tls) }
         }
         let listener = PeerListener(
             eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: serverTLS,
