@@ -105,14 +105,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "kvd",
+        // kvd's command line and etcd's config file, turned into a `MemberConfiguration`, and the
+        // command that runs a member (a library so that tests and fuzzing reach the parsers).
+        .target(
+            name: "KVDCommand",
             dependencies: [
-                "Server",
+                "Server", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "kvd",
+            dependencies: ["KVDCommand", "Server"],
             swiftSettings: strictSettings,
             // jemalloc instead of glibc's malloc: a put allocates many small, short-lived objects
             // across threads (measured: 15-20% less CPU per put at 10 connections / 100 clients).
@@ -150,6 +157,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "KVDCommandTests",
+            dependencies: ["KVDCommand", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
         // kube-apiserver's etcd3 storage patterns against a three-member cluster (Tests/Cluster/kube-patterns.sh).
@@ -215,6 +226,9 @@ if Context.environment["KVD_FUZZ"] != nil {
             "Server", "EtcdAPI", "MVCC", "Storage", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         ("fuzz-snapshot-files", "Fuzz/SnapshotFiles", ["Server", "Storage"]),
+        ("fuzz-member-settings", "Fuzz/MemberSettings", [
+            "KVDCommand", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ]
     for target in fuzzTargets {
         package.targets.append(

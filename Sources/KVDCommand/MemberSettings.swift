@@ -150,6 +150,11 @@ struct MemberSettings {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ValidationError("cannot read config file \(path)")
         }
+        try self.init(configText: text, path: path)
+    }
+
+    /// The settings of a config file's `text`; `path` names it in messages.
+    init(configText text: String, path: String) throws {
         guard let root = try Yams.load(yaml: text) as? [String: Any] else {
             throw ValidationError("config file \(path) is not a YAML mapping")
         }
@@ -176,7 +181,11 @@ struct MemberSettings {
             case "initial-cluster-token": initialClusterToken = string(value)
             case "heartbeat-interval": heartbeatInterval = try Self.integer(key, value)
             case "election-timeout": electionTimeout = try Self.integer(key, value)
-            case "snapshot-count": snapshotCount = UInt64(try Self.integer(key, value))
+            case "snapshot-count":
+                guard let count = UInt64(exactly: try Self.integer(key, value)) else {
+                    throw ValidationError("config file: snapshot-count must not be negative, got \(value)")
+                }
+                snapshotCount = count
             case "max-request-bytes": maxRequestBytes = try Self.integer(key, value)
             case "max-txn-ops": maxTxnOps = try Self.integer(key, value)
             case "block-cache-bytes": blockCacheBytes = try Self.integer(key, value)
@@ -307,13 +316,23 @@ struct MemberSettings {
         if configuration.clientTLS?.allowed != nil && configuration.clientTLS?.trustedCAFile == nil {
             throw ValidationError("--client-cert-allowed-hostname needs --trusted-ca-file")
         }
-        if electionTimeout < 5 * heartbeatInterval {
+        // etcd's checks, in its order (5 × the interval is compared without computing it, which
+        // could overflow).
+        guard heartbeatInterval > 0 else { throw ValidationError("--heartbeat-interval must be >0 (set to \(heartbeatInterval)ms)") }
+        guard electionTimeout > 0 else { throw ValidationError("--election-timeout must be >0 (set to \(electionTimeout)ms)") }
+        if heartbeatInterval > electionTimeout / 5 {
             throw ValidationError("--election-timeout[\(electionTimeout)ms] should be at least as 5 times as --heartbeat-interval[\(heartbeatInterval)ms]")
+        }
+        if electionTimeout > 50_000 {
+            throw ValidationError("--election-timeout[\(electionTimeout)ms] is too long, and should be set less than 50000ms")
         }
         configuration.heartbeatIntervalMilliseconds = heartbeatInterval
         configuration.electionTimeoutMilliseconds = electionTimeout
         configuration.snapshotCount = snapshotCount
         configuration.watchProgressNotifyIntervalMilliseconds = try Self.milliseconds(watchProgressNotifyInterval)
+        // Unsigned in etcd, so a negative value never gets past its flag parser.
+        guard maxRequestBytes >= 0 else { throw ValidationError("invalid value \"\(maxRequestBytes)\" for flag -max-request-bytes") }
+        guard maxTxnOps >= 0 else { throw ValidationError("invalid value \"\(maxTxnOps)\" for flag -max-txn-ops") }
         configuration.limits.requestBytesMax = maxRequestBytes
         configuration.limits.txnOpsMax = maxTxnOps
         guard blockCacheBytes > 0 else { throw ValidationError("--block-cache-bytes must be positive, got \(blockCacheBytes)") }
@@ -365,14 +384,16 @@ struct MemberSettings {
         text == "0" || text == "0s"
     }
 
-    /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h".
+    /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h". Like Go's, a
+    /// duration must fit in 2^63 nanoseconds (about 292 years).
     static func milliseconds(_ text: String) throws -> Int {
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        let longest = Double(Int64.max / 1_000_000)
         for (unit, factor) in units where text.hasSuffix(unit) {
             let number = text.dropLast(unit.count)
             // "ms" must not be read as "m" + "s": try the longest suffix first (the order above).
             if unit == "s", number.hasSuffix("m") { continue }
-            if let value = Double(number), value > 0 { return Int(value * factor) }
+            if let value = Double(number), value > 0, value * factor <= longest { return Int(value * factor) }
         }
         throw ValidationError("invalid duration \"\(text)\"")
     }

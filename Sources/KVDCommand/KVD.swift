@@ -4,6 +4,12 @@ internal import Foundation
 internal import Logging
 internal import Server
 
+/// Parses the command line (etcd's flags, or `--config-file`) and runs the member until
+/// SIGTERM or SIGINT; exits the process on a bad command line.
+package func runKVD() async {
+    await KVD.main()
+}
+
 /// `kvd`: starts one member with etcd's flags (or etcd's YAML config file), so that one command
 /// line starts either etcd or kvd.
 struct KVD: AsyncParsableCommand {

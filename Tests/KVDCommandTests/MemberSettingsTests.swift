@@ -1,0 +1,43 @@
+internal import ArgumentParser
+internal import Testing
+@testable internal import KVDCommand
+
+/// Settings that must be refused with etcd's message instead of trapping or starting a member
+/// that cannot work: each of these trapped at start-up (or later, dividing by a zero heartbeat)
+/// before it was checked. Found while adding the settings' fuzz target (`make fuzz`).
+@Suite struct MemberSettingsTests {
+    static func configuration(flags: [String]) throws -> Void {
+        let (arguments, _) = try EtcdFlags.normalise(flags)
+        guard let command = try KVD.parseAsRoot(arguments) as? KVD else { Issue.record("not kvd's command"); return }
+        _ = try MemberSettings(flags: command).memberConfiguration()
+    }
+
+    static func configuration(file text: String) throws -> Void {
+        _ = try MemberSettings(configText: text, path: "test.yml").memberConfiguration()
+    }
+
+    @Test(arguments: ["snapshot-count: -1", "heartbeat-interval: 4611686018427387904", "election-timeout: -5"])
+    func outOfRangeNumbersInAConfigFileAreRefused(_ text: String) {
+        #expect(throws: ValidationError.self) { try Self.configuration(file: text) }
+    }
+
+    @Test(arguments: [
+        ["--heartbeat-interval", "4611686018427387904"],
+        ["--experimental-watch-progress-notify-interval", "1e300h"],
+        ["--experimental-corrupt-check-time", "inf"],
+        ["--grpc-keepalive-interval", "9223372036854775807h"],
+        ["--auth-token", "jwt,ttl=1e30s"],
+        ["--heartbeat-interval", "0"],
+        ["--election-timeout", "60000", "--heartbeat-interval", "100"],
+        ["--max-request-bytes=-1"],
+        ["--max-txn-ops=-1"],
+    ])
+    func outOfRangeNumbersOnTheCommandLineAreRefused(_ flags: [String]) {
+        #expect(throws: ValidationError.self) { try Self.configuration(flags: flags) }
+    }
+
+    @Test func ordinarySettingsStillGiveAConfiguration() throws {
+        try Self.configuration(flags: ["--heartbeat-interval", "50", "--election-timeout", "500", "--grpc-keepalive-interval=1.5h"])
+        try Self.configuration(file: "snapshot-count: 5000\nexperimental-corrupt-check-time: 90s\n")
+    }
+}
