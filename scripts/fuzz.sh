@@ -5,6 +5,7 @@
 #   peer-stream      the receiving end of a Raft stream: hello and frames (Transport)
 #   client-requests  Raft-log requests, Ranges and Txns: the API edge's checks, then a real MVCC store
 #   snapshot-files   a peer's snapshot image and an etcd snapshot.db being restored
+#   member-settings  kvd's command line and etcd's YAML config file, to a member configuration
 # The targets (Fuzz/, built with KVD_FUZZ=1 and --sanitize=fuzzer into .build-fuzz, about 15
 # minutes the first time on two cores) start from the committed corpus in Fuzz/corpus/NAME; what
 # they find new goes to a scratch directory, merged into the corpus with FUZZ_MERGE=1. A crash
@@ -19,7 +20,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 seconds=${1:-60}
-targets=${FUZZ_TARGETS:-raft-codec peer-stream client-requests snapshot-files}
+targets=${FUZZ_TARGETS:-raft-codec peer-stream client-requests snapshot-files member-settings}
 out=${OUT:-$(mktemp -d -t kvd-fuzz-XXXXXX)}
 mkdir -p "$out"
 cd "$repo"
