@@ -190,6 +190,11 @@ struct KVD: AsyncParsableCommand {
     var debug = false
 
     static func main() async {
+        let commandLine = Array(CommandLine.arguments.dropFirst())
+        if commandLine.first == "gateway" {
+            await GatewayStart.main(gatewayArguments: Array(commandLine.dropFirst()))
+            return
+        }
         do {
             let (arguments, _) = try EtcdFlags.normalise(Array(CommandLine.arguments.dropFirst()))
             if arguments.contains("--version") {
