@@ -44,7 +44,7 @@ package final class Member: Sendable {
         } else {
             jwt = nil
         }
-        try Self.refuseEtcdDataDirectory(configuration.dataDirectory)
+        try Self.takeOverOrRefuseEtcdDataDirectory(configuration, logger: logger)
         try FileSystem.createDirectory(configuration.dataDirectory + "/member/snap")
         for files in [configuration.clientTLS, configuration.peerTLS].compactMap({ $0 }) {
             try SelfSignedCertificate.ensure(files, validityYears: configuration.selfSignedCertValidityYears)
@@ -151,15 +151,23 @@ package final class Member: Sendable {
     /// An etcd member's data directory (its WAL, or its backend from `etcdctl snapshot restore`)
     /// with no kvd state beside it: starting would make a new, empty member next to the data the
     /// operator meant to keep. kvd does not run on etcd's files; its backend moves by snapshot.
-    static func refuseEtcdDataDirectory(_ dataDirectory: String) throws {
+    /// The one exception, a directory etcdctl restored that no etcd has run on, is taken over
+    /// (`EtcdRestoredDirectory`).
+    static func takeOverOrRefuseEtcdDataDirectory(_ configuration: MemberConfiguration, logger: Logger) throws {
+        let dataDirectory = configuration.dataDirectory
+        try EtcdRestoredDirectory.finishInterruptedTakeOver(dataDirectory)
         let member = dataDirectory + "/member"
         let files = FileManager.default
         guard !files.fileExists(atPath: member + "/db"),
             files.fileExists(atPath: member + "/wal") || files.fileExists(atPath: member + "/snap/db")
         else { return }
-        throw ConfigurationError.invalid(
-            "data-dir \"\(dataDirectory)\" holds an etcd member's data, which kvd does not run on: save a snapshot of it "
-                + "(etcdctl snapshot save, or its member/snap/db with --skip-hash-check) and restore that with kvctl snapshot restore")
+        do {
+            try EtcdRestoredDirectory.takeOver(configuration, logger: logger)
+        } catch let notTaken as EtcdRestoredDirectory.NotTaken {
+            throw ConfigurationError.invalid(
+                "data-dir \"\(dataDirectory)\" holds an etcd member's data, which kvd does not run on (\(notTaken)): save a snapshot of it "
+                    + "(etcdctl snapshot save, or its member/snap/db with --skip-hash-check) and restore that with kvctl snapshot restore")
+        }
     }
 
     /// Restores a snapshot file into a new data directory; returns the new cluster's ID and its

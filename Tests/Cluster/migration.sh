@@ -17,7 +17,11 @@
 #   2. kvd -> etcd: the same the other way, one member each: `etcdctl snapshot save` from kvd,
 #      etcdctl's and kvctl's snapshot status of the file equal, `etcdctl snapshot restore` of it,
 #      and an etcd 3.4 member started on that serves what kvd serves. kvd started on that etcd
-#      data dir refuses with a message that says how to move it (snapshot restore).
+#      data dir (which etcd has run on) refuses with a message that says how to move it
+#      (snapshot restore).
+#   3. etcd -> kvd through etcdctl's restore: the file of 1 restored by `etcdctl snapshot restore`
+#      (etcd's data dir layout), a three-member kvd cluster started on those dirs serves what etcd
+#      serves (the checks of 1); kvd keeps etcd's files aside in member.etcd.
 # kvd -> kvd (kvctl snapshot save and restore) is restore.sh's. About 30 s on a 2-core machine.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -157,7 +161,12 @@ make_history e1
 save e1 "$T/etcd.db"
 same_status "$T/etcd.db" "$(revision e1)"
 restore_start "$KVCTL_BIN" "$T/etcd.db" "$KVD_BIN" k2 k3 k4 && compare e1 k2 k3 k4
-for n in e1 k2 k3 k4; do node_stop "$n"; done
+for n in k2 k3 k4; do node_stop "$n"; done
+# The same file restored by etcdctl (etcd's layout: bbolt, WAL, .snap), kvd started on that.
+restore_start "$ETCDCTL_BIN" "$T/etcd.db" "$KVD_BIN" j2 j3 j4 && compare e1 j2 j3 j4
+expect_eq "j2: kvd kept etcd's files of the restore in member.etcd" yes \
+    "$([[ -e $T/j2.data/member.etcd/snap/db && -e $T/j2.data/member/db ]] && echo yes || echo no)"
+for n in e1 j2 j3 j4; do node_stop "$n"; done
 
 # ---- 2. kvd -> etcd ---------------------------------------------------------------------
 start_alone "$KVD_BIN" k1
