@@ -265,6 +265,10 @@ struct MemberSettings {
         configuration.listenClientURLs = try list(listenClientURLs).map { try MemberURL(parsing: $0) }
         configuration.listenMetricsURLs = try list(listenMetricsURLs).map { try MemberURL(parsing: $0) }
         configuration.listenClientHTTPURLs = try list(listenClientHTTPURLs).map { try MemberURL(parsing: $0) }
+        let clientURLs = configuration.listenClientURLs + configuration.listenMetricsURLs + configuration.listenClientHTTPURLs
+        if let socket = clientURLs.first(where: \.isUnixSocket) {
+            throw ValidationError("\(socket): kvd serves clients on http:// and https:// URLs only (unix sockets are for peer URLs)")
+        }
         if let secure = configuration.listenMetricsURLs.first(where: \.isTLS) {
             throw ValidationError("--listen-metrics-urls \(secure): only http:// is supported")
         }

@@ -179,7 +179,7 @@ enum Bootstrap {
                 guard let parsed = try? MemberURL(parsing: url) else { continue }
                 do {
                     let (clusterID, members) = try await PeerTransport.fetchClusterInfo(
-                        from: PeerAddress(isTLS: parsed.isTLS, host: parsed.host, port: parsed.port),
+                        from: parsed.peerAddress,
                         tls: configuration.peerTLS?.peerTLS
                     )
                     guard let me = members.first(where: { Set($0.peerURLs) == ownURLs }) else {

@@ -222,7 +222,7 @@ package final class Member: Sendable {
         ]
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.transport.runSenders() }
-            let peerAddresses = configuration.listenPeerURLs.map { PeerAddress(isTLS: $0.isTLS, host: $0.host, port: $0.port) }
+            let peerAddresses = configuration.listenPeerURLs.map(\.peerAddress)
             group.addTask {
                 try await self.transport.serve(on: peerAddresses, inbox: NodeInbox(loop: self.loop), incomingDirectory: self.configuration.dataDirectory + "/member/snap")
             }

@@ -6,12 +6,16 @@ package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
     package var isTLS: Bool
     package var host: String
     package var port: Int
+    /// `unix://host:port` or `unixs://host:port` (TLS): a Unix domain socket whose path is
+    /// `host:port`, as etcd names it.
+    package var isUnixSocket = false
 
-    /// Parses `http://host:port` or `https://host:port`; IPv6 hosts in brackets.
+    /// Parses `http://host:port` or `https://host:port` (IPv6 hosts in brackets), or etcd's
+    /// `unix://` and `unixs://`.
     package init(parsing text: String) throws(ConfigurationError) {
-        let schemes = ["http://": false, "https://": true]
-        guard let (prefix, tls) = schemes.first(where: { text.hasPrefix($0.key) }) else {
-            throw .invalid("URL scheme must be http or https: \(text)")
+        let schemes = ["http://": (false, false), "https://": (true, false), "unix://": (false, true), "unixs://": (true, true)]
+        guard let (prefix, (tls, unix)) = schemes.first(where: { text.hasPrefix($0.key) }) else {
+            throw .invalid("URL scheme must be http, https, unix, or unixs: \(text)")
         }
         var rest = Substring(text.dropFirst(prefix.count))
         if rest.hasSuffix("/") { rest = rest.dropLast() }
@@ -36,11 +40,18 @@ package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
         self.isTLS = tls
         self.host = String(host)
         self.port = port
+        self.isUnixSocket = unix
     }
 
     package var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "\(isTLS ? "https" : "http")://\(shownHost):\(port)"
+        let scheme = isUnixSocket ? (isTLS ? "unixs" : "unix") : (isTLS ? "https" : "http")
+        return "\(scheme)://\(shownHost):\(port)"
+    }
+
+    /// The address the peer port listens on or dials for this URL.
+    package var peerAddress: PeerAddress {
+        PeerAddress(isTLS: isTLS, host: host, port: port, isUnixSocket: isUnixSocket)
     }
 }
 

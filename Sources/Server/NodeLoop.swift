@@ -865,7 +865,7 @@ final class NodeLoop: @unchecked Sendable {
     }
 
     func peerAddresses(_ urls: [String]) -> [PeerAddress] {
-        urls.compactMap { try? MemberURL(parsing: $0) }.map { PeerAddress(isTLS: $0.isTLS, host: $0.host, port: $0.port) }
+        urls.compactMap { try? MemberURL(parsing: $0) }.map(\.peerAddress)
     }
 
     private func completeReads() {

@@ -10,8 +10,7 @@ internal import Raft
 struct PeerListener: HTTP2ServerTransport.ListenerFactory {
     /// Accepts and serves every connection (the node loop's event loop: see `PeerTransport`).
     let eventLoopGroup: any EventLoopGroup
-    let host: String
-    let port: Int
+    let address: PeerAddress
     /// Nil for an http:// URL. Carries the check for `--peer-cert-allowed-cn` or
     /// `--peer-cert-allowed-hostname`.
     let tls: ReloadingServerTLS?
@@ -39,7 +38,7 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
-            .bind(host: host, port: port) { connection in
+            .bind(to: try Self.socketAddress(address)) { connection in
                 connection.eventLoop.makeCompletedFuture {
                     if let tls {
                         try ServerTLS.addHandlers(tls.current(), revocationList: revocationList, to: connection, logger: logger)
@@ -60,6 +59,16 @@ struct PeerListener: HTTP2ServerTransport.ListenerFactory {
                     connectionConfigurator.configure(channel: connection, tls: tls == nil ? .none : .configured(requireALPN: false))
                 }
             }
+    }
+
+    /// Where to listen: the host (localhost as the IPv4 loopback) and port, or a Unix domain
+    /// socket, whose file a previous run left is removed first, as etcd removes it.
+    static func socketAddress(_ address: PeerAddress) throws -> NIOCore.SocketAddress {
+        guard address.isUnixSocket else { return try NIOCore.SocketAddress.makeAddressResolvingHost(address.dialHost, port: address.port) }
+        if unlink(address.socketPath) != 0 && errno != ENOENT {
+            throw IOError(errnoCode: errno, reason: "removing the old socket file \(address.socketPath)")
+        }
+        return try NIOCore.SocketAddress(unixDomainSocketPath: address.socketPath)
     }
 }
 

@@ -204,7 +204,8 @@ final class PeerSender: Sendable {
         defer { timeout.cancel() }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port).get()
+            channel = try await (address.isUnixSocket
+                ? bootstrap.connect(unixDomainSocketPath: address.socketPath) : bootstrap.connect(host: address.dialHost, port: address.port)).get()
         } catch {
             answer.fail(error)  // nothing will answer a connection that never opened
             throw error
@@ -281,7 +282,7 @@ final class PeerSender: Sendable {
         // on the commit's critical path.
         config.connection.flushCoalescing = nil
         return try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port),
+            target: address.isUnixSocket ? .unixDomainSocket(path: address.socketPath) : .ipv4(address: address.dialHost, port: address.port),
             transportSecurity: try clientSecurity(address, tls: tls),
             config: config
         )

@@ -250,7 +250,7 @@ package final class PeerTransport: Sendable {
             ) { try PeerListener.makeTLSContext(tls) }
         }
         let listener = PeerListener(
-            eventLoopGroup: streamLoop, host: address.host == "localhost" ? "127.0.0.1" : address.host, port: address.port, tls: serverTLS,
+            eventLoopGroup: streamLoop, address: address, tls: serverTLS,
             revocationList: tls?.crlFile, clusterID: clusterID, localID: localID, inbox: inbox,
             logger: logger)
         return HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)

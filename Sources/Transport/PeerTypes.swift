@@ -46,14 +46,27 @@ package struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
     package var isTLS: Bool
     package var host: String
     package var port: Int
+    /// etcd's `unix://` / `unixs://` peer URLs: a Unix domain socket at `socketPath`.
+    package var isUnixSocket: Bool
 
-    package init(isTLS: Bool, host: String, port: Int) {
+    package init(isTLS: Bool, host: String, port: Int, isUnixSocket: Bool = false) {
         self.isTLS = isTLS
         self.host = host
         self.port = port
+        self.isUnixSocket = isUnixSocket
     }
 
-    package var description: String { "\(isTLS ? "https" : "http")://\(host):\(port)" }
+    /// A Unix domain socket's path: the URL's `host:port`, relative to the working directory, as
+    /// etcd takes it.
+    package var socketPath: String { "\(host):\(port)" }
+
+    /// Where a TCP connection goes: "localhost" as the IPv4 loopback, as the listeners bind it.
+    var dialHost: String { host == "localhost" ? "127.0.0.1" : host }
+
+    package var description: String {
+        let scheme = isUnixSocket ? (isTLS ? "unixs" : "unix") : (isTLS ? "https" : "http")
+        return "\(scheme)://\(host):\(port)"
+    }
 }
 
 /// Where the transport hands what it receives: the node loop's inbox. Calls must not block.

@@ -57,7 +57,7 @@
 # About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags crl cert-rotation cert-identity wal-dir force-new-cluster client-http-urls formation failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway tcp-gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags crl cert-rotation cert-identity wal-dir force-new-cluster client-http-urls formation unix-peers failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway tcp-gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)
