@@ -162,7 +162,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "KVDCommandTests",
-            dependencies: ["KVDCommand", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["KVDCommand", "Transport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strictSettings),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "kvctl", "EtcdAPI"], swiftSettings: strictSettings),
         // kube-apiserver's etcd3 storage patterns against a three-member cluster (Tests/Cluster/kube-patterns.sh).

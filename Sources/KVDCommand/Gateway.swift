@@ -75,8 +75,17 @@ struct GatewayStart: AsyncParsableCommand {
 
     func run() async throws {
         guard discoverySRV.isEmpty else { throw ValidationError("gateway --discovery-srv is not supported by kvd yet; give --endpoints") }
-        let endpoints = try endpoints.split(separator: ",").map { try Self.endpoint(String($0)) }
-        guard !endpoints.isEmpty else { throw ValidationError("no endpoints found") }
+        let endpoints: [TCPProxy.Endpoint]
+        do {
+            endpoints = try self.endpoints.split(separator: ",").map { try Self.endpoint(String($0)) }
+        } catch {
+            print(error)  // etcd prints this and exits with status 1
+            throw ExitCode(1)
+        }
+        guard !endpoints.isEmpty else {
+            print("no endpoints found")
+            throw ExitCode(1)
+        }
         let listen: TCPProxy.Endpoint
         do {
             listen = try Self.endpoint(listenAddress)
@@ -89,7 +98,8 @@ struct GatewayStart: AsyncParsableCommand {
             print("SRV or endpoint (\(loop)->\(loop)) should not resolve to the gateway listen addr (\(listenAddress))")
             throw ExitCode(1)
         }
-        let delay = Duration.milliseconds(try MemberSettings.milliseconds(retryDelay))
+        // etcd's proxy takes a zero delay as its own default, five minutes.
+        let delay = MemberSettings.isOff(retryDelay) ? Duration.seconds(300) : .milliseconds(try MemberSettings.milliseconds(retryDelay))
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info

@@ -52,8 +52,8 @@ package final class TCPProxy: Sendable {
             .bind(host: host, port: port).get()
     }
 
-    /// The endpoints to try, in turn from the next one, the set-aside ones left out (all of them
-    /// when every one is set aside, as they are worth a try rather than none).
+    /// The next endpoint in turn that is not set aside; nil when every one is (the client is then
+    /// disconnected, as etcd's gateway does).
     private func pick() -> Endpoint? {
         state.withLock { state in
             let now = ContinuousClock.now
@@ -91,11 +91,16 @@ package final class TCPProxy: Sendable {
             .whenComplete { [self] result in
                 switch result {
                 case .success(let server):
+                    // The client may have gone while its endpoint was being connected.
+                    guard client.isActive else {
+                        server.close(promise: nil)
+                        return
+                    }
                     do {
                         let clientSide = Splice(), serverSide = Splice()
-                        Splice.join(clientSide, serverSide)
                         try client.pipeline.syncOperations.addHandler(clientSide)
                         try server.pipeline.syncOperations.addHandler(serverSide)
+                        Splice.join(clientSide, serverSide)
                         client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
                         server.setOption(.autoRead, value: true).whenFailure { _ in server.close(promise: nil) }
                     } catch {
@@ -111,9 +116,10 @@ package final class TCPProxy: Sendable {
 }
 
 /// One half of a proxied connection: what its channel reads is written to the other half's, and
-/// when either closes, so does the other. Both halves live on one event loop. A half reads only
-/// while the other's channel is writable, so a slow reader on one side never makes the proxy
-/// buffer without bound.
+/// when either closes, the other closes once everything read from it has been written out (as
+/// etcd's gateway copies to the end before it closes). Both halves live on one event loop. A half
+/// reads only while the other's channel is writable, so a slow reader on one side never makes
+/// the proxy buffer without bound.
 private final class Splice: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -135,7 +141,7 @@ private final class Splice: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        partner = nil
+        unsplice()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -147,8 +153,20 @@ private final class Splice: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner?.context?.close(promise: nil)
+        unsplice()
         context.fireChannelInactive()
+    }
+
+    /// This half's channel is gone: the partner closes after writing what it still holds, and
+    /// the two let go of each other.
+    private func unsplice() {
+        guard let partner else { return }
+        self.partner = nil
+        partner.partner = nil
+        guard let other = partner.context else { return }
+        let channel = other.channel, written = other.eventLoop.makePromise(of: Void.self)
+        other.writeAndFlush(NIOAny(ByteBuffer()), promise: written)
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -3,7 +3,8 @@
 # client endpoints), beside `etcd gateway start` from etcd 3.4 in front of the same three kvd
 # members, both checked the same way through etcdctl with mutual TLS end to end:
 #  1. each logs "ready to proxy client requests" and serves puts, gets and a watch;
-#  2. a 1 MiB value goes through whole;
+#  2. a 1 MiB value goes through whole, and so does a 1 MiB JSON answer to a slow reader that the
+#     member closes the connection after;
 #  3. with one member killed, every request still succeeds: a refused endpoint is set aside and
 #     the next one tried;
 #  4. with every member down, requests fail, and once the members are back (after the retry
@@ -68,6 +69,19 @@ for g in gw-kvd gw-etcd; do
     nctl n2 put "watched-$g" seen >/dev/null 2>&1
     CMD_TIMEOUT=3 gctl $g watch "watched-$g" --rev=1 >"$COMPAT_TMP/watch-$g" 2>&1
     expect_eq "$g: a watch" "PUT watched-$g seen" "$(paste -sd' ' "$COMPAT_TMP/watch-$g")"
+done
+
+# A large answer to a slow reader, the member closing the connection right after it (HTTP/1.1,
+# Connection: close): the gateway must write out all it holds before it closes the client's side.
+for g in gw-kvd gw-etcd; do
+    curl -s --max-time 20 --http1.1 -H 'Connection: close' --limit-rate 1M --cacert "$PKI/etcd/ca.crt" \
+        --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" \
+        "https://127.0.0.1:${GW_PORT[$g]}/v3/kv/range" -d "{\"key\":\"$(printf 'big-%s' "$g" | base64 -w0)\"}" \
+        >"$COMPAT_TMP/slow-$g.json"
+    expect_eq "$g: a 1 MiB JSON answer to a slow reader, then closed by the member" \
+        "$(sha256sum <"$COMPAT_TMP/big" | cut -d' ' -f1)" \
+        "$(python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(open(sys.argv[1]))["kvs"][0]["value"]).decode(), end="")' \
+            "$COMPAT_TMP/slow-$g.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
 done
 
 node_kill9 n1

@@ -1,6 +1,7 @@
 internal import ArgumentParser
 internal import Testing
 @testable internal import KVDCommand
+internal import Transport
 
 /// Settings that must be refused with etcd's message instead of trapping or starting a member
 /// that cannot work: each of these trapped at start-up (or later, dividing by a zero heartbeat)
@@ -39,5 +40,22 @@ internal import Testing
     @Test func ordinarySettingsStillGiveAConfiguration() throws {
         try Self.configuration(flags: ["--heartbeat-interval", "50", "--election-timeout", "500", "--grpc-keepalive-interval=1.5h"])
         try Self.configuration(file: "snapshot-count: 5000\nexperimental-corrupt-check-time: 90s\n")
+    }
+}
+
+/// `kvd gateway start --endpoints`: etcd's gateway takes host:port or a URL whose scheme it drops.
+@Suite struct GatewayEndpointTests {
+    @Test(arguments: [
+        ("127.0.0.1:2379", "127.0.0.1", 2379), ("https://10.0.0.1:2379", "10.0.0.1", 2379),
+        ("http://n1.example:12379/", "n1.example", 12379), ("[::1]:2379", "::1", 2379),
+    ])
+    func endpointsAreParsedAsEtcdsGatewayTakesThem(_ text: String, host: String, port: Int) throws {
+        let endpoint = try GatewayStart.endpoint(text)
+        #expect(endpoint.host == host && endpoint.port == port)
+    }
+
+    @Test(arguments: ["127.0.0.1", "n1:http", "n1:70000", ""])
+    func badEndpointsAreRefused(_ text: String) {
+        #expect(throws: ValidationError.self) { try GatewayStart.endpoint(text) }
     }
 }
