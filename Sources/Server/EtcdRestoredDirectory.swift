@@ -36,6 +36,13 @@ enum EtcdRestoredDirectory {
             throw NotTaken(description: "its members (\(hex(restore.voters))) are not those --initial-cluster and "
                 + "--initial-cluster-token name (\(hex(expected))); start with the flags it was restored with")
         }
+        // One start at a time: a second one would remove the first one's staging directory.
+        let lock = open(directory, O_RDONLY | O_DIRECTORY)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            if lock >= 0 { close(lock) }
+            throw NotTaken(description: "another process is using it")
+        }
+        defer { close(lock) }
         let staging = stagingDirectory(directory)
         try? FileManager.default.removeItem(atPath: staging)
         var restored = configuration
@@ -43,9 +50,13 @@ enum EtcdRestoredDirectory {
         _ = try Bootstrap.restore(
             imagePath: directory + "/member/snap/db", configuration: restored, skipHashCheck: true, logger: logger)
         // Renamed last: a crash before leaves the etcd directory as it was (and a staging
-        // directory, made again on the next start).
+        // directory, made again on the next start); the renames are made durable before the
+        // member starts, so that no write it acknowledges can land in a directory a power cut
+        // would then put back as the staging one.
+        try FileSystem.syncDirectory(staging)
         try FileManager.default.moveItem(atPath: directory + "/member", toPath: directory + "/member.etcd")
         try FileManager.default.moveItem(atPath: staging + "/member", toPath: directory + "/member")
+        try FileSystem.syncDirectory(directory)
         try? FileManager.default.removeItem(atPath: staging)
         logger.notice("took over a data directory restored by etcdctl snapshot restore; its etcd files are in member.etcd", metadata: [
             "data-dir": "\(directory)", "members": "\(hex(restore.voters))",
@@ -62,6 +73,7 @@ enum EtcdRestoredDirectory {
             files.fileExists(atPath: staged)
         else { return }
         try files.moveItem(atPath: staged, toPath: directory + "/member")
+        try FileSystem.syncDirectory(directory)
         try? files.removeItem(atPath: stagingDirectory(directory))
     }
 
@@ -84,12 +96,16 @@ enum EtcdRestoredDirectory {
         if let past = try lastEntryIndex(inWAL: wal), past > restore.index {
             throw NotTaken(description: "etcd has run on it (its WAL holds entries up to \(past), past the restore's \(restore.index))")
         }
-        let backend = try BoltReader(path: snapDirectory + "/db")
         var consistentIndex: UInt64?
-        if let meta = try backend.bucket(named: "meta") {
-            try backend.forEach(in: meta) { key, value, _ in
-                if key == Array("consistent_index".utf8), value.count == 8 { consistentIndex = value.reduce(0) { $0 << 8 | UInt64($1) } }
+        do {
+            let backend = try BoltReader(path: snapDirectory + "/db")
+            if let meta = try backend.bucket(named: "meta") {
+                try backend.forEach(in: meta) { key, value, _ in
+                    if key == Array("consistent_index".utf8), value.count == 8 { consistentIndex = value.reduce(0) { $0 << 8 | UInt64($1) } }
+                }
             }
+        } catch {
+            throw NotTaken(description: "its member/snap/db cannot be read: \(error)")
         }
         guard consistentIndex == restore.index else {
             throw NotTaken(description: "etcd has run on it (its backend applied up to \(consistentIndex.map(String.init) ?? "nothing"), "

@@ -8,6 +8,14 @@ enum FileSystem {
         )
     }
 
+    /// Makes the entries of directory `path` (files created, renamed or removed in it) durable.
+    static func syncDirectory(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { throw ConfigurationError.invalid("open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw ConfigurationError.invalid("fsync \(path): \(String(cString: strerror(errno)))") }
+    }
+
     /// The bytes an unprivileged writer may still use on the filesystem that holds `path`, or nil
     /// when it cannot be asked.
     static func availableBytes(_ path: String) -> Int? {

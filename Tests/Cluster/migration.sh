@@ -181,7 +181,7 @@ node_ports x1
 out=$(timeout -k 2 20 "$KVD_BIN" --name e2 --data-dir "$T/e2.data" --listen-client-urls "http://127.0.0.1:${SERVER_CPORT[x1]}" \
     --advertise-client-urls "http://127.0.0.1:${SERVER_CPORT[x1]}" --listen-peer-urls "http://127.0.0.1:${SERVER_PPORT[x1]}" 2>&1)
 status=$?
-if ((status != 0)) && grep -q "holds an etcd member's data" <<<"$out" && [[ ! -e $T/e2.data/member/db ]]; then
+if ((status != 0)) && grep -q "holds an etcd member's data.*etcd has run on it" <<<"$out" && [[ ! -e $T/e2.data/member/db ]]; then
     pass "kvd refuses an etcd data dir: $(grep -o "holds an etcd member's data[^:]*" <<<"$out" | head -n 1)"
 else
     fail "kvd on an etcd data dir: exit $status, $(tail -n 2 <<<"$out")"
