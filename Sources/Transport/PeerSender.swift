@@ -281,6 +281,9 @@ final class PeerSender: Sendable {
         // one batch per node-loop turn is already the coalesced write, and appends and acks are
         // on the commit's critical path.
         config.connection.flushCoalescing = nil
+        // A socket path names no host: the certificate is checked against the URL's host, as the
+        // Raft stream checks it (and etcd does).
+        if address.isUnixSocket { config.http2.authority = address.host }
         return try HTTP2ClientTransport.Posix(
             target: address.isUnixSocket ? .unixDomainSocket(path: address.socketPath) : .ipv4(address: address.dialHost, port: address.port),
             transportSecurity: try clientSecurity(address, tls: tls),

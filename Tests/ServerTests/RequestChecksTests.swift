@@ -127,7 +127,11 @@ func checkError(_ request: Etcdserverpb_TxnRequest, max: Int = 128) -> APIError?
         #expect(url.isTLS && url.host == "127.0.0.1" && url.port == 2379)
         let v6 = try MemberURL(parsing: "http://[::1]:2380")
         #expect(v6.host == "::1" && v6.port == 2380 && !v6.isTLS)
-        #expect(throws: ConfigurationError.self) { try MemberURL(parsing: "unix://x") }
+        #expect(throws: ConfigurationError.self) { try MemberURL(parsing: "unix://x") }  // no port
+        let socket = try MemberURL(parsing: "unixs://localhost:12")
+        #expect(socket.isUnixSocket && socket.isTLS && socket.host == "localhost" && socket.port == 12)
+        #expect(socket.description == "unixs://localhost:12")
+        #expect(throws: ConfigurationError.self) { try MemberURL(parsing: "tcp://127.0.0.1:2380") }
         #expect(throws: ConfigurationError.self) { try MemberURL(parsing: "http://127.0.0.1") }
     }
 
