@@ -13,6 +13,7 @@
 #   force-new-cluster  kvd beside etcd 3.4: all three killed, one restarted alone with --force-new-cluster
 #              serves every key as the only member, stays so after a plain restart; a new member joins it
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
+#   unix-peers three members on unix:// peer URLs (sockets); a leader killed and restarted
 #   failover   (c) kill -9 of the leader, writes resume <= 3 election timeouts; (d) follower catch-up from the log
 #   snapshot   (e) --snapshot-count 50, follower catches up through a snapshot
 #   membership (f) learner add, promote, remove, replace, while serving
@@ -35,6 +36,8 @@
 #   http       /health, /version, /metrics on --listen-metrics-urls beside etcd 3.4
 #   gateway    etcd's JSON gateway (/v3/kv/*, watch and keep-alive streams, lease, cluster, errors) with
 #              curl beside etcd 3.4; --enable-grpc-gateway=false
+#   tcp-gateway `kvd gateway start` (etcd's TCP gateway) beside `etcd gateway start`: etcdctl through
+#              both, an endpoint down, all down and back, its own address refused, SIGTERM
 #   lock-election  etcd's v3lock and v3election services through the gateway beside etcd 3.4: waiting
 #              holders and candidates, proclaim, resign, observe, etcd's errors; kvctl lock/elect beside etcdctl
 #   make-mirror kvctl make-mirror beside etcdctl's: a 1,010-key base and live changes, equal destinations
@@ -54,7 +57,7 @@
 # (exit non-zero if any failed). A suite that dies without a result line counts as one
 # failure. Environment: KVD_BIN, KVCTL_BIN, KUBE_PATTERNS_BIN, ETCDCTL_BIN, QUICK=1 (shorter durability run),
 # SUITES="formation failover" (a subset), VERBOSE=1, KEEP_TMP=1.
-# About 6.5 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
+# About 7 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 suites=${SUITES:-configs flags corrupt tls-flags crl cert-rotation cert-identity wal-dir force-new-cluster client-http-urls formation unix-peers failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway tcp-gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
