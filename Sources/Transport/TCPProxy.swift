@@ -164,9 +164,16 @@ private final class Splice: ChannelDuplexHandler {
         self.partner = nil
         partner.partner = nil
         guard let other = partner.context else { return }
+        // Written out, then only the sending side shut: closing a socket whose peer still sends
+        // (an HTTP/2 window update while it reads the tail) would reset it and drop the tail.
+        // The partner reads and drops from here on, and closes once its peer has, or 10 s later.
         let channel = other.channel, written = other.eventLoop.makePromise(of: Void.self)
         other.writeAndFlush(NIOAny(ByteBuffer()), promise: written)
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        written.futureResult.whenComplete { _ in
+            channel.close(mode: .output).whenComplete { _ in
+                channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+            }
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -178,7 +185,9 @@ private final class Splice: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.context?.channel.isWritable ?? false {
+        // Unspliced: read (and drop) until the peer closes.
+        guard let partner else { return context.read() }
+        if partner.context?.channel.isWritable ?? false {
             context.read()
         } else {
             readPending = true
