@@ -36,13 +36,6 @@ enum EtcdRestoredDirectory {
             throw NotTaken(description: "its members (\(hex(restore.voters))) are not those --initial-cluster and "
                 + "--initial-cluster-token name (\(hex(expected))); start with the flags it was restored with")
         }
-        // One start at a time: a second one would remove the first one's staging directory.
-        let lock = open(directory, O_RDONLY | O_DIRECTORY)
-        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            if lock >= 0 { close(lock) }
-            throw NotTaken(description: "another process is using it")
-        }
-        defer { close(lock) }
         let staging = stagingDirectory(directory)
         try? FileManager.default.removeItem(atPath: staging)
         var restored = configuration
@@ -53,7 +46,7 @@ enum EtcdRestoredDirectory {
         // directory, made again on the next start); the renames are made durable before the
         // member starts, so that no write it acknowledges can land in a directory a power cut
         // would then put back as the staging one.
-        try FileSystem.syncDirectory(staging)
+        try FileSystem.syncDirectory(staging + "/member")
         try FileManager.default.moveItem(atPath: directory + "/member", toPath: directory + "/member.etcd")
         try FileManager.default.moveItem(atPath: staging + "/member", toPath: directory + "/member")
         try FileSystem.syncDirectory(directory)
@@ -64,6 +57,19 @@ enum EtcdRestoredDirectory {
     }
 
     static func stagingDirectory(_ directory: String) -> String { directory + "/.kvd-restore" }
+
+    /// Runs `body` holding an exclusive lock on `directory`: two members started on it at once
+    /// would otherwise move each other's files.
+    static func whileLocked(_ directory: String, _ body: () throws -> Void) throws {
+        let lock = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard lock >= 0 else { throw ConfigurationError.invalid("open \(directory): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        if flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EWOULDBLOCK { throw NotTaken(description: "another process is using it") }
+            throw ConfigurationError.invalid("lock \(directory): \(String(cString: strerror(errno)))")
+        }
+        try body()
+    }
 
     /// Ends a take-over that stopped between its two renames (the etcd files already moved to
     /// `member.etcd`, kvd's still staged).

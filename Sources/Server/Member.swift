@@ -154,15 +154,19 @@ package final class Member: Sendable {
     /// The one exception, a directory etcdctl restored that no etcd has run on, is taken over
     /// (`EtcdRestoredDirectory`).
     static func takeOverOrRefuseEtcdDataDirectory(_ configuration: MemberConfiguration, logger: Logger) throws {
-        let dataDirectory = configuration.dataDirectory
-        try EtcdRestoredDirectory.finishInterruptedTakeOver(dataDirectory)
-        let member = dataDirectory + "/member"
+        let dataDirectory = configuration.dataDirectory, member = dataDirectory + "/member"
         let files = FileManager.default
-        guard !files.fileExists(atPath: member + "/db"),
-            files.fileExists(atPath: member + "/wal") || files.fileExists(atPath: member + "/snap/db")
-        else { return }
+        func holdsEtcdFiles() -> Bool {
+            !files.fileExists(atPath: member + "/db")
+                && (files.fileExists(atPath: member + "/wal") || files.fileExists(atPath: member + "/snap/db"))
+        }
+        let interrupted = !files.fileExists(atPath: member) && files.fileExists(atPath: dataDirectory + "/member.etcd")
+        guard interrupted || holdsEtcdFiles() else { return }
         do {
-            try EtcdRestoredDirectory.takeOver(configuration, logger: logger)
+            try EtcdRestoredDirectory.whileLocked(dataDirectory) {
+                try EtcdRestoredDirectory.finishInterruptedTakeOver(dataDirectory)
+                if holdsEtcdFiles() { try EtcdRestoredDirectory.takeOver(configuration, logger: logger) }
+            }
         } catch let notTaken as EtcdRestoredDirectory.NotTaken {
             throw ConfigurationError.invalid(
                 "data-dir \"\(dataDirectory)\" holds an etcd member's data, which kvd does not run on (\(notTaken)): save a snapshot of it "
