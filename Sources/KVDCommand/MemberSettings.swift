@@ -276,6 +276,11 @@ struct MemberSettings {
         configuration.quotaBackendBytes = quotaBackendBytes
         configuration.autoCompaction = try AutoCompaction.parse(mode: autoCompactionMode, retention: autoCompactionRetention)
         configuration.listenPeerURLs = try list(listenPeerURLs).map { try MemberURL(parsing: $0) }
+        // A unixs:// peer's certificate is checked against the URL's host, which must then be a name.
+        let peerURLs = configuration.listenPeerURLs + list(initialAdvertisePeerURLs).compactMap { try? MemberURL(parsing: $0) }
+        if let unnamed = peerURLs.first(where: { $0.isUnixSocket && $0.isTLS && Self.isIPAddress($0.host) }) {
+            throw ValidationError("\(unnamed): a unixs:// URL needs a host name, which the members' certificates are checked against")
+        }
         configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)
         configuration.initialClusterToken = initialClusterToken
         configuration.initialCluster = try parseInitialCluster(initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)")
@@ -383,9 +388,18 @@ struct MemberSettings {
         return nanoseconds <= 0 ? "0s" : "\(max(1, nanoseconds / 1_000_000))ms"
     }
 
-    /// etcd's zero duration, which turns the feature it sets off.
+    static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || (!host.isEmpty && host.allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    /// etcd's zero duration ("0", "0s", "0ms", "0m", "0h"), which turns the feature it sets off.
     static func isOff(_ text: String) -> Bool {
-        text == "0" || text == "0s"
+        var number = Substring(text)
+        for unit in ["ms", "s", "m", "h"] where number.hasSuffix(unit) {
+            number = number.dropLast(unit.count)
+            break
+        }
+        return Double(number) == 0
     }
 
     /// Go duration strings as etcd's flags take them: "10m", "5s", "500ms", "1h". Like Go's, a

@@ -37,6 +37,23 @@ internal import Transport
         #expect(throws: ValidationError.self) { try Self.configuration(flags: flags) }
     }
 
+    @Test func aUnixsPeerURLNeedsAHostName() throws {
+        let url = "unixs://127.0.0.1:1"
+        #expect(throws: ValidationError.self) {
+            try Self.configuration(flags: ["--listen-peer-urls", url, "--initial-advertise-peer-urls", url, "--initial-cluster", "default=\(url)"])
+        }
+        let named = "unixs://localhost:1"
+        try Self.configuration(flags: [
+            "--listen-peer-urls", named, "--initial-advertise-peer-urls", named, "--initial-cluster", "default=\(named)",
+            "--peer-cert-file", "p.crt", "--peer-key-file", "p.key",
+        ])
+    }
+
+    @Test func zeroDurationsInEveryUnitAreOff() {
+        for text in ["0", "0s", "0ms", "0m", "0h", "0.0s"] { #expect(MemberSettings.isOff(text), "\(text)") }
+        for text in ["1ms", "0.5s", "off", ""] { #expect(!MemberSettings.isOff(text), "\(text)") }
+    }
+
     @Test func ordinarySettingsStillGiveAConfiguration() throws {
         try Self.configuration(flags: ["--heartbeat-interval", "50", "--election-timeout", "500", "--grpc-keepalive-interval=1.5h"])
         try Self.configuration(file: "snapshot-count: 5000\nexperimental-corrupt-check-time: 90s\n")
