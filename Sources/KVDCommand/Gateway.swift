@@ -3,6 +3,7 @@ internal import Foundation
 internal import Logging
 internal import NIOCore
 internal import NIOPosix
+internal import Server
 internal import Transport
 
 /// `kvd gateway start`: etcd's gateway, a TCP proxy in front of a cluster's client endpoints
@@ -49,12 +50,7 @@ struct GatewayStart: AsyncParsableCommand {
         }
         arguments.remove(at: start)
         do {
-            var command = try parseAsRoot(arguments)
-            if var async = command as? any AsyncParsableCommand {
-                try await async.run()
-            } else {
-                try command.run()
-            }
+            try await parseAndRun(arguments)
         } catch {
             exit(withError: error)
         }
@@ -65,12 +61,9 @@ struct GatewayStart: AsyncParsableCommand {
         var address = Substring(text.trimmingCharacters(in: .whitespaces))
         if let scheme = address.range(of: "://") { address = address[scheme.upperBound...] }
         if let path = address.firstIndex(of: "/") { address = address[..<path] }
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-            (0...65_535).contains(port)
-        else { throw ValidationError("error parsing endpoint \"\(text)\"") }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return TCPProxy.Endpoint(host: host, port: port)
+        // host:port as a member's URLs take it (IPv6 in brackets).
+        guard let url = try? MemberURL(parsing: "http://\(address)") else { throw ValidationError("error parsing endpoint \"\(text)\"") }
+        return TCPProxy.Endpoint(host: url.host, port: url.port)
     }
 
     func run() async throws {

@@ -196,17 +196,12 @@ struct KVD: AsyncParsableCommand {
             return
         }
         do {
-            let (arguments, _) = try EtcdFlags.normalise(Array(CommandLine.arguments.dropFirst()))
+            let (arguments, _) = try EtcdFlags.normalise(commandLine)
             if arguments.contains("--version") {
                 print(versionText)
                 return
             }
-            var command = try parseAsRoot(arguments)
-            if var async = command as? any AsyncParsableCommand {
-                try await async.run()
-            } else {
-                try command.run()
-            }
+            try await parseAndRun(arguments)
         } catch {
             exit(withError: error)
         }
@@ -298,5 +293,17 @@ struct KVD: AsyncParsableCommand {
         defer { sources.forEach { $0.cancel() } }
         for await number in stream { return number }
         return 0
+    }
+}
+
+extension ParsableCommand {
+    /// Parses `arguments` as this command's (or one of its subcommands') and runs what they name.
+    static func parseAndRun(_ arguments: [String]) async throws {
+        var command = try parseAsRoot(arguments)
+        if var async = command as? any AsyncParsableCommand {
+            try await async.run()
+        } else {
+            try command.run()
+        }
     }
 }

@@ -7,7 +7,7 @@ package import Storage
 /// - `meta`: `consistent_index` (the applied Raft index), `scheduledCompactRev` and
 ///   `finishedCompactRev` (the compaction point and the one whose history is removed).
 package enum EtcdBackend {
-    static let consistentIndexKey = Array("consistent_index".utf8)
+    package static let consistentIndexKey = Array("consistent_index".utf8)
     static let finishedCompactKey = Array("finishedCompactRev".utf8)
     static let scheduledCompactKey = Array("scheduledCompactRev".utf8)
 

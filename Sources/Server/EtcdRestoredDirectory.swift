@@ -1,5 +1,6 @@
 internal import Foundation
 internal import Logging
+internal import MVCC
 
 /// A data directory made by etcdctl's `snapshot restore` that no etcd has run on yet: the backend
 /// (bbolt) in `member/snap/db` holds the whole key space, and etcd's WAL and `.snap` file hold
@@ -107,7 +108,7 @@ enum EtcdRestoredDirectory {
             let backend = try BoltReader(path: snapDirectory + "/db")
             if let meta = try backend.bucket(named: "meta") {
                 try backend.forEach(in: meta) { key, value, _ in
-                    if key == Array("consistent_index".utf8), value.count == 8 { consistentIndex = value.reduce(0) { $0 << 8 | UInt64($1) } }
+                    if key == EtcdBackend.consistentIndexKey, value.count == 8 { consistentIndex = value.reduce(0) { $0 << 8 | UInt64($1) } }
                 }
             }
         } catch {
