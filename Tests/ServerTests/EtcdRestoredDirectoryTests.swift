@@ -3,7 +3,7 @@ internal import Testing
 @testable internal import Server
 
 /// The parts of etcd's files that decide whether kvd takes a data directory over, on bytes laid
-/// out as etcd writes them (`wal/encoder.go`, `snap/snappb`, `raftpb`). The whole take-over
+/// out as etcd writes them (its WAL encoder, snapshot files, Raft messages). The whole take-over
 /// runs against etcdctl's real output in Tests/Cluster/migration.sh.
 @Suite struct EtcdRestoredDirectoryTests {
     static func varint(_ value: UInt64) -> [UInt8] {
