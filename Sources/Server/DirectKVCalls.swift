@@ -104,7 +104,7 @@ final class DirectKVCalls: ChannelInboundHandler {
             break  // nothing follows the request's end on a stream we serve but a reset
         case .idle:
             if case .headers(let headers) = payload, let http,
-                headers.headers.first(name: "content-type")?.contains("application/grpc") != true
+                !Self.isGRPC(contentType: headers.headers.first(name: "content-type"))
             {
                 return passToHTTP(http, context: context, data: data)
             }
@@ -153,6 +153,23 @@ final class DirectKVCalls: ChannelInboundHandler {
             }
         }
         return service.authEnabled() ? nil : method
+    }
+
+    /// Whether a request is gRPC's, as etcd tells them from its HTTP handlers on the same port: its
+    /// content type contains `application/grpc`. Searched byte by byte: `String.contains(_:)` goes
+    /// through the standard library's generic string searching, which was 3.9% of a leader's CPU
+    /// at put 10/100.
+    static func isGRPC(contentType: String?) -> Bool {
+        guard var contentType else { return false }
+        let marker: StaticString = "application/grpc"
+        return contentType.withUTF8 { text in
+            let needle = UnsafeBufferPointer(start: marker.utf8Start, count: marker.utf8CodeUnitCount)
+            guard text.count >= needle.count else { return false }
+            for start in 0...(text.count - needle.count) where text[start..<start + needle.count].elementsEqual(needle) {
+                return true
+            }
+            return false
+        }
     }
 
     /// A compression the request says its messages use: etcd's grpc-go has none but identity.

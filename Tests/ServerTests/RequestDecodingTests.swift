@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import SwiftProtobuf
 import Testing
+@testable import Server
 
 @Suite struct RequestDecodingTests {
     private let deserializer = EtcdRequestDeserializer<Etcdserverpb_TxnRequest>()
@@ -54,5 +55,21 @@ import Testing
             #expect(error.code == .internalError)
             #expect(error.message == "grpc: error unmarshalling request: unexpected EOF")
         }
+    }
+}
+
+/// The client port tells gRPC calls from its HTTP handlers as etcd does: the content type contains
+/// `application/grpc` anywhere.
+@Suite struct GRPCContentTypeTests {
+    @Test(arguments: [
+        ("application/grpc", true), ("application/grpc+proto", true), ("text/x-application/grpc", true),
+        ("application/json", false), ("application/grp", false), ("", false), ("APPLICATION/GRPC", false),
+    ])
+    func contentType(_ value: String, isGRPC: Bool) {
+        #expect(DirectKVCalls.isGRPC(contentType: value) == isGRPC)
+    }
+
+    @Test func noContentTypeIsNotGRPC() {
+        #expect(!DirectKVCalls.isGRPC(contentType: nil))
     }
 }
