@@ -41,6 +41,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        // glibc's libresolv: SRV lookups for etcd's DNS discovery (--discovery-srv).
+        .systemLibrary(name: "CResolv"),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),
         .target(name: "MVCC", dependencies: ["Storage"], swiftSettings: strictSettings),
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "Transport",
             dependencies: [
-                "Raft", "EtcdAPI",
+                "Raft", "EtcdAPI", "CResolv",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -133,6 +135,8 @@ let package = Package(
                 "KVClient", "EtcdAPI",
                 // snapshot restore writes a data directory as a member would.
                 "Server",
+                // --discovery-srv.
+                "Transport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -39,6 +39,8 @@ public struct EtcdEndpoint: Sendable, Hashable, CustomStringConvertible {
         } else {
             host = rest
         }
+        // A fully qualified name (DNS discovery gives them with the root's dot) is the same host.
+        if host.count > 1 && host.hasSuffix(".") { host = host.dropLast() }
         guard !host.isEmpty else { return nil }
         var port = 2379
         if let portText {

@@ -68,7 +68,7 @@ enum EtcdFlags {
 
     /// etcd flags that would change what the member does in a way kvd does not implement yet.
     static let refused: Set<String> = [
-        "discovery", "discovery-srv", "discovery-srv-name", "discovery-proxy",
+        "discovery", "discovery-proxy",
     ]
 
     /// Boolean etcd flags kvd implements, which etcd also accepts as `--flag=true|false`.

@@ -3,6 +3,7 @@ internal import Dispatch
 internal import Foundation
 internal import Logging
 internal import Server
+internal import Transport
 
 /// Parses the command line (etcd's flags, or `--config-file`) and runs the member until
 /// SIGTERM or SIGINT; exits the process on a bad command line.
@@ -56,6 +57,12 @@ struct KVD: AsyncParsableCommand {
 
     @Option(name: .customLong("initial-cluster-state"), help: "new or existing.")
     var initialClusterState = "new"
+
+    @Option(name: .customLong("discovery-srv"), help: "DNS domain used to bootstrap initial cluster.")
+    var discoverySRV = ""
+
+    @Option(name: .customLong("discovery-srv-name"), help: "Service name to query when using DNS discovery.")
+    var discoverySRVName = ""
 
     @Option(name: .customLong("initial-cluster-token"), help: "Initial cluster token.")
     var initialClusterToken = "etcd-cluster"
@@ -256,7 +263,20 @@ struct KVD: AsyncParsableCommand {
                 "flag": "--\(note.flag)\(note.value.map { "=" + $0 } ?? "")", "reason": "\(note.note)",
             ])
         }
-        let configuration = try settings.memberConfiguration()
+        var configuration = try settings.memberConfiguration()
+        if !settings.discoverySRV.isEmpty {
+            do {
+                let entries = try DNSDiscovery.initialCluster(
+                    domain: settings.discoverySRV, serviceName: settings.discoverySRVName, memberName: configuration.name,
+                    advertisePeerURLs: configuration.initialAdvertisePeerURLs)
+                for entry in entries { logger.info("got bootstrap from DNS for etcd-server", metadata: ["node": "\(entry)"]) }
+                configuration.initialCluster = try MemberConfiguration.parseInitialCluster(entries.joined(separator: ","))
+            } catch {
+                logger.warning("failed to resolve during SRV discovery", metadata: ["error": "\(error)"])
+                FileHandle.standardError.write(Data("kvd: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         logger.debug("member configuration", metadata: ["configuration": "\(configuration)"])
         let member: Member
         do {

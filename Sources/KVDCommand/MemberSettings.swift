@@ -22,6 +22,9 @@ struct MemberSettings {
     var initialCluster: String?
     var initialClusterState = "new"
     var initialClusterToken = "etcd-cluster"
+    /// `--discovery-srv`: the initial cluster comes from this domain's SRV records (`DNSDiscovery`).
+    var discoverySRV = ""
+    var discoverySRVName = ""
     var client = TransportSecurity()
     var peer = TransportSecurity()
     var heartbeatInterval = 100
@@ -83,6 +86,8 @@ struct MemberSettings {
         initialCluster = flags.initialCluster
         initialClusterState = flags.initialClusterState
         initialClusterToken = flags.initialClusterToken
+        discoverySRV = flags.discoverySRV
+        discoverySRVName = flags.discoverySRVName
         client = TransportSecurity(
             certFile: flags.certFile, keyFile: flags.keyFile, trustedCAFile: flags.trustedCAFile, clientCertAuth: flags.clientCertAuth,
             autoTLS: flags.autoTLS)
@@ -179,6 +184,8 @@ struct MemberSettings {
             case "initial-cluster": initialCluster = string(value)
             case "initial-cluster-state": initialClusterState = string(value)
             case "initial-cluster-token": initialClusterToken = string(value)
+            case "discovery-srv": discoverySRV = string(value)
+            case "discovery-srv-name": discoverySRVName = string(value)
             case "heartbeat-interval": heartbeatInterval = try Self.integer(key, value)
             case "election-timeout": electionTimeout = try Self.integer(key, value)
             case "snapshot-count":
@@ -283,6 +290,11 @@ struct MemberSettings {
         }
         configuration.initialAdvertisePeerURLs = list(initialAdvertisePeerURLs)
         configuration.initialClusterToken = initialClusterToken
+        if !discoverySRV.isEmpty && !(initialCluster ?? "").isEmpty {
+            throw ValidationError(
+                "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"")
+        }
+        // With --discovery-srv this stands until the SRV records replace it (`runKVD`).
         configuration.initialCluster = try parseInitialCluster(initialCluster ?? "\(name)=\(initialAdvertisePeerURLs)")
         switch initialClusterState {
         case "new": configuration.joinExisting = false

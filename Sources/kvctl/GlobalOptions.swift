@@ -4,6 +4,7 @@
 import EtcdAPI
 import Foundation
 import KVClient
+import Transport
 
 enum GlobalFlags {
     /// Every persistent flag of etcdctl's root command, so that each is accepted even where kvctl ignores it.
@@ -67,7 +68,7 @@ struct Session {
     static func make(_ flags: ParsedFlags, valueOnly: Bool = false) -> Session {
         var flags = flags
         GlobalFlags.applyEnvironment(to: &flags)
-        let endpoints = flags.strings("endpoints").map { $0.trimmingCharacters(in: .whitespaces) }
+        let endpoints = Self.discoveredEndpoints(flags) ?? flags.strings("endpoints").map { $0.trimmingCharacters(in: .whitespaces) }
         for name in ["cert", "key", "cacert"] where flags.string(name).isEmpty && flags.changed.contains(name) {
             exitWithError(.badArgs, "empty string is passed to --\(name) option")
         }
@@ -101,6 +102,28 @@ struct Session {
             firstEndpoint: Self.targetName(endpoints.first ?? ""),
             endpoints: flags.strings("endpoints"),
             isHex: flags.bool("hex"))
+    }
+
+    /// etcdctl's `--discovery-srv`: the endpoints the domain's SRV records name, in place of
+    /// `--endpoints` when there are any; without `--insecure-discovery`, only the https ones. The
+    /// client is given them; the endpoint commands still name `--endpoints`, as etcdctl 3.4's do.
+    static func discoveredEndpoints(_ flags: ParsedFlags) -> [String]? {
+        let domain = flags.string("discovery-srv")
+        guard !domain.isEmpty else { return nil }
+        var endpoints: [String]
+        do {
+            endpoints = try DNSDiscovery.clientEndpoints(domain: domain, serviceName: flags.string("discovery-srv-name"))
+        } catch {
+            exitWithError(.error, error.description)
+        }
+        if !flags.bool("insecure-discovery") {
+            endpoints = endpoints.filter { endpoint in
+                guard endpoint.hasPrefix("http://") else { return true }
+                Console.err("ignoring discovered insecure endpoint \(GoFormat.quote(endpoint))\n")
+                return false
+            }
+        }
+        return endpoints.isEmpty ? nil : endpoints
     }
 
     /// etcdctl's authCfgFromCmd: `--user name:password`, `--user name --password pw`, or `--user

@@ -14,6 +14,8 @@
 #              serves every key as the only member, stays so after a plain restart; a new member joins it
 #   formation  (a) forms, one leader; (b) writes via any member, linearizable reads via every member
 #   unix-peers three members on unix:// peer URLs (sockets); a leader killed and restarted
+#   dns-discovery --discovery-srv beside etcd 3.4: three members bootstrapped from SRV records served by a
+#              DNS server of the test's own (a network namespace), clients finding the endpoints, refusals
 #   failover   (c) kill -9 of the leader, writes resume <= 3 election timeouts; (d) follower catch-up from the log
 #   snapshot   (e) --snapshot-count 50, follower catches up through a snapshot
 #   membership (f) learner add, promote, remove, replace, while serving
@@ -60,7 +62,7 @@
 # About 7 minutes on a 2-core machine with QUICK=1 (the etcd differentials start etcd clusters too).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-suites=${SUITES:-configs flags corrupt tls-flags crl cert-rotation cert-identity wal-dir force-new-cluster client-http-urls formation unix-peers failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway tcp-gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
+suites=${SUITES:-configs flags corrupt tls-flags crl cert-rotation cert-identity wal-dir force-new-cluster client-http-urls formation unix-peers dns-discovery failover snapshot membership reconfig rogue durability disk-faults disk-full power-loss etcdctl http gateway tcp-gateway lock-election make-mirror maintenance alarm kvctl kvctl-watch compaction kube-patterns watch-lease auth restore migration noleader pings}
 total_pass=0
 total_fail=0
 tmp=$(mktemp)

@@ -49,6 +49,25 @@ internal import Transport
         ])
     }
 
+    /// `--discovery-srv` bootstraps from DNS instead of `--initial-cluster` (etcd refuses both), on
+    /// the command line or in a config file, where etcd's sample leaves `initial-cluster` empty.
+    @Test func discoverySRVIsOneBootstrapAmongOthers() throws {
+        do {
+            try Self.configuration(flags: ["--discovery-srv", "kvd.test", "--initial-cluster", "default=http://localhost:2380"])
+            Issue.record("--discovery-srv beside --initial-cluster was taken")
+        } catch let error as ValidationError {
+            #expect(error.message == "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"")
+        }
+        let (arguments, _) = try EtcdFlags.normalise(["--discovery-srv=kvd.test", "--discovery-srv-name", "east"])
+        let command = try #require(try KVD.parseAsRoot(arguments) as? KVD)
+        let settings = MemberSettings(flags: command)
+        #expect(settings.discoverySRV == "kvd.test" && settings.discoverySRVName == "east")
+        let file = try MemberSettings(configText: "initial-cluster:\ndiscovery-srv: kvd.test\ndiscovery-srv-name: east\n", path: "test.yml")
+        #expect(file.discoverySRV == "kvd.test" && file.discoverySRVName == "east")
+        _ = try file.memberConfiguration()
+        #expect(throws: ValidationError.self) { try Self.configuration(flags: ["--discovery", "https://discovery.etcd.io/x"]) }
+    }
+
     @Test func zeroDurationsInEveryUnitAreOff() {
         for text in ["0", "0s", "0ms", "0m", "0h", "0.0s"] { #expect(MemberSettings.isOff(text), "\(text)") }
         for text in ["1ms", "0.5s", "off", ""] { #expect(!MemberSettings.isOff(text), "\(text)") }
