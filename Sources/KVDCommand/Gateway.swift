@@ -23,16 +23,16 @@ struct GatewayStart: AsyncParsableCommand {
     @Option(name: .customLong("retry-delay"), help: "Duration of delay before retrying failed endpoints.")
     var retryDelay = "1m"
 
-    @Option(name: .customLong("discovery-srv"), help: "DNS domain used to bootstrap the initial cluster (not supported by kvd).")
+    @Option(name: .customLong("discovery-srv"), help: "DNS domain used to bootstrap initial cluster.")
     var discoverySRV = ""
 
-    @Option(name: .customLong("discovery-srv-name"), help: "Service name to query with DNS discovery (not supported by kvd).")
+    @Option(name: .customLong("discovery-srv-name"), help: "Service name to query when using DNS discovery.")
     var discoverySRVName = ""
 
-    @Flag(name: .customLong("insecure-discovery"), help: "Accept insecure SRV records (not supported by kvd).")
+    @Flag(name: .customLong("insecure-discovery"), help: "Accept insecure SRV records.")
     var insecureDiscovery = false
 
-    @Option(name: .customLong("trusted-ca-file"), help: "CA for the endpoints found by DNS discovery (not supported by kvd).")
+    @Option(name: .customLong("trusted-ca-file"), help: "Path to the client server TLS CA file for verifying the discovered endpoints when discovery-srv is provided.")
     var trustedCAFile = ""
 
     /// Runs `kvd gateway ARGUMENTS` (the arguments after `gateway`).
@@ -67,10 +67,21 @@ struct GatewayStart: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard discoverySRV.isEmpty else { throw ValidationError("gateway --discovery-srv is not supported by kvd yet; give --endpoints") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "kvd-gateway")
+        // The endpoints DNS discovery finds, if any; else --endpoints.
+        var texts = self.endpoints.split(separator: ",").map(String.init)
+        if !discoverySRV.isEmpty {
+            let discovered = try await discoveredEndpoints(logger)
+            if !discovered.isEmpty { texts = discovered }
+        }
         let endpoints: [TCPProxy.Endpoint]
         do {
-            endpoints = try self.endpoints.split(separator: ",").map { try Self.endpoint(String($0)) }
+            endpoints = try texts.map { try Self.endpoint($0) }
         } catch {
             print(error)  // etcd prints this and exits with status 1
             throw ExitCode(1)
@@ -93,12 +104,6 @@ struct GatewayStart: AsyncParsableCommand {
         }
         // etcd's proxy takes a zero delay as its own default, five minutes.
         let delay = MemberSettings.isOff(retryDelay) ? Duration.seconds(300) : .milliseconds(try MemberSettings.milliseconds(retryDelay))
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
-        let logger = Logger(label: "kvd-gateway")
         let proxy = TCPProxy(endpoints: endpoints, retryDelay: delay, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let listener = try await proxy.listen(host: listen.host, port: listen.port)
         logger.info("ready to proxy client requests", metadata: ["endpoints": "\(endpoints.map(\.description))"])
@@ -107,5 +112,44 @@ struct GatewayStart: AsyncParsableCommand {
         let signal = await KVD.terminationSignal()
         logger.info("received signal, shutting down", metadata: ["signal": "\(signal)"])
         try? await listener.close()
+    }
+
+    /// The client endpoints of `--discovery-srv`, as etcd's gateway takes them: a failed lookup
+    /// ends the process; without `--insecure-discovery` only the https endpoints that accept a TCP
+    /// connection within 5 s are kept (etcd checks no more than that: TLS is left to the clients).
+    private func discoveredEndpoints(_ logger: Logger) async throws -> [String] {
+        let endpoints: [String]
+        do {
+            endpoints = try DNSDiscovery.clientEndpoints(domain: discoverySRV, serviceName: discoverySRVName)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        logger.info("discovered cluster from SRV", metadata: ["srv-server": "\(discoverySRV)", "endpoints": "\(endpoints)"])
+        guard !insecureDiscovery else { return endpoints }
+        logger.info("validating discovered SRV endpoints", metadata: ["srv-server": "\(discoverySRV)", "endpoints": "\(endpoints)"])
+        var valid: [String] = []
+        var failures: [String] = []
+        for text in endpoints {
+            guard text.hasPrefix("https://"), let endpoint = try? Self.endpoint(text) else {
+                failures.append("\"\(text)\" is insecure")
+                continue
+            }
+            do {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(5))
+                    .connect(host: endpoint.host, port: endpoint.port).get()
+                try? await channel.close()
+                valid.append(text)
+            } catch {
+                failures.append("\"\(text)\" failed to dial (\(error))")
+            }
+        }
+        if !failures.isEmpty {
+            logger.warning("failed to validate discovered endpoints", metadata: [
+                "srv-server": "\(discoverySRV)", "endpoints": "\(endpoints)", "error": "\(failures.joined(separator: ","))",
+            ])
+        }
+        return valid
     }
 }

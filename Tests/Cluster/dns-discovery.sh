@@ -5,7 +5,8 @@
 # --discovery-srv-name, so _etcd-server-ssl-east._tcp.kvd.test) instead of --initial-cluster, their
 # peers advertised as mN.kvd.test: the cluster forms and serves, `member list` names each member
 # with its advertised URL, and etcdctl and kvctl find the client endpoints from
-# _etcd-client-ssl-east._tcp.kvd.test (--discovery-srv) and print the same. Refused as etcd refuses
+# _etcd-client-ssl-east._tcp.kvd.test (--discovery-srv) and print the same, and so do the gateways
+# (`kvd gateway start`, `etcd gateway start`) in front of them. Refused as etcd refuses
 # them: a member the records do not name, --initial-cluster beside --discovery-srv, and a domain
 # without records. Passes against etcd 3.4 too (KVD_BIN=/usr/bin/etcd). Needs root (ip netns).
 set -uo pipefail
@@ -113,6 +114,39 @@ kvctl_status=$?
 expect_eq "kvctl: a domain without records exits 1" 1 "$kvctl_status"
 expect_eq "kvctl: a domain without records says so as etcdctl does" \
     "$(sed 's/ on [0-9.]*:[0-9]*:/:/g' <<<"$etcdctl_missing")" "$kvctl_missing"
+
+# The gateway (kvd's and etcd 3.4's): its endpoints from the same records, --endpoints pointing
+# nowhere. Without --insecure-discovery only https endpoints that accept a connection are kept; one
+# more record, an http one, must be left out.
+echo "_etcd-client-east._tcp.kvd.test SRV 0 0 1 m4.kvd.test" >>"$zone"
+kill "$dns_pid"
+python3 "$here/dns-server.py" 127.0.0.1 "$zone" >"$COMPAT_TMP/dns2.log" 2>&1 &
+dns_pid=$!
+COMPAT_CLEANUP_HOOKS+=("kill $dns_pid")
+for _ in $(seq 50); do grep -q serving "$COMPAT_TMP/dns2.log" && break; sleep 0.1; done
+for gateway in "$KVD_BIN" "$ETCD_BIN"; do
+    tool=$(basename "$gateway")
+    for insecure in "" --insecure-discovery; do
+        port=$(_new_port)
+        "$gateway" gateway start --discovery-srv kvd.test --discovery-srv-name east $insecure \
+            --endpoints 127.0.0.1:1 --listen-addr "127.0.0.1:$port" >"$COMPAT_TMP/gateway-$tool${insecure}.log" 2>&1 </dev/null &
+        gateway_pid=$!
+        COMPAT_CLEANUP_HOOKS+=("kill $gateway_pid 2>/dev/null")
+        out=""
+        for _ in $(seq 30); do
+            out=$(ectl "https://127.0.0.1:$port" get k1 --print-value-only 2>&1) && break
+            sleep 0.2
+        done
+        expect_eq "$tool gateway --discovery-srv ${insecure:-(validated)}: get through it" v1 "$out"
+        kill "$gateway_pid"
+        wait "$gateway_pid" 2>/dev/null
+    done
+    if grep 'failed to validate discovered endpoints' "$COMPAT_TMP/gateway-$tool.log" | grep -q 'http://m4.kvd.test.:1.* is insecure'; then
+        pass "$tool gateway: the http endpoint left out when validating"
+    else
+        fail "$tool gateway: no word of the insecure endpoint: $(tail -n 3 "$COMPAT_TMP/gateway-$tool.log")"
+    fi
+done
 
 # Refusals, each before the member serves anything.
 refused() {
