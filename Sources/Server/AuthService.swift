@@ -24,9 +24,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     /// Proposes one change to the auth store, naming the caller, and answers once it is applied here.
     private func change<Response: AuthChangeResponse>(_ set: (inout Kvdpb_InternalRequest) -> Void) async throws -> Response {
         try await edge {
-            var proposal = Kvdpb_InternalRequest.with(set)
-            try await auth.stamp(&proposal)
-            _ = try await loop.propose(proposal)
+            _ = try await auth.proposeAsCaller(Kvdpb_InternalRequest.with(set), through: loop)
             var response = Response()
             response.header = responseHeader()
             return response

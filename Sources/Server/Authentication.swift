@@ -1,4 +1,5 @@
 internal import EtcdAPI
+internal import MVCC
 internal import Foundation
 internal import Raft
 internal import GRPCCore
@@ -238,5 +239,24 @@ struct Authenticator: Sendable {
         guard let caller = try await caller() else { return }
         request.authUser = caller.user
         request.authRevision = caller.revision
+    }
+
+    /// Proposes `request` in the caller's name, as etcd's `raftRequest` does: a request its apply
+    /// refused because the auth store changed after the caller was named ("revision of auth store
+    /// is old": a user or role added meanwhile) is named again and proposed again. The caller sees
+    /// that refusal only when naming it again gives the same revision (a JWT carries the revision
+    /// it was issued at), where etcd would propose it again forever.
+    func proposeAsCaller(_ request: Kvdpb_InternalRequest, through writes: any WriteProposer) async throws(APIError) -> WriteResult? {
+        var refusedAt: UInt64?
+        while true {
+            var named = request
+            try await stamp(&named)
+            if let refusedAt, named.authRevision == refusedAt { throw .auth(.oldRevision) }
+            do throws(APIError) {
+                return try await writes.propose(named)
+            } catch .auth(.oldRevision) {
+                refusedAt = named.authRevision
+            }
+        }
     }
 }

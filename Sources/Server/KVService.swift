@@ -132,9 +132,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
         try await edge {
-            var proposal = try putProposal(request)
-            try await auth.stamp(&proposal)
-            return putResponse(try await writes.propose(proposal))
+            return putResponse(try await auth.proposeAsCaller(try putProposal(request), through: writes))
         }
     }
 
@@ -153,9 +151,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
         try await edge {
-            var proposal = try deleteRangeProposal(request)
-            try await auth.stamp(&proposal)
-            return deleteRangeResponse(try await writes.propose(proposal))
+            return deleteRangeResponse(try await auth.proposeAsCaller(try deleteRangeProposal(request), through: writes))
         }
     }
 
@@ -182,9 +178,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
                 let view = store.readView()
                 return txnResponse(try await blocking { () throws(APIError) in try mvcc { try view.txn(txn) } })
             }
-            var proposal = Kvdpb_InternalRequest.with { $0.txn = request }
-            try await auth.stamp(&proposal)
-            return txnResponse(try await writes.propose(proposal))
+            return txnResponse(try await auth.proposeAsCaller(.with { $0.txn = request }, through: writes))
         }
     }
 

@@ -41,9 +41,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
 
     func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
         try await edge {
-            var proposal = Kvdpb_InternalRequest.with { $0.leaseRevoke = request }
-            try await auth.stamp(&proposal)
-            guard case .leaseRevoke(let revision) = try await loop.propose(proposal) else {
+            guard case .leaseRevoke(let revision) = try await auth.proposeAsCaller(.with { $0.leaseRevoke = request }, through: loop) else {
                 preconditionFailure("a lease revoke must yield a revoke result")
             }
             var response = Etcdserverpb_LeaseRevokeResponse()
