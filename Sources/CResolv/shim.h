@@ -4,9 +4,9 @@
 #include <resolv.h>
 #include <netdb.h>
 
-// glibc defines res_query as a macro naming __res_query, which Swift does not import.
-static inline int kvd_res_query(const char *name, int class, int type, unsigned char *answer, int length) {
-    return res_query(name, class, type, answer, length);
+// glibc defines res_search as a macro naming __res_search, which Swift does not import.
+static inline int kvd_res_search(const char *name, int class, int type, unsigned char *answer, int length) {
+    return res_search(name, class, type, answer, length);
 }
 
 // h_errno is a macro too (a thread's own error of its last lookup).

@@ -47,9 +47,9 @@ enum EtcdFlags {
              "experimental-peer-skip-client-san-verification", "socket-reuse-port", "socket-reuse-address"], value: false,
             "no effect in kvd")
         add(["enable-v2", "experimental-enable-v2v3"], value: false, "kvd serves only the v3 API")
-        // etcd's sample config file sets these; they only matter with a v2 proxy or discovery.
+        // etcd's sample config file sets these; they only matter with a v2 proxy or v2 discovery.
         add(["proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout", "proxy-write-timeout",
-             "proxy-read-timeout", "discovery-fallback"], value: true, "kvd has no v2 proxy and no discovery")
+             "proxy-read-timeout", "discovery-fallback"], value: true, "kvd has no v2 proxy and no v2 discovery")
         add(["v2-deprecation"], value: true, "kvd serves only the v3 API")
         add(["enable-pprof"], value: false, "kvd has no pprof endpoints; /metrics has its per-stage histograms")
         add(["metrics"], value: true, "kvd always exports its histograms on /metrics")

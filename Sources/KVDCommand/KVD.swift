@@ -264,7 +264,13 @@ struct KVD: AsyncParsableCommand {
             ])
         }
         var configuration = try settings.memberConfiguration()
-        if !settings.discoverySRV.isEmpty {
+        if !settings.discoverySRV.isEmpty && FileManager.default.fileExists(atPath: configuration.dataDirectory + "/member/db") {
+            // As etcd, DNS is asked only before the member exists: a restart needs no DNS, and the
+            // data directory knows the cluster (one left without it by a crash during the first
+            // start is refused for want of this member in the initial cluster, never re-created).
+            configuration.initialCluster = []
+            logger.info("member data exists; DNS discovery skipped", metadata: ["data-dir": "\(configuration.dataDirectory)"])
+        } else if !settings.discoverySRV.isEmpty {
             do {
                 let entries = try DNSDiscovery.initialCluster(
                     domain: settings.discoverySRV, serviceName: settings.discoverySRVName, memberName: configuration.name,

@@ -241,22 +241,27 @@ struct Authenticator: Sendable {
         request.authRevision = caller.revision
     }
 
-    /// Proposes `request` in the caller's name, as etcd's `raftRequest` does: a request its apply
-    /// refused because the auth store changed after the caller was named ("revision of auth store
-    /// is old": a user or role added meanwhile) is named again and proposed again. The caller sees
-    /// that refusal only when naming it again gives the same revision (a JWT carries the revision
-    /// it was issued at), where etcd would propose it again forever.
+    /// Proposes `request` in the caller's name. A request its apply refused because the auth store
+    /// changed after the caller was named ("revision of auth store is old": a user or role added
+    /// meanwhile; nothing was written) is named again and proposed again, as etcd 3.3 did (3.4 and
+    /// 3.5 return the refusal, which clientv3 retries only for callers with a password). The caller
+    /// gets the refusal when naming it again gives the same revision (a JWT carries the one it was
+    /// issued at), when it has gone, or after `attemptsMax` tries under constant auth changes.
     func proposeAsCaller(_ request: Kvdpb_InternalRequest, through writes: any WriteProposer) async throws(APIError) -> WriteResult? {
         var refusedAt: UInt64?
-        while true {
+        for _ in 0..<Self.attemptsMax {
             var named = request
             try await stamp(&named)
-            if let refusedAt, named.authRevision == refusedAt { throw .auth(.oldRevision) }
+            if let refusedAt, named.authRevision == refusedAt || Task.isCancelled { break }
             do throws(APIError) {
                 return try await writes.propose(named)
             } catch .auth(.oldRevision) {
                 refusedAt = named.authRevision
             }
         }
+        throw .auth(.oldRevision)
     }
+
+    /// Proposals of one write at most, each refused for an auth store that moved on meanwhile.
+    static let attemptsMax = 10
 }

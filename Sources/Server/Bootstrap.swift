@@ -28,14 +28,18 @@ enum Bootstrap {
         guard let local = configuration.initialCluster.first(where: { $0.name == configuration.name }) else {
             throw ConfigurationError.invalid("couldn't find local name \"\(configuration.name)\" in the initial cluster configuration")
         }
-        if Set(local.peerURLs) != Set(configuration.initialAdvertisePeerURLs) {
+        if !DNSDiscovery.sameEndpoints(local.peerURLs, configuration.initialAdvertisePeerURLs) {
             throw ConfigurationError.invalid(
                 "--initial-cluster has \(configuration.name)=\(local.peerURLs.joined(separator: ",")) but missing from --initial-advertise-peer-urls=\(configuration.initialAdvertisePeerURLs.joined(separator: ","))"
             )
         }
+        // The member is who the initial cluster says (its ID comes from those URLs, as every
+        // member computes it), however its own flags spell the same addresses.
+        var own = configuration
+        own.initialAdvertisePeerURLs = local.peerURLs
         return configuration.joinExisting
-            ? try await join(configuration: configuration, database: database, logger: logger)
-            : try create(configuration: configuration, database: database, logStore: logStore, logger: logger)
+            ? try await join(configuration: own, database: database, logger: logger)
+            : try create(configuration: own, database: database, logStore: logStore, logger: logger)
     }
 
     /// etcd's `--force-new-cluster`, for a cluster that lost its quorum for good: this member's

@@ -36,8 +36,9 @@ package enum DNSDiscovery {
     /// The initial cluster (`name=url` entries) from `_etcd-server-ssl[-NAME]._tcp.DOMAIN` (https)
     /// and `_etcd-server[-NAME]._tcp.DOMAIN` (http), as etcd 3.5 builds it: the record whose address
     /// is one of this member's advertised peer URLs' takes `memberName`, the others "0", "1", ...
-    /// (names only this member sees: member IDs come from the URLs). Refused when no record is
-    /// found, or none is this member's.
+    /// (names only this member sees: member IDs come from the URLs). One count runs over both
+    /// services, where etcd starts again at "0" for the second and so merges two records into one
+    /// member. Refused when no record is found, or none is this member's.
     package static func initialCluster(
         domain: String, serviceName: String, memberName: String, advertisePeerURLs: [String],
         lookup: Lookup = lookupSRV, resolve: Resolve = resolveTCPAddress
@@ -141,13 +142,13 @@ package enum DNSDiscovery {
 
     // MARK: DNS
 
-    /// The SRV records of `_service._tcp.domain` through the system's resolver (`/etc/resolv.conf`),
-    /// lowest priority first (records of one priority in the answer's order; Go shuffles them by
+    /// The SRV records of `_service._tcp.domain` through the system's resolver (`/etc/resolv.conf`,
+    /// its search list applied as Go applies it), lowest priority first (records of one priority in the answer's order; Go shuffles them by
     /// weight).
     package static func lookupSRV(service: String, domain: String) throws(DNSDiscoveryError) -> [SRVRecord] {
         let name = "_\(service)._tcp.\(domain)"
         var answer = [UInt8](repeating: 0, count: 65_535)
-        let length = kvd_res_query(name, 1 /* ns_c_in */, 33 /* ns_t_srv */, &answer, Int32(answer.count))
+        let length = kvd_res_search(name, 1 /* ns_c_in */, 33 /* ns_t_srv */, &answer, Int32(answer.count))
         guard length >= 0 else {
             // Go's wording: a name without records and a missing name are both "no such host".
             let reason = kvd_h_errno() == TRY_AGAIN ? "server misbehaving" : "no such host"
@@ -259,12 +260,30 @@ package enum DNSDiscovery {
         return "[\(Self.string(text))]:\(port)"
     }
 
+    /// Whether two lists of URLs name the same endpoints once their hosts are resolved (etcd's
+    /// URLStringsEqual), so that a member advertising `https://10.0.1.10:2380` is the member DNS
+    /// names `https://infra0.example.com:2380`. Lists that are equal as text are so without a lookup.
+    package static func sameEndpoints(_ a: [String], _ b: [String], resolve: Resolve = resolveTCPAddress) -> Bool {
+        if Set(a) == Set(b) { return true }
+        guard a.count == b.count else { return false }
+        func resolved(_ urls: [String]) -> [String]? {
+            var out: [String] = []
+            for url in urls {
+                guard let (scheme, host, port) = splitURL(url), let address = resolve(host, port) else { return nil }
+                out.append(scheme + "://" + address)
+            }
+            return out.sorted()
+        }
+        guard let left = resolved(a), let right = resolved(b) else { return false }
+        return left == right
+    }
+
     private static func string(_ text: [CChar]) -> String {
         String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// scheme, host and port of `scheme://host:port` (the port defaulted as Go's dialer would not:
-    /// etcd's advertised URLs always carry one).
+    /// scheme, host and port of `scheme://host:port`; nil without a port (etcd's peer URLs carry
+    /// one).
     private static func splitURL(_ url: String) -> (scheme: String, host: String, port: Int)? {
         guard let separator = url.firstRange(of: "://") else { return nil }
         let scheme = String(url[..<separator.lowerBound])

@@ -1,7 +1,8 @@
 """Writes in the name of a client certificate's CN while users come and go, against one member
 with authentication on: every change to the users moves the auth store's revision, and a write
-named before the change reaches its apply after it. etcd proposes such a write again in the
-caller's name (its raftRequest); its client never sees "revision of auth store is old".
+named before the change reaches its apply after it. kvd proposes such a write again in the
+caller's name (as etcd 3.3 did; etcd 3.4 and 3.5 answer "revision of auth store is old", which
+clientv3 retries only for callers with a password), so its client does not see that refusal.
 Usage: auth-churn.py HOST PORT CA CERT KEY ROOT_PASSWORD. Eight threads put 60 keys each (mutual
 TLS, no credentials: the certificate's CN is the user) while one adds and deletes users as root;
 prints one line per outcome kind with its count, then "churn: N user changes"."""

@@ -3,7 +3,8 @@
 # /etc/resolv.conf names a DNS server the test runs (Tests/Cluster/dns-server.py) on 127.0.0.1,
 # three members bootstrap from the SRV records of kvd.test (--discovery-srv, with
 # --discovery-srv-name, so _etcd-server-ssl-east._tcp.kvd.test) instead of --initial-cluster, their
-# peers advertised as mN.kvd.test: the cluster forms and serves, `member list` names each member
+# peers advertised as mN.kvd.test (one by its address instead): the cluster forms and serves,
+# `member list` names each member
 # with its advertised URL, and etcdctl and kvctl find the client endpoints from
 # _etcd-client-ssl-east._tcp.kvd.test (--discovery-srv) and print the same, and so do the gateways
 # (`kvd gateway start`, `etcd gateway start`) in front of them. Refused as etcd refuses
@@ -20,15 +21,14 @@ if [[ -z ${KVD_DNS_NETNS:-} ]]; then
     fi
     ns=kvd-dns-$$
     ip netns add "$ns" || exit 1
+    trap 'ip netns del "$ns" 2>/dev/null; rm -rf "/etc/netns/$ns"; rmdir /etc/netns 2>/dev/null' EXIT
+    trap 'exit 130' INT TERM
     # `ip netns exec` mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf for what it runs.
     mkdir -p "/etc/netns/$ns"
     printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:2\n' >"/etc/netns/$ns/resolv.conf"
     ip -n "$ns" link set lo up
     KVD_DNS_NETNS=$ns ip netns exec "$ns" bash "$0" "$@"
-    status=$?
-    ip netns del "$ns"
-    rm -rf "/etc/netns/$ns"
-    exit "$status"
+    exit  # with the test's status; the trap removes the namespace
 fi
 
 . "$here/lib.sh"
@@ -76,7 +76,10 @@ for i in 1 2 3; do
     SERVER_DATA[$n]=$COMPAT_TMP/$n.data
     SERVER_LOG[$n]=$COMPAT_TMP/$n.log
     SERVER_BIN[$n]=$KVD_BIN
-    NODE_ARGS[$n]=$(member_args "$n" "m$i.kvd.test")
+    # n3 advertises its address, not the name its record gives: the same endpoint, as etcd sees it.
+    host=m$i.kvd.test
+    [[ $n == n3 ]] && host=127.0.0.1
+    NODE_ARGS[$n]=$(member_args "$n" "$host")
     _node_exec "$n"
 done
 wait_healthy "$START_TIMEOUT" "${members[@]}" || die "the members bootstrapped from DNS did not become healthy"
@@ -86,7 +89,7 @@ if ((asked >= 3)); then pass "the members asked for _etcd-server-ssl-east._tcp.k
 
 expect_eq "put through n1" OK "$(nctl n1 put k1 v1 2>&1)"
 for n in n2 n3; do expect_eq "get through $n" v1 "$(nctl "$n" get k1 --print-value-only 2>&1)"; done
-expect_eq "member list: each member's name and advertised peer URL" \
+expect_eq "member list: each member's name and the peer URL its record gives" \
     "$(for i in 1 2 3; do echo "n$i, https://m$i.kvd.test:${SERVER_PPORT[n$i]}"; done)" \
     "$(nctl n1 member list 2>/dev/null | awk -F', ' '{print $3 ", " $4}' | sort)"
 
@@ -97,7 +100,10 @@ discovered() {
         --cacert="$PKI/etcd/ca.crt" --cert="$PKI/apiserver-etcd-client.crt" --key="$PKI/apiserver-etcd-client.key" "$@"
 }
 # (etcdctl 3.4's endpoint commands without --cluster ask --endpoints, not the discovered ones.)
-expected_health=$(for i in 1 2 3; do echo "https://m$i.kvd.test:${SERVER_CPORT[n$i]} is healthy"; done)
+expected_health=$({
+    for i in 1 2; do echo "https://m$i.kvd.test:${SERVER_CPORT[n$i]} is healthy"; done
+    echo "https://127.0.0.1:${SERVER_CPORT[n3]} is healthy"
+} | sort)
 for bin in "$ETCDCTL_BIN" "$KVCTL_BIN"; do
     tool=$(basename "$bin")
     expect_eq "$tool --discovery-srv: get" v1 "$(discovered "$bin" get k1 --print-value-only 2>&1)"
@@ -120,10 +126,12 @@ expect_eq "kvctl: a domain without records says so as etcdctl does" \
 # more record, an http one, must be left out.
 echo "_etcd-client-east._tcp.kvd.test SRV 0 0 1 m4.kvd.test" >>"$zone"
 kill "$dns_pid"
-python3 "$here/dns-server.py" 127.0.0.1 "$zone" >"$COMPAT_TMP/dns2.log" 2>&1 &
+wait "$dns_pid" 2>/dev/null
+python3 "$here/dns-server.py" 127.0.0.1 "$zone" >"$COMPAT_TMP/dns.log" 2>&1 &
 dns_pid=$!
 COMPAT_CLEANUP_HOOKS+=("kill $dns_pid")
-for _ in $(seq 50); do grep -q serving "$COMPAT_TMP/dns2.log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q serving "$COMPAT_TMP/dns.log" && break; sleep 0.1; done
+grep -q serving "$COMPAT_TMP/dns.log" || die "the DNS server did not start again: $(cat "$COMPAT_TMP/dns.log")"
 for gateway in "$KVD_BIN" "$ETCD_BIN"; do
     tool=$(basename "$gateway")
     for insecure in "" --insecure-discovery; do
@@ -167,9 +175,12 @@ refused n4 'multiple discovery or bootstrap flags are set' \
 refused n4 '_etcd-server-ssl-west' "$(member_args n4 m4.kvd.test | sed 's/ east / west /')"
 expect_eq "no data directory left by the refused members" "" "$(ls -d "$COMPAT_TMP/n4.data" 2>/dev/null)"
 
-# A restart asks DNS again and rejoins.
+# A restart does not look up the SRV records again (as etcd: the data directory knows the cluster).
+asked=$(grep -c 'query _etcd-server' "$COMPAT_TMP/dns.log")
 node_kill9 n2
 node_restart n2
 wait_healthy "$START_TIMEOUT" n2 || fail "n2 did not come back after its restart"
 expect_eq "n2 serves after its restart" v1 "$(nctl n2 get k1 --print-value-only 2>&1)"
+expect_eq "n2's restart looked up no SRV record" "$asked" "$(grep -c 'query _etcd-server' "$COMPAT_TMP/dns.log")"
+
 summary dns-discovery

@@ -58,7 +58,10 @@ import Transport
     private let addresses = ["m1.kvd.test.": "10.0.0.1", "m2.kvd.test.": "10.0.0.2", "m3.kvd.test.": "10.0.0.3",
                              "m1.kvd.test": "10.0.0.1", "m2.kvd.test": "10.0.0.2"]
 
-    private func resolve(_ host: String, _ port: Int) -> String? { addresses[host].map { "\($0):\(port)" } }
+    /// The names above, and addresses as themselves.
+    private func resolve(_ host: String, _ port: Int) -> String? {
+        (addresses[host] ?? (host.first?.isNumber == true ? host : nil)).map { "\($0):\(port)" }
+    }
 
     @Test func theInitialClusterNamesThisMemberAndNumbersTheOthers() throws {
         var asked: [String] = []
@@ -121,6 +124,19 @@ import Transport
     @Test func aTCPAddressIsResolvedAsGoPicksIt() {
         #expect(DNSDiscovery.resolveTCPAddress(host: "127.0.0.1", port: 2380) == "127.0.0.1:2380")
         #expect(DNSDiscovery.resolveTCPAddress(host: "::1", port: 2380) == "[::1]:2380")
-        #expect(DNSDiscovery.resolveTCPAddress(host: "no-such-host.invalid", port: 2380) == nil)
+    }
+
+    /// A member advertising its address is the member its record names by host name (etcd
+    /// compares peer URLs resolved).
+    @Test func urlsAreTheSameEndpointsOnceResolved() {
+        #expect(DNSDiscovery.sameEndpoints(["https://m1.kvd.test:2380"], ["https://10.0.0.1:2380"], resolve: resolve))
+        #expect(DNSDiscovery.sameEndpoints(
+            ["https://m1.kvd.test:2380", "https://m2.kvd.test:2380"], ["https://10.0.0.2:2380", "https://10.0.0.1:2380"],
+            resolve: resolve))
+        #expect(!DNSDiscovery.sameEndpoints(["https://m1.kvd.test:2380"], ["https://10.0.0.1:2381"], resolve: resolve))
+        #expect(!DNSDiscovery.sameEndpoints(["https://m1.kvd.test:2380"], ["http://10.0.0.1:2380"], resolve: resolve))
+        #expect(!DNSDiscovery.sameEndpoints(["https://unknown.kvd.test:2380"], ["https://10.0.0.1:2380"], resolve: resolve))
+        #expect(!DNSDiscovery.sameEndpoints(["https://m1.kvd.test:2380"], ["https://m1.kvd.test:2380", "https://m2.kvd.test:2380"], resolve: resolve))
+        #expect(DNSDiscovery.sameEndpoints(["unix://u1.sock:1"], ["unix://u1.sock:1"]) )
     }
 }
