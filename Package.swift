@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "Transport",
             dependencies: [
-                "Raft", "EtcdAPI", "CResolv",
+                "Raft", "EtcdAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Storage", "MVCC", "Lease", "EtcdAPI", "Raft", "Transport",
+                "Storage", "MVCC", "Lease", "EtcdAPI", "Raft", "Transport", "CResolv",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -133,10 +133,8 @@ let package = Package(
             name: "kvctl",
             dependencies: [
                 "KVClient", "EtcdAPI",
-                // snapshot restore writes a data directory as a member would.
+                // snapshot restore writes a data directory as a member would; --discovery-srv.
                 "Server",
-                // --discovery-srv.
-                "Transport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

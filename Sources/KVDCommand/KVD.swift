@@ -3,7 +3,6 @@ internal import Dispatch
 internal import Foundation
 internal import Logging
 internal import Server
-internal import Transport
 
 /// Parses the command line (etcd's flags, or `--config-file`) and runs the member until
 /// SIGTERM or SIGINT; exits the process on a bad command line.

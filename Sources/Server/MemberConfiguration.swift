@@ -43,9 +43,10 @@ package struct MemberURL: Hashable, Sendable, CustomStringConvertible {
         self.isUnixSocket = unix
     }
 
+    package var scheme: String { isUnixSocket ? (isTLS ? "unixs" : "unix") : (isTLS ? "https" : "http") }
+
     package var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        let scheme = isUnixSocket ? (isTLS ? "unixs" : "unix") : (isTLS ? "https" : "http")
         return "\(scheme)://\(shownHost):\(port)"
     }
 

@@ -4,7 +4,7 @@
 import EtcdAPI
 import Foundation
 import KVClient
-import Transport
+import Server
 
 enum GlobalFlags {
     /// Every persistent flag of etcdctl's root command, so that each is accepted even where kvctl ignores it.

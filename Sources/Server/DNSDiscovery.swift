@@ -73,11 +73,11 @@ package enum DNSDiscovery {
         // This member's advertised peer URLs by the address they resolve to.
         var ownURLs: [String: (scheme: String, url: String)] = [:]
         for url in advertisePeerURLs {
-            guard let (urlScheme, host, port) = splitURL(url) else { continue }
-            guard let address = resolve(host, port) else {
-                throw DNSDiscoveryError("error querying DNS SRV records for _\(service) lookup \(host): no such host")
+            guard let parsed = try? MemberURL(parsing: url) else { continue }
+            guard let address = resolve(parsed.host, parsed.port) else {
+                throw DNSDiscoveryError("error querying DNS SRV records for _\(service) lookup \(parsed.host): no such host")
             }
-            ownURLs[address] = (urlScheme, url)
+            ownURLs[address] = (parsed.scheme, url)
         }
         let records: [SRVRecord]
         do {
@@ -269,8 +269,8 @@ package enum DNSDiscovery {
         func resolved(_ urls: [String]) -> [String]? {
             var out: [String] = []
             for url in urls {
-                guard let (scheme, host, port) = splitURL(url), let address = resolve(host, port) else { return nil }
-                out.append(scheme + "://" + address)
+                guard let parsed = try? MemberURL(parsing: url), let address = resolve(parsed.host, parsed.port) else { return nil }
+                out.append(parsed.scheme + "://" + address)
             }
             return out.sorted()
         }
@@ -280,18 +280,5 @@ package enum DNSDiscovery {
 
     private static func string(_ text: [CChar]) -> String {
         String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// scheme, host and port of `scheme://host:port`; nil without a port (etcd's peer URLs carry
-    /// one).
-    private static func splitURL(_ url: String) -> (scheme: String, host: String, port: Int)? {
-        guard let separator = url.firstRange(of: "://") else { return nil }
-        let scheme = String(url[..<separator.lowerBound])
-        var rest = url[separator.upperBound...]
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else { return nil }
-        var host = String(rest[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (scheme, host, port)
     }
 }

@@ -2,7 +2,7 @@
 // client endpoints built from them as etcd 3.5 builds them (lookups and address resolution
 // answered by the test; Tests/Cluster/dns-discovery.sh runs members against a DNS server).
 import Testing
-import Transport
+@testable import Server
 
 @Suite struct DNSDiscoveryTests {
     /// A DNS name in wire format.
